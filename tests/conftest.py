@@ -1,0 +1,39 @@
+"""Shared fixtures: independent readers (glTF-Validator), temp Blender user folders."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TOOLS = Path(__file__).parent / "tools"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def validate_gltf(*files: str | os.PathLike) -> list[dict]:
+    """Run Khronos glTF-Validator on ``files``; one report dict per file."""
+    node = shutil.which("node")
+    if node is None or not (TOOLS / "node_modules" / "gltf-validator").is_dir():
+        pytest.fail("glTF-Validator missing: run `npm ci --prefix tests/tools` (the README's test command does)")
+    out = subprocess.run(
+        [node, str(TOOLS / "validate_gltf.cjs"), *map(str, files)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def assert_valid_gltf(*files: str | os.PathLike) -> None:
+    """Every file validates with 0 errors and 0 warnings."""
+    for report in validate_gltf(*files):
+        assert report["errors"] == 0 and report["warnings"] == 0, report
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _blender_user_resources(tmp_path_factory):
+    """Keep Blender (the bpy module) away from ~/.config/blender in every test."""
+    os.environ.setdefault("BLENDER_USER_RESOURCES", str(tmp_path_factory.mktemp("blender_user")))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    yield
