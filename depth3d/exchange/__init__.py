@@ -1,0 +1,25 @@
+"""Writers, one format per module (``gltf``, ``ply``, ``obj``), chosen by :func:`export`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..reconstruct import Geometry
+
+FORMATS = ("glb", "gltf", "ply", "obj")
+
+
+def export(geometry: Geometry, path: str | Path, fmt: str | None = None) -> Path:
+    """Write ``geometry`` to ``path`` in ``fmt`` (default: from the suffix).  Atomic."""
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt == "glb":
+        from .gltf import export_glb as writer
+    elif fmt == "gltf":
+        from .gltf import export_gltf as writer
+    elif fmt == "ply":
+        from .ply import export_ply as writer
+    elif fmt == "obj":
+        from .obj import export_obj as writer
+    else:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return writer(geometry, path)

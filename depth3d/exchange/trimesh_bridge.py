@@ -1,0 +1,51 @@
+"""Geometry → trimesh objects, the one place where trimesh meets our arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..reconstruct import Geometry
+
+MAX_TEXTURE_SIZE = 8192  # long side; larger photos are downscaled for GPU compatibility
+JPEG_QUALITY = 92
+
+
+def texture_image(rgb: np.ndarray, prefer_jpeg: bool = True):
+    """(H, W, 3) uint8 → a Pillow image that trimesh embeds as JPEG (photos) or PNG.
+
+    trimesh re-encodes textures with ``img.save(format=img.format)``; Pillow merges an image's
+    own ``encoderinfo`` into the save parameters, which is how the JPEG quality is set.
+    """
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
+    long_side = max(img.size)
+    if long_side > MAX_TEXTURE_SIZE:
+        k = MAX_TEXTURE_SIZE / long_side
+        img = img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.LANCZOS)
+    if prefer_jpeg:
+        img.format = "JPEG"
+        img.encoderinfo = {"quality": JPEG_QUALITY, "subsampling": 0}
+    return img
+
+
+def to_trimesh(geometry: Geometry, prefer_jpeg: bool = True):
+    """A ``trimesh.Trimesh`` with the photo as baseColor texture, or a coloured ``PointCloud``."""
+    import trimesh
+
+    if not geometry.is_mesh:
+        colors = np.concatenate(
+            [geometry.colors, np.full((len(geometry.colors), 1), 255, np.uint8)], axis=1
+        )
+        return trimesh.PointCloud(geometry.vertices, colors=colors)
+    material = trimesh.visual.material.PBRMaterial(
+        name=geometry.name,
+        baseColorTexture=texture_image(geometry.texture, prefer_jpeg),
+        metallicFactor=0.0,
+        roughnessFactor=1.0,
+        doubleSided=True,
+    )
+    visual = trimesh.visual.TextureVisuals(uv=geometry.uv, material=material)
+    return trimesh.Trimesh(
+        vertices=geometry.vertices, faces=geometry.faces, visual=visual, process=False,
+        validate=False,
+    )

@@ -1,0 +1,66 @@
+"""Photo file → depth → geometry → file, for one input at a time (the CLI batches it)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .backends import DepthBackend, DepthResult
+from .depth import check_depth
+from .errors import InputError
+from .image import PHOTO_SUFFIXES, Photo, read_photo
+from .reconstruct import Geometry, Options, reconstruct
+
+DEPTH_SUFFIXES = (".npy", ".exr", ".pfm", ".png", ".tif", ".tiff")
+
+
+def estimate_depth(photo: Photo, backend: DepthBackend) -> DepthResult:
+    """Run ``backend`` on ``photo`` and validate the result (finite, not constant, same aspect)."""
+    result = backend.estimate(photo)
+    label = str(photo.path or photo.name)
+    result.depth = check_depth(result.depth, label)
+    h, w = result.depth.shape
+    if abs(w / h - photo.width / photo.height) > 0.01 * (photo.width / photo.height):
+        raise InputError(
+            f"{label}: depth is {w}×{h} but the photo is {photo.width}×{photo.height} "
+            "(aspect ratios differ)"
+        )
+    return result
+
+
+def photo_to_geometry(photo: Photo, backend: DepthBackend, options: Options) -> Geometry:
+    """Depth for ``photo`` from ``backend``, then :func:`reconstruct`."""
+    result = estimate_depth(photo, backend)
+    return reconstruct(
+        photo.rgb, result.depth, result.kind, options,
+        model_fov=result.fov_deg, exif_fov=photo.fov_deg, name=photo.name,
+    )
+
+
+def convert_file(
+    photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
+    fmt: str | None = None,
+) -> Path:
+    """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path."""
+    from .exchange import export
+
+    geometry = photo_to_geometry(read_photo(photo_path), backend, options)
+    return export(geometry, out_path, fmt)
+
+
+def expand_inputs(inputs: list[str | Path], suffixes=PHOTO_SUFFIXES) -> list[Path]:
+    """Files as given, folders replaced by their files with a matching suffix (sorted)."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found.extend(sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
+        else:
+            found.append(item)
+    return found
+
+
+def find_depth_file(folder: Path, stem: str) -> Path:
+    """The depth map for photo ``stem`` in ``folder`` (``<stem>.npy`` / .exr / .pfm / .png / .tif)."""
+    for suffix in DEPTH_SUFFIXES:
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"{folder}: no depth file for {stem!r} (looked for {', '.join(DEPTH_SUFFIXES)})")

@@ -1,0 +1,65 @@
+"""Tiny randomly initialised depth models, saved the way a hub checkpoint is, for tests.
+
+Weights are random, so the depth values mean nothing; shapes, dtypes, the loading path and
+the post-processing are the real ones.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def save_tiny_depth_anything(folder: str | Path, metric: bool = False) -> Path:
+    """Depth Anything (V2 layout) with a 4-layer DINOv2 backbone; relative unless ``metric``."""
+    import torch
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+        patch_size=14, image_size=56, out_features=["stage1", "stage2", "stage3", "stage4"],
+        out_indices=[1, 2, 3, 4], reshape_hidden_states=False, apply_layernorm=True,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, fusion_hidden_size=16, head_hidden_size=8,
+        neck_hidden_sizes=[8, 16, 32, 32], reassemble_hidden_size=32,
+        depth_estimation_type="metric" if metric else "relative",
+    )
+    model = DepthAnythingForDepthEstimation(config).eval()
+    processor = DPTImageProcessor(
+        do_resize=True, size={"height": 56, "width": 56}, keep_aspect_ratio=True,
+        ensure_multiple_of=14, resample=3, do_rescale=True, do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False,
+    )
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_dpt(folder: str | Path) -> Path:
+    """Plain-ViT DPT (the ``Intel/dpt-large`` layout) at a 32 px square input."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(0)
+    config = DPTConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+        image_size=32, patch_size=8, backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_in_index=-1,
+        is_hybrid=False,
+    )
+    model = DPTForDepthEstimation(config).eval()
+    processor = DPTImageProcessor(
+        do_resize=True, size={"height": 32, "width": 32}, keep_aspect_ratio=False,
+        ensure_multiple_of=1, do_rescale=True, do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+    )
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
