@@ -1,0 +1,42 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+# Both create .venv and install everything they need on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_TOOLS := tests/tools/node_modules/.installed
+
+.PHONY: demo test bench extension clean
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+$(NODE_TOOLS): tests/tools/package.json tests/tools/package-lock.json
+	npm ci --prefix tests/tools --no-audit --no-fund
+	touch $(NODE_TOOLS)
+
+demo: $(STAMP)
+	$(BIN)/depth3d convert samples/photos -o out --depth samples/depth
+	$(BIN)/python depth3d/blender/batch_script.py convert samples/photos -o out/blender \
+		--depth samples/depth --blend out/samples.blend
+	@echo "demo: wrote out/*.glb (core) and out/blender/*.glb + out/samples.blend (Blender)"
+
+test: $(STAMP) $(NODE_TOOLS)
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_convert.py
+	$(BIN)/python bench/bench_blender.py
+	$(BIN)/python bench/bench_service.py
+
+# The extension zip, built by Blender's own tool (the same as `blender --command extension build`).
+BLENDER_EXT = $(VENV)/lib/python3.11/site-packages/bpy/4.5/scripts/addons_core/bl_pkg/cli/blender_ext.py
+extension: $(STAMP)
+	$(BIN)/python $(BLENDER_EXT) validate .
+	$(BIN)/python $(BLENDER_EXT) build --source-dir . --output-dir dist
+
+clean:
+	rm -rf $(VENV) tests/tools/node_modules out dist
