@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="output file (one input) or folder")
     p.add_argument("--format", choices=FORMATS, help="default: the output's suffix, else glb")
+    p.add_argument("--material", choices=("unlit", "lit"), default="unlit",
+                   help="glTF: show the photo as it is (unlit, default) or as lit PBR")
     _add_backend_arguments(p)
     _add_geometry_arguments(p)
 
@@ -179,7 +181,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     outputs = dict(zip(inputs, output_paths(inputs, output, fmt, ".glb")))
     backend_for = backend_factory(args, len(inputs))
     return _run_batch(
-        inputs, lambda p: convert_file(p, outputs[p], backend_for(p), options, fmt or "glb")
+        inputs, lambda p: convert_file(
+            p, outputs[p], backend_for(p), options, fmt or "glb", unlit=args.material == "unlit"
+        ),
     )
 
 

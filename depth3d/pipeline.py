@@ -37,13 +37,13 @@ def photo_to_geometry(photo: Photo, backend: DepthBackend, options: Options) -> 
 
 def convert_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
-    fmt: str | None = None,
+    fmt: str | None = None, unlit: bool = True,
 ) -> Path:
     """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path."""
     from .exchange import export
 
     geometry = photo_to_geometry(read_photo(photo_path), backend, options)
-    return export(geometry, out_path, fmt)
+    return export(geometry, out_path, fmt, unlit=unlit)
 
 
 def expand_inputs(inputs: list[str | Path], suffixes=PHOTO_SUFFIXES) -> list[Path]:

@@ -87,7 +87,7 @@ def test_single_output_file_per_format(tmp_path, fmt):
         (lambda: np.full((H, W), 2.0, np.float32), "constant"),
         (lambda: np.where(np.eye(H, W, dtype=bool), np.nan, 2.0).astype(np.float32), "NaN"),
         (lambda: np.where(np.eye(H, W, dtype=bool), np.inf, 2.0).astype(np.float32), "NaN/inf"),
-        (lambda: np.linspace(1, 2, 30 * 30, dtype=np.float32).reshape(30, 30), "aspect"),
+        (lambda: np.linspace(1, 2, 30 * 30, dtype=np.float32).reshape(30, 30), "30x30"),
     ],
 )
 def test_bad_depth_is_one_clear_line_and_no_file(tmp_path, capsys, make_depth, reason):

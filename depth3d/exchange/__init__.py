@@ -8,15 +8,18 @@ from ..reconstruct import Geometry
 FORMATS = ("glb", "gltf", "ply", "obj")
 
 
-def export(geometry: Geometry, path: str | Path, fmt: str | None = None) -> Path:
-    """Write ``geometry`` to ``path`` in ``fmt`` (default: from the suffix).  Atomic."""
+def export(geometry: Geometry, path: str | Path, fmt: str | None = None, unlit: bool = True) -> Path:
+    """Write ``geometry`` to ``path`` in ``fmt`` (default: from the suffix).  Atomic.
+
+    ``unlit``: glTF only — show the photo as it is (KHR_materials_unlit) rather than lit PBR.
+    """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt == "glb":
-        from .gltf import export_glb as writer
-    elif fmt == "gltf":
-        from .gltf import export_gltf as writer
-    elif fmt == "ply":
+    if fmt in ("glb", "gltf"):
+        from .gltf import export_glb, export_gltf
+
+        return (export_glb if fmt == "glb" else export_gltf)(geometry, path, unlit=unlit)
+    if fmt == "ply":
         from .ply import export_ply as writer
     elif fmt == "obj":
         from .obj import export_obj as writer

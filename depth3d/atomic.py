@@ -1,0 +1,57 @@
+"""Atomic writes: a user-visible file is either complete or absent, never half written.
+
+Write to a hidden temporary file in the same folder (so the final rename stays on one file
+system), then :func:`os.replace` it over the target.  On any exception the temporary file is
+removed and the target is left as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # once, at import: os.umask is process-wide and not thread-safe
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it over ``path``.
+
+    The temporary name is ``.<name>.XXXX.tmp<suffix>`` (same suffix, so writers that look at
+    the extension, e.g. Pillow or trimesh, pick the right format).  The parent folder is
+    created.  If the body raises, the temporary file is deleted and the exception propagates.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}",
+                                    dir=target.parent)
+    os.close(fd)
+    os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; users expect their umask
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; return the path."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return target
