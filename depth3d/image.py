@@ -1,16 +1,27 @@
 """Reading photos: pixels in display orientation plus what EXIF says about the lens.
 
-Pillow (and pillow-heif for HEIC) are imported lazily so the Blender side, which reads
-images through ``bpy``, never needs them.
+Formats: JPEG, PNG (8/16-bit, grey, grey+alpha, RGB(A), palette with transparency), TIFF
+(8/16-bit, float), WebP, HEIC/HEIF (pillow-heif), BMP, and OpenEXR (linear float, e.g. a
+Blender render).  Every pixel is decoded before a photo is returned: a truncated or corrupt
+file raises :class:`~depth3d.errors.InputError` with one line naming it, never half a picture.
+
+Pillow (and pillow-heif, OpenEXR) are imported lazily so the Blender side, which reads images
+through ``bpy``, never needs them.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .camera import fov_from_exif
+from .camera import exif_orientation, fov_from_exif
+from .depth_io import EXR_MAGIC, exr_size, read_exr
 from .errors import InputError
 
 PHOTO_SUFFIXES = frozenset(
@@ -25,7 +36,8 @@ class Photo:
     rgb:      (H, W, 3) uint8, sRGB, row 0 at the top, EXIF orientation applied.
     name:     stem used to name outputs and Blender objects.
     path:     the file it came from, if any.
-    data:     the file's encoded bytes when they can be sent as-is (no EXIF rotation needed).
+    data:     the file's encoded bytes when they can be sent as-is: no EXIF rotation needed and
+              not EXR (``None`` otherwise: encode ``rgb`` instead).
     fov_deg:  horizontal field of view from EXIF, degrees, or ``None``.
     """
 
@@ -44,6 +56,11 @@ class Photo:
         return int(self.rgb.shape[0])
 
 
+class ImageTooLarge(InputError):
+    """The image has more pixels than allowed; refused from its header, never decoded."""
+
+
+@functools.cache
 def _register_heif() -> None:
     try:
         import pillow_heif
@@ -56,7 +73,7 @@ def to_rgb8(pixels: np.ndarray) -> np.ndarray:
     """Any (H, W), (H, W, 1|2|3|4) uint8/uint16/float array → (H, W, 3) uint8 sRGB.
 
     Alpha is composited over black; 16-bit is reduced by rounding; float is taken as linear
-    (EXR convention) and encoded to sRGB.
+    (EXR convention), clipped to [0, 1] and encoded to sRGB.
     """
     a = np.asarray(pixels)
     if a.ndim == 2:
@@ -79,7 +96,7 @@ def to_rgb8(pixels: np.ndarray) -> np.ndarray:
     channels = a.shape[2]
     if channels in (2, 4):
         alpha = a[:, :, -1:].astype(np.uint16)
-        a = (a[:, :, :-1].astype(np.uint16) * alpha // 255).astype(np.uint8)
+        a = ((a[:, :, :-1].astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return np.ascontiguousarray(a)
@@ -88,49 +105,156 @@ def to_rgb8(pixels: np.ndarray) -> np.ndarray:
 def read_photo(path: str | Path) -> Photo:
     """Read a photo file (JPEG, PNG, TIFF, WebP, HEIC, BMP; float EXR) into a :class:`Photo`."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a photo")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
-    if path.suffix.lower() == ".exr":
-        from .depth_io import read_exr
-
-        return Photo(rgb=to_rgb8(read_exr(path, channels="RGBA")), name=path.stem, path=path)
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    _register_heif()
-    data = path.read_bytes()
     try:
-        import io
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return read_photo_bytes(data, name=path.stem, path=path)
 
-        with Image.open(io.BytesIO(data)) as im:
-            exif = im.getexif()
-            oriented = ImageOps.exif_transpose(im)
-            rgb = _pil_to_rgb8(oriented)
-            width, height = oriented.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
-    rotated = int(exif.get(0x0112, 1) or 1) != 1
+
+def read_photo_bytes(
+    data: bytes, name: str = "photo", *, path: Path | None = None, max_pixels: int | None = None
+) -> Photo:
+    """Decode an encoded photo held in memory (any format :func:`read_photo` reads).
+
+    ``name`` becomes :attr:`Photo.name` and, without ``path``, names the photo in errors.
+    ``max_pixels``: refuse (:class:`ImageTooLarge`) an image whose header declares more pixels,
+    before any pixel is decoded.  Pillow's own decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``) also raises :class:`ImageTooLarge`.
+    """
+    where = str(path) if path is not None else name
+    data = bytes(data)
+    if not data:
+        raise InputError(f"{where}: empty file")
+    if data[:4] == EXR_MAGIC:
+        return Photo(rgb=_decode_exr(data, where, max_pixels), name=name, path=path)
+    rgb, exif = _decode_pillow(data, where, max_pixels)
+    orientation = exif_orientation(exif)
+    rgb = apply_orientation(rgb, orientation)
     return Photo(
         rgb=rgb,
-        name=path.stem,
+        name=name,
         path=path,
-        data=None if rotated else data,
-        fov_deg=fov_from_exif(exif, width, height),
+        data=data if orientation == 1 else None,
+        fov_deg=fov_from_exif(exif, rgb.shape[1], rgb.shape[0]),
     )
 
 
+def _decode_exr(data: bytes, where: str, max_pixels: int | None) -> np.ndarray:
+    """EXR bytes → (H, W, 3) uint8 sRGB; alpha is dropped (EXR colour is premultiplied)."""
+    if max_pixels is not None:
+        try:
+            w, h = exr_size(data)
+        except (RuntimeError, ValueError, OSError, KeyError):
+            w = h = 0  # unreadable header: read_exr below says why
+        if w * h > max_pixels:
+            raise ImageTooLarge(f"{where}: {w}x{h} image exceeds the limit of {max_pixels} pixels")
+    a = read_exr(data, channels="RGBA", name=where)
+    return to_rgb8(a[:, :, :3] if a.ndim == 3 else a)
+
+
+def _decode_pillow(data: bytes, where: str, max_pixels: int | None):
+    """Encoded bytes → ((H, W, 3) uint8 as stored, Pillow Exif or None); every pixel decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    _register_heif()
+    try:
+        with _truncated_images_refused(), Image.open(io.BytesIO(data)) as im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageTooLarge(
+                    f"{where}: {im.width}x{im.height} image exceeds the limit of {max_pixels} pixels"
+                )
+            im.load()  # the full decode happens here: a truncated file raises now
+            exif = _exif(im)
+            rgb = _pil_to_rgb8(im)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{where}: {exc}") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{where}: not an image, or in a format depth3d cannot read") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error...
+        raise InputError(f"{where}: {_decode_failure(exc)}") from None
+    return rgb, exif
+
+
+def _decode_failure(exc: Exception) -> str:
+    text = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if text.startswith("image file is truncated"):  # Pillow's words
+        return "truncated image file" + text[len("image file is truncated"):]
+    if "truncated" in text.lower() or "end of file" in text.lower():
+        return f"truncated image file ({text})"
+    return f"corrupt or truncated image ({text})"
+
+
+_TRUNCATION_FLAG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _truncated_images_refused() -> Iterator[None]:
+    """Make sure Pillow raises on truncated data even if someone set LOAD_TRUNCATED_IMAGES."""
+    from PIL import ImageFile
+
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        yield
+        return
+    with _TRUNCATION_FLAG_LOCK:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
+
+
+def _exif(im):
+    """The image's EXIF, or ``None`` when it is malformed (never a reason to refuse a photo)."""
+    try:
+        return im.getexif()
+    except Exception:
+        return None
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """(H, W, ...) pixels as stored → as displayed, for EXIF orientation 1..8.
+
+    The EXIF definitions: where stored row 0 / column 0 sit in the displayed picture —
+    1 top/left, 2 top/right, 3 bottom/right, 4 bottom/left, 5 left/top, 6 right/top,
+    7 right/bottom, 8 left/bottom.  5..8 swap width and height.
+    """
+    a = pixels
+    if orientation in (5, 6, 7, 8):
+        a = a.swapaxes(0, 1)
+    flip_rows, flip_cols = {
+        2: (False, True), 3: (True, True), 4: (True, False),
+        6: (False, True), 7: (True, True), 8: (True, False),
+    }.get(orientation, (False, False))
+    if flip_rows:
+        a = a[::-1]
+    if flip_cols:
+        a = a[:, ::-1]
+    return np.ascontiguousarray(a)
+
+
 def _pil_to_rgb8(im) -> np.ndarray:
-    """A Pillow image of any mode → (H, W, 3) uint8."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im)
-        return to_rgb8(a.astype(np.uint16) if a.dtype != np.uint16 else a)
-    if im.mode == "F":
+    """A Pillow image of any mode → (H, W, 3) uint8 (16-bit grey and float kept precise)."""
+    mode = im.mode
+    if mode in ("L", "RGB") and "transparency" in im.info:  # tRNS colour key
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode.startswith("I;16") or mode == "I":
+        return to_rgb8(np.clip(np.asarray(im), 0, 65535).astype(np.uint16))
+    if mode == "F":
         return to_rgb8(np.asarray(im))
-    if im.mode == "P":
-        im = im.convert("RGBA")
-    elif im.mode in ("LA", "RGBA"):
-        pass
-    elif im.mode not in ("L", "RGB"):
-        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in mode or "a" in mode else "RGB")
     return to_rgb8(np.asarray(im))

@@ -5,11 +5,10 @@ from pathlib import Path
 
 from .backends import DepthBackend, DepthResult
 from .depth import check_depth
+from .depth_io import DEPTH_SUFFIXES
 from .errors import InputError
 from .image import PHOTO_SUFFIXES, Photo, read_photo
 from .reconstruct import Geometry, Options, reconstruct
-
-DEPTH_SUFFIXES = (".npy", ".exr", ".pfm", ".png", ".tif", ".tiff")
 
 
 def estimate_depth(photo: Photo, backend: DepthBackend) -> DepthResult:
