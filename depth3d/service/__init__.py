@@ -1,0 +1,6 @@
+"""The depth backend service: one model behind HTTP, so Blender never imports torch.
+
+:mod:`.protocol` (wire format, standard library + numpy), :mod:`.server` (``depth3d serve``),
+:mod:`.manager` (start/stop a local service from another Python, standard library only).
+The client is :class:`depth3d.backends.remote.RemoteBackend`.  Nothing heavy is imported here.
+"""

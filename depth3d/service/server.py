@@ -1,0 +1,395 @@
+"""``depth3d serve``: one depth model behind a small HTTP service (standard library server).
+
+The model is loaded once; requests are decoded in their own threads and queued on a lock
+for inference.  Nothing is written to disk.  Protocol and security notes: ``docs/service.md``.
+"""
+from __future__ import annotations
+
+import _thread
+import argparse
+import hmac
+import ipaddress
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+import warnings
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+from .. import __version__
+from ..backends import BackendError, DepthBackend, DepthResult, get_backend
+from ..errors import Depth3DError, InputError
+from ..image import ImageTooLarge, Photo, read_photo_bytes
+from . import protocol
+
+ACTIVE_REQUESTS = 4
+"""Requests holding a body in memory at once; more wait (unread) in the queue."""
+SOCKET_TIMEOUT_S = 60.0
+"""A client silent this long while sending headers or body is dropped."""
+LINGER_S, LINGER_BYTES = 2.0, 1 << 20
+"""After refusing an unread body: read (and discard) at most this much so the client sees the answer."""
+
+
+class HTTPError(Exception):
+    """An answer other than 200: ``status`` and a one-line ``message`` for ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class DepthServer(ThreadingHTTPServer):
+    """The listening socket plus the one model every request thread shares.
+
+    ``backend`` is ``None`` until :meth:`load` returns; health then says ``"loading"``.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = os.name != "nt"  # on Windows SO_REUSEADDR lets two servers share a port
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        token: str | None = None,
+        max_bytes: int = protocol.DEFAULT_MAX_BYTES,
+        max_pixels: int = protocol.DEFAULT_MAX_PIXELS,
+    ):
+        self.address_family = _address_family(host, port)
+        super().__init__((host, port), DepthRequestHandler)
+        self.token = token.encode() if token else None
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+        self.backend: DepthBackend | None = None
+        self.model = ""
+        self.requested_model = ""
+        self.kind = ""
+        self.device = ""
+        self.model_lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(ACTIVE_REQUESTS)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+    def load(self, model: str | None, device: str = "auto") -> None:
+        """Load the transformers model and run it once (learns its depth kind, warms it up)."""
+        from ..backends.hf import resolve_device
+
+        device = resolve_device(device)
+        backend = get_backend("transformers", model=model, device=device)
+        warm = backend.estimate(Photo(rgb=np.full((48, 64, 3), 128, np.uint8), name="warm-up"))
+        self.requested_model = model or ""
+        self.model = warm.model or self.requested_model
+        self.kind = warm.kind
+        self.device = device
+        self.backend = backend
+
+    def health(self) -> dict:
+        return {
+            "status": "ok" if self.backend is not None else "loading",
+            "model": self.model,
+            "kind": self.kind,
+            "device": self.device,
+            "version": __version__,
+            "max_bytes": self.max_bytes,
+            "max_pixels": self.max_pixels,
+        }
+
+    def estimate(self, data: bytes) -> tuple[DepthResult, dict[str, float]]:
+        """Encoded image → (:class:`DepthResult`, milliseconds spent per step).
+
+        Decoding runs in the request's thread; the model runs one request at a time.
+        """
+        clock = [time.perf_counter()]
+
+        def lap() -> float:
+            clock.append(time.perf_counter())
+            return (clock[-1] - clock[-2]) * 1e3
+
+        try:
+            photo = read_photo_bytes(data, name="request", max_pixels=self.max_pixels)
+        except ImageTooLarge as exc:
+            raise HTTPError(413, str(exc)) from None
+        except InputError as exc:
+            raise HTTPError(400, str(exc)) from None
+        steps = {"decode": lap()}
+        try:
+            with self.model_lock:
+                steps["queue"] = lap()
+                result = self.backend.estimate(photo)
+                steps["model"] = lap()
+        except (BackendError, Depth3DError) as exc:
+            raise HTTPError(500, f"depth estimation failed: {exc}") from None
+        return result, steps
+
+
+class DepthRequestHandler(BaseHTTPRequestHandler):
+    """``GET /v1/health`` and ``POST /v1/depth``; every other answer is ``{"error": ...}``."""
+
+    server: DepthServer
+    protocol_version = "HTTP/1.1"
+    server_version = f"depth3d/{__version__}"
+    timeout = SOCKET_TIMEOUT_S
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
+
+    def do_GET(self) -> None:
+        self._answer(self._health)
+
+    def do_POST(self) -> None:
+        self._answer(self._depth)
+
+    def _answer(self, handle) -> None:
+        self._body_read = False
+        try:
+            try:
+                handle()
+            except HTTPError as exc:
+                self._send_error_json(exc.status, str(exc))
+            except TimeoutError:
+                self._send_error_json(408, f"nothing received for {SOCKET_TIMEOUT_S:g} s")
+            except OSError:
+                raise
+            except Exception as exc:  # one bad request never takes the server down
+                traceback.print_exc(file=sys.stderr)
+                self._send_error_json(500, f"internal error: {type(exc).__name__}: {exc}")
+        except OSError:  # the client went away mid-request: nobody left to answer
+            self.close_connection = True
+
+    def _route(self, expected: str) -> dict[str, list[str]]:
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != expected:
+            raise HTTPError(404, f"no such endpoint {self.command} {url.path}")
+        if self.server.token is not None:
+            scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.server.token):
+                raise HTTPError(401, "missing or wrong token (send 'Authorization: Bearer <token>')")
+        return urllib.parse.parse_qs(url.query)
+
+    def _health(self) -> None:
+        self._route(protocol.HEALTH_PATH)
+        self._send(200, protocol.JSON_TYPE, json.dumps(self.server.health()).encode())
+
+    def handle_expect_100(self) -> bool:
+        """Refuse a request from its headers before the client sends the body at all."""
+        if self.command == "POST":
+            self._body_read = False
+            try:
+                self._check_depth_request()
+            except HTTPError as exc:
+                self._send_error_json(exc.status, str(exc))
+                return False
+        return super().handle_expect_100()
+
+    def _depth(self) -> None:
+        length = self._check_depth_request()
+        with self.server.slots:
+            data = self._read_body(length)
+            result, steps = self.server.estimate(data)
+        headers = {
+            protocol.KIND_HEADER: result.kind,
+            protocol.MODEL_HEADER: _header_safe(self.server.model),
+            "Server-Timing": ", ".join(f"{step};dur={ms:.1f}" for step, ms in steps.items()),
+        }
+        if result.fov_deg is not None:
+            headers[protocol.FOV_HEADER] = repr(float(result.fov_deg))
+        self._send(200, protocol.NPY_TYPE, protocol.encode_npy(result.depth), headers)
+
+    def _check_depth_request(self) -> int:
+        """Everything judged from the headers alone; returns the body's length."""
+        query = self._route(protocol.DEPTH_PATH)
+        server = self.server
+        content_type = self.headers.get("Content-Type")
+        if not protocol.is_image_type(content_type):
+            raise HTTPError(415, f"Content-Type must be image/*, not {content_type or 'missing'}")
+        length = self._content_length()
+        if server.backend is None:
+            raise HTTPError(503, "the model is still loading")
+        for wanted in query.get("model", []):
+            if wanted not in (server.model, server.requested_model):
+                raise HTTPError(503, f"model {wanted!r} is not available; this server has {server.model!r}")
+        return length
+
+    def _content_length(self) -> int:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raise HTTPError(411, "send the body with a Content-Length, not chunked")
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            raise HTTPError(411, "Content-Length required")
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            raise HTTPError(400, f"bad Content-Length {raw!r}") from None
+        if length > self.server.max_bytes:
+            raise HTTPError(413, f"body of {length} bytes exceeds the limit of {self.server.max_bytes} bytes")
+        if length == 0:
+            raise HTTPError(400, "empty body: send the encoded image")
+        return length
+
+    def _read_body(self, length: int) -> bytes:
+        data = self.rfile.read(length)
+        if len(data) != length:
+            raise HTTPError(400, f"body ended after {len(data)} of {length} bytes")
+        self._body_read = True
+        return data
+
+    def _send(self, status: int, content_type: str, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_error_json(self, status: int, message: str) -> None:
+        unread = self.command == "POST" and not self._body_read
+        if unread:
+            self.close_connection = True  # the body is still on the wire: this connection is done
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        self._send(status, protocol.JSON_TYPE, json.dumps({"error": message}).encode(), headers)
+        if unread:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Half-close and drain a little, so an unread body does not reset the answer away."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline, drained = time.monotonic() + LINGER_S, 0
+            while drained < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+
+    def log_request(self, code="-", size="-") -> None:
+        if not (self.command == "GET" and str(code) == "200"):  # health probes are not news
+            super().log_request(code, size)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed requests and unknown methods, refused by http.server itself: JSON too."""
+        self.close_connection = True
+        self._body_read = True
+        try:
+            text = message or HTTPStatus(code).phrase
+        except ValueError:
+            text = str(code)
+        self._send(code, protocol.JSON_TYPE, json.dumps({"error": text}).encode())
+
+
+def _header_safe(text: str) -> str:
+    return urllib.parse.quote(text, safe="/:@._-~+")
+
+
+def _address_family(host: str, port: int) -> socket.AddressFamily:
+    try:
+        return socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        return socket.AF_INET
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address (``""`` means all: no)."""
+    if not host:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``depth3d serve`` (also ``python -m depth3d.service``)."""
+    parser.add_argument("--host", default=protocol.DEFAULT_HOST,
+                        help="address to listen on (default %(default)s; anything but loopback needs --token)")
+    parser.add_argument("--port", type=int, default=protocol.DEFAULT_PORT,
+                        help="port (default %(default)s; 0 picks a free one, printed at start)")
+    parser.add_argument("--model", default=None, metavar="ID|DIR", help="hub id or local folder of the depth model")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
+    parser.add_argument("--token", default=os.environ.get(protocol.TOKEN_ENV) or None, metavar="T",
+                        help=f"require 'Authorization: Bearer T' (default: ${protocol.TOKEN_ENV})")
+    parser.add_argument("--max-bytes", type=int, default=protocol.DEFAULT_MAX_BYTES, metavar="N",
+                        help="largest request body in bytes (default %(default)s)")
+    parser.add_argument("--max-pixels", type=int, default=protocol.DEFAULT_MAX_PIXELS, metavar="N",
+                        help="largest image in pixels, judged from its header (default %(default)s)")
+    parser.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Listen, load the model, serve until Ctrl+C (or stdin closes with --watch-stdin)."""
+    if args.max_bytes <= 0 or args.max_pixels <= 0:
+        return _fail("--max-bytes and --max-pixels must be positive", 2)
+    if not args.token and not is_loopback(args.host):
+        return _fail(f"refusing to listen on {args.host or 'all interfaces'} without --token "
+                     f"(or ${protocol.TOKEN_ENV}); use --host 127.0.0.1 for local use", 2)
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = args.max_pixels  # Pillow refuses 2x this in Image.open; we refuse 1x
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    try:
+        server = DepthServer(args.host, args.port, token=args.token,
+                             max_bytes=args.max_bytes, max_pixels=args.max_pixels)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    stop = threading.Event()
+    print(f"depth3d: listening on {server.url}", flush=True)
+    threading.Thread(target=server.serve_forever, name="depth3d-serve", daemon=True).start()
+    if args.watch_stdin:
+        threading.Thread(target=_wait_stdin_eof, args=(stop,), name="depth3d-stdin", daemon=True).start()
+    try:
+        try:
+            server.load(args.model, args.device)
+        except (BackendError, Depth3DError) as exc:
+            return _fail(str(exc))
+        print(f"depth3d: serving {server.model} ({server.kind}, {server.device}) on {server.url}; "
+              "Ctrl+C stops", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+def _wait_stdin_eof(stop: threading.Event) -> None:
+    """Stop when the parent that started us (and holds our stdin) goes away, even if killed."""
+    try:  # os.read, not sys.stdin: a daemon thread blocked in a buffered read aborts interpreter exit
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    stop.set()
+    _thread.interrupt_main()  # also ends a model load still in progress
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="depth3d serve", description=run_serve.__doc__)
+    add_serve_arguments(parser)
+    return run_serve(parser.parse_args(argv))
