@@ -6,9 +6,10 @@ Exit status: 0 all inputs succeeded, 1 at least one failed (the others are still
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from . import __version__
 from .backends import BackendError, get_backend
@@ -38,7 +39,8 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
                    help="hub id or local folder (default: depth-anything/Depth-Anything-V2-Small-hf)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     g.add_argument("--server", metavar="URL", help="depth service URL for --backend remote")
-    g.add_argument("--token", help="bearer token for --backend remote")
+    g.add_argument("--token", default=os.environ.get("DEPTH3D_TOKEN"),
+                   help="bearer token for --backend remote (default: $DEPTH3D_TOKEN)")
 
 
 def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,20 +63,25 @@ def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
                         "0 keeps every triangle)")
 
 
+def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
+    """Everything ``convert`` takes (also used by the Blender batch, which writes fewer ``formats``)."""
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output file (one input) or folder")
+    p.add_argument("--format", choices=formats, help=f"default: the output's suffix, else {formats[0]}")
+    p.add_argument("--material", choices=("unlit", "lit"), default="unlit",
+                   help="glTF: show the photo as it is (unlit, default) or as lit PBR")
+    _add_backend_arguments(p)
+    _add_geometry_arguments(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth3d", description="A single photo to 3D.")
     parser.add_argument("--version", action="version", version=f"depth3d {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("convert", help="photos → .glb/.gltf/.ply/.obj")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files or folders")
-    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="output file (one input) or folder")
-    p.add_argument("--format", choices=FORMATS, help="default: the output's suffix, else glb")
-    p.add_argument("--material", choices=("unlit", "lit"), default="unlit",
-                   help="glTF: show the photo as it is (unlit, default) or as lit PBR")
-    _add_backend_arguments(p)
-    _add_geometry_arguments(p)
+    add_convert_arguments(p)
 
     p = sub.add_parser("depth", help="depth maps only: float .npy + 16-bit PNG + preview")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -109,8 +116,14 @@ def options_from_args(args: argparse.Namespace) -> Options:
         raise UsageError(str(exc)) from None
 
 
-def backend_factory(args: argparse.Namespace, n_inputs: int) -> Callable[[Path], object]:
-    """A function ``photo path → backend``; model backends are built once and shared."""
+def backend_factory(
+    args: argparse.Namespace, n_inputs: int, make: Callable[..., object] = get_backend
+) -> Callable[[Path], object]:
+    """A function ``photo path → backend``; model backends are built once and shared.
+
+    ``make(name, **options)`` builds a backend (default :func:`~depth3d.backends.get_backend`;
+    the Blender batch passes its own, which reads depth files through Blender when needed).
+    """
     from .pipeline import find_depth_file
 
     name = args.backend or ("file" if args.depth else "transformers")
@@ -120,7 +133,7 @@ def backend_factory(args: argparse.Namespace, n_inputs: int) -> Callable[[Path],
         depth = Path(args.depth)
         if not depth.is_dir() and n_inputs > 1:
             raise UsageError("with several inputs, --depth must be a folder of <stem>.<ext> files")
-        return lambda photo: get_backend(
+        return lambda photo: make(
             "file", path=find_depth_file(depth, photo.stem) if depth.is_dir() else depth,
             kind=args.depth_kind,
         )
@@ -129,9 +142,9 @@ def backend_factory(args: argparse.Namespace, n_inputs: int) -> Callable[[Path],
     if name == "remote":
         if not args.server:
             raise UsageError("--backend remote needs --server URL")
-        backend = get_backend("remote", server=args.server, token=args.token)
+        backend = make("remote", server=args.server, token=args.token)
     else:
-        backend = get_backend("transformers", model=args.model, device=args.device)
+        backend = make("transformers", model=args.model, device=args.device)
     return lambda photo: backend
 
 
@@ -146,12 +159,20 @@ def output_paths(inputs: list[Path], output: Path, fmt: str | None, default_suff
     return paths
 
 
+def _progress(inputs: list[Path]) -> tuple[Iterable[Path], Callable[[str], None]]:
+    """``inputs`` with a progress bar on stderr (several inputs, tqdm installed), and a line writer."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # e.g. Blender's Python: no bar
+        return inputs, lambda line: print(line, file=sys.stderr, flush=True)
+    bar = tqdm(inputs, unit="photo", disable=len(inputs) < 2, file=sys.stderr)
+    return bar, lambda line: tqdm.write(line, file=sys.stderr)
+
+
 def _run_batch(inputs: list[Path], work: Callable[[Path], None]) -> int:
     """Run ``work`` on every input, report failures as one line each; exit status."""
-    from tqdm import tqdm
-
     failed = 0
-    bar = tqdm(inputs, unit="photo", disable=len(inputs) < 2, file=sys.stderr)
+    bar, write = _progress(inputs)
     for path in bar:
         try:
             work(path)
@@ -160,29 +181,39 @@ def _run_batch(inputs: list[Path], work: Callable[[Path], None]) -> int:
             msg = str(exc)
             if str(path) not in msg:
                 msg = f"{path}: {msg}"
-            tqdm.write(f"error: {msg}", file=sys.stderr)
+            write(f"error: {msg}")
         except MemoryError:
             failed += 1
-            tqdm.write(f"error: {path}: out of memory", file=sys.stderr)
+            write(f"error: {path}: out of memory")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    from .pipeline import convert_file, expand_inputs
+def convert_targets(
+    args: argparse.Namespace, formats: Sequence[str] = FORMATS
+) -> tuple[list[Path], dict[Path, Path], str]:
+    """``convert``'s inputs (folders expanded), the output path of each, and the format."""
+    from .pipeline import expand_inputs
 
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise UsageError("no input photos found")
-    options = options_from_args(args)
     output = Path(args.output)
     fmt = args.format or (output.suffix.lstrip(".").lower() if len(inputs) == 1 and output.suffix else None)
-    if fmt and fmt not in FORMATS:
-        raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    outputs = dict(zip(inputs, output_paths(inputs, output, fmt, ".glb")))
+    if fmt and fmt not in formats:
+        raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(formats)}")
+    fmt = fmt or formats[0]
+    return inputs, dict(zip(inputs, output_paths(inputs, output, fmt, f".{fmt}"))), fmt
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .pipeline import convert_file
+
+    inputs, outputs, fmt = convert_targets(args)
+    options = options_from_args(args)
     backend_for = backend_factory(args, len(inputs))
     return _run_batch(
         inputs, lambda p: convert_file(
-            p, outputs[p], backend_for(p), options, fmt or "glb", unlit=args.material == "unlit"
+            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit"
         ),
     )
 
@@ -212,16 +243,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    commands = {"convert": cmd_convert, "depth": cmd_depth, "info": cmd_info}
+def run_command(parser: argparse.ArgumentParser, command: Callable[[], int]) -> int:
+    """``command()``'s exit status; a :class:`UsageError` exits 2 through ``parser.error``,
+    a set-up error that hits every input prints one ``error:`` line and gives 1."""
     try:
-        if args.command == "serve":
-            from .service.server import run_serve
-
-            return run_serve(args)
-        return commands[args.command](args)
+        return command()
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
     except (Depth3DError, BackendError) as exc:  # set-up failures that hit every input
@@ -231,6 +257,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    commands = {"convert": cmd_convert, "depth": cmd_depth, "info": cmd_info}
+    if args.command == "serve":
+        from .service.server import run_serve
+
+        return run_command(parser, lambda: run_serve(args))
+    return run_command(parser, lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,635 @@
+"""Geometry → Blender data: mesh / point-cloud objects, the photo material, the camera, glTF.
+
+Frames.  Mesh data stays in the camera frame of :class:`~depth3d.reconstruct.Geometry`
+(camera at the origin looking down −Z, +Y up, metres).  With ``upright=True`` (the default)
+the objects get a +90° rotation about X, which stands the scene up in Blender's Z-up world
+exactly as Blender's glTF importer places a Y-up scene: the camera then looks along +Y
+(front view), and a glTF export (+Y up) puts every vertex back at its camera-frame position.
+
+Speed.  Everything goes through ``foreach_set`` on float32/int32 buffers (wrapped in a
+``memoryview``, which Blender's RNA reads about twice as fast as a NumPy array), writing the
+mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``.corner_edge``).
+Edges come from the grid structure in NumPy (:func:`mesh_edges`) instead of
+``Mesh.update(calc_edges=True)``, which costs ten times more.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..atomic import atomic_path
+from ..reconstruct import Geometry
+
+__all__ = [
+    "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
+    "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_edges", "export_gltf",
+]
+
+MATERIALS = ("emission", "principled")
+COLOR_ATTRIBUTE = "Col"
+UV_MAP = "UVMap"
+SENSOR_WIDTH_MM = 36.0
+UPRIGHT_EULER = (math.pi / 2.0, 0.0, 0.0)
+
+
+def _mv(array: np.ndarray, dtype) -> memoryview:
+    """A flat, C-contiguous ``memoryview`` of ``array`` as ``dtype`` (for ``foreach_set``)."""
+    return memoryview(np.ascontiguousarray(array, dtype=dtype).reshape(-1))
+
+
+# --------------------------------------------------------------------------- edges
+
+
+def grid_index(geometry: Geometry) -> np.ndarray | None:
+    """(K,) int32 full-grid index of the first K vertices, those at grid positions.
+
+    :func:`~depth3d.reconstruct.reconstruct` lists the kept grid vertices first, row-major,
+    then any extra vertices (midpoints of cut edges, whose UVs lie halfway between grid
+    positions).  A grid vertex (i, j) has UV ((i + 0.5)/nx, 1 − (j + 0.5)/ny), so its index is
+    exact.  ``None`` when the geometry does not have that layout.
+    """
+    nx, ny = geometry.grid
+    if nx < 3 or ny < 2 or len(geometry.uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
+        return None
+    fi = geometry.uv[:, 0] * np.float32(nx)
+    fj = (np.float32(1.0) - geometry.uv[:, 1]) * np.float32(ny)
+    i = np.floor(fi).astype(np.int32)
+    j = np.floor(fj).astype(np.int32)
+    on_grid = (np.abs(fi - i - np.float32(0.5)) < 0.25) & (np.abs(fj - j - np.float32(0.5)) < 0.25)
+    k = int(np.count_nonzero(on_grid))
+    if not on_grid[:k].all():
+        return None
+    i, j = i[:k], j[:k]
+    if k and (i.min() < 0 or i.max() >= nx or j.min() < 0 or j.max() >= ny):
+        return None
+    g = j * np.int32(nx) + i
+    if k > 1 and not (g[1:] > g[:-1]).all():
+        return None
+    return g
+
+
+def mesh_edges(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Unique edges of a triangle mesh and the edge of every face corner.
+
+    Returns ``(edges, corner_edge)``: (E, 2) int32 vertex pairs and (F·3,) int32, where corner
+    k of face f owns the edge from its vertex to the next corner's (Blender's convention).
+    Grid meshes from :func:`~depth3d.reconstruct.reconstruct` take a linear-time path (only
+    the few triangles split at cut edges are sorted); any other triangle list is sorted whole.
+    """
+    faces = geometry.faces
+    g = grid_index(geometry)
+    if g is None or not len(faces):
+        return _sorted_edges(faces, len(geometry.vertices))
+    return _grid_edges(faces, g, len(geometry.vertices), *geometry.grid)
+
+
+def _grid_edges(faces: np.ndarray, g: np.ndarray, n_vertices: int, nx: int, ny: int):
+    """Edges of a grid mesh: grid triangles by arithmetic, the rest by sorting.
+
+    A grid edge is named by its type t (0 right: +1, 1 diagonal: +nx−1, 2 down: +nx) and its
+    lower grid vertex: id = t·n_grid + lower.  Grid edges come first, in id order, then the
+    edges that touch extra vertices.
+
+    Faces laid out as :func:`~depth3d.mesh.grid_faces` makes them — all triangles
+    (a, a+nx, a+1), then all (c, c+nx−1, c+nx), then the split ones — are handled by slices
+    (no per-corner work); any other face goes through the per-corner path.
+    """
+    n_grid = nx * ny
+    n = np.int32(n_grid)
+    gx = np.full(n_vertices, -4 * n_grid, dtype=np.int32)  # extra vertices: never a grid step away
+    gx[:len(g)] = g
+    G = gx[faces]
+    c0 = G[:, 0]
+    d1 = G[:, 1] - c0
+    d2 = G[:, 2] - c0
+    first = (d1 == nx) & (d2 == 1)
+    second = (d1 == nx - 1) & (d2 == nx)
+    # the grid_faces layout: [first × n1][second × n2][others]
+    n1 = int(np.argmin(first)) if not first.all() else len(faces)
+    n2 = int(np.argmin(second[n1:])) if not second[n1:].all() else len(faces) - n1
+    k = n1 + n2
+    if first[n1:].any() or second[k:].any():  # not that layout: everything per corner
+        n1 = n2 = k = 0
+    # index arrays as intp, made once: NumPy would convert int32 indices on every use
+    a = c0[:n1].astype(np.intp)       # first triangles (a, a+nx, a+1)
+    a1 = a + 1
+    c = c0[n1:k].astype(np.intp)      # second triangles (c, c+nx-1, c+nx)
+    c1 = c + (nx - 1)
+
+    present = np.zeros(3 * n_grid, dtype=bool)
+    right, diag, down = present[:n_grid], present[n_grid:2 * n_grid], present[2 * n_grid:]
+    # first:  (a, a+nx) down@a, (a+nx, a+1) diag@a+1, (a+1, a) right@a
+    # second: (c, c+nx-1) diag@c, (c+nx-1, c+nx) right@c+nx-1, (c+nx, c) down@c
+    right[a] = True
+    down[a] = True
+    diag[a1] = True
+    diag[c] = True
+    right[c1] = True
+    down[c] = True
+
+    if k < len(faces):  # the rest, corner by corner: grid–grid edges by type, others sorted
+        fo = faces[k:]
+        va = fo.reshape(-1)
+        vb = fo[:, [1, 2, 0]].reshape(-1)
+        ga, gb = gx[va], gx[vb]
+        lo = np.minimum(ga, gb)
+        step = np.abs(ga - gb)
+        t = np.where(step == 1, 0, np.where(step == nx - 1, 1, np.where(step == nx, 2, -1)))
+        on_grid = (lo >= 0) & (t >= 0)
+        odd_ids = (t * n + lo).astype(np.int32)[on_grid]
+        present[odd_ids] = True
+        keys = np.minimum(va, vb).astype(np.int64) * n_vertices + np.maximum(va, vb)
+        extra, extra_inverse = np.unique(keys[~on_grid], return_inverse=True)
+    rank = np.cumsum(present, dtype=np.int32)
+    n_grid_edges = int(rank[-1]) if len(rank) else 0
+    rank -= 1
+    r_right, r_diag, r_down = rank[:n_grid], rank[n_grid:2 * n_grid], rank[2 * n_grid:]
+
+    corner_edge = np.empty((len(faces), 3), dtype=np.int32)
+    corner_edge[:n1, 0] = r_down[a]
+    corner_edge[:n1, 1] = r_diag[a1]
+    corner_edge[:n1, 2] = r_right[a]
+    corner_edge[n1:k, 0] = r_diag[c]
+    corner_edge[n1:k, 1] = r_right[c1]
+    corner_edge[n1:k, 2] = r_down[c]
+    parts = []
+    full = len(g) == n_grid  # every grid vertex kept: grid index = vertex index
+    if not full:
+        to_vertex = np.zeros(n_grid, dtype=np.int32)
+        to_vertex[g] = np.arange(len(g), dtype=np.int32)
+    for kind, delta in enumerate((1, nx - 1, nx)):
+        lower = np.flatnonzero(present[kind * n_grid:(kind + 1) * n_grid]).astype(np.int32)
+        part = np.empty((len(lower), 2), dtype=np.int32)
+        part[:, 0] = lower if full else to_vertex[lower]
+        part[:, 1] = lower + np.int32(delta) if full else to_vertex[lower + np.int32(delta)]
+        parts.append(part)
+    if k < len(faces):
+        rest = np.empty(len(on_grid), dtype=np.int32)
+        rest[on_grid] = rank[odd_ids]
+        rest[~on_grid] = n_grid_edges + extra_inverse.reshape(-1).astype(np.int32)
+        corner_edge[k:] = rest.reshape(-1, 3)
+        parts.append(np.stack([extra // n_vertices, extra % n_vertices], axis=1).astype(np.int32))
+    return np.concatenate(parts), corner_edge.reshape(-1)
+
+
+def _sorted_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    a = faces.astype(np.int64)
+    b = np.roll(a, -1, axis=1)
+    keys = (np.minimum(a, b) * n_vertices + np.maximum(a, b)).ravel()
+    unique, inverse = np.unique(keys, return_inverse=True)
+    edges = np.stack([unique // n_vertices, unique % n_vertices], axis=1).astype(np.int32)
+    return edges, inverse.reshape(-1).astype(np.int32)
+
+
+# --------------------------------------------------------------------------- mesh data
+
+
+def _set_attribute(collection, attribute: str, items, prop: str, public: str, data: memoryview) -> None:
+    """Write ``data`` to the mesh attribute ``attribute`` (fast), else to ``items.<public>``."""
+    try:
+        collection[attribute].data.foreach_set(prop, data)
+    except KeyError:
+        items.foreach_set(public, data)
+
+
+def _corner_data(geometry: Geometry):
+    """(edges, corner_edge, corner_uv): everything per edge and per corner, NumPy only."""
+    edges, corner_edge = mesh_edges(geometry)
+    # One 8-byte gather per corner instead of a row gather of (N, 2) float32.
+    uv = np.ascontiguousarray(geometry.uv, dtype=np.float32).view(np.int64).reshape(-1)
+    corner_uv = uv[geometry.faces.reshape(-1).astype(np.intp)].view(np.float32)
+    return edges, corner_edge, corner_uv
+
+
+def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
+    """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh faces, edges and UVs."""
+    vertices = geometry.vertices
+    faces = geometry.faces
+    has_faces = faces is not None and len(faces) > 0
+    mesh.vertices.add(len(vertices))
+    _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(vertices, np.float32))
+    if not has_faces:
+        mesh.update()
+        return mesh
+    n_corners = 3 * len(faces)
+    mesh.loops.add(n_corners)
+    _set_attribute(mesh.attributes, ".corner_vert", mesh.loops, "value", "vertex_index", _mv(faces, np.int32))
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", _mv(np.arange(0, n_corners, 3, dtype=np.int32), np.int32))
+    uv_layer = mesh.uv_layers.new(name=UV_MAP, do_init=False)
+    edges, corner_edge, corner_uv = _corner_data(geometry)
+    mesh.edges.add(len(edges))
+    _set_attribute(mesh.attributes, ".edge_verts", mesh.edges, "value", "vertices", _mv(edges, np.int32))
+    _set_attribute(mesh.attributes, ".corner_edge", mesh.loops, "value", "edge_index", _mv(corner_edge, np.int32))
+    try:
+        uv_layer.uv.foreach_set("vector", memoryview(corner_uv))
+    except AttributeError:  # before 3.5
+        uv_layer.data.foreach_set("uv", memoryview(corner_uv))
+    mesh.update()
+    return mesh
+
+
+_SRGB_TO_LINEAR = np.where(
+    (v := np.arange(256, dtype=np.float64) / 255.0) <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4
+).astype(np.float32)
+
+
+def _set_point_colors(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
+    """The per-point colour attribute ``Col`` and a ``radius`` for point clouds.
+
+    ``Col`` is a float colour (scene-linear, as Blender stores float colours), written through
+    its raw ``color`` array; the sRGB bytes go through a 256-entry table.
+    """
+    attr = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+    n = len(geometry.vertices)
+    rgba = np.ones((n, 4), dtype=np.float32)
+    if geometry.colors is not None:
+        rgba[:, :3] = _SRGB_TO_LINEAR[geometry.colors]
+    attr.data.foreach_set("color", memoryview(rgba.reshape(-1)))
+    mesh.color_attributes.active_color = attr
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    radius = mesh.attributes.new("radius", "FLOAT", "POINT")
+    radius.data.foreach_set("value", _mv(point_radius(geometry), np.float32))
+
+
+def point_radius(geometry: Geometry) -> np.ndarray:
+    """(N,) float32: half the distance to the nearer row neighbour (so points just touch).
+
+    Works for either projection; points without a neighbour get the median radius.
+    """
+    v = geometry.vertices
+    n = len(v)
+    if n < 2:
+        return np.full(n, 0.005, dtype=np.float32)
+    g = grid_index(geometry)
+    step = np.linalg.norm(np.diff(v, axis=0), axis=1)
+    if g is not None:
+        nx = geometry.grid[0]
+        adjacent = (np.diff(g) == 1) & (g[1:] % nx != 0)
+        step = np.where(adjacent, step, np.inf)
+    right = np.append(step, np.inf)
+    left = np.insert(step, 0, np.inf)
+    r = 0.5 * np.minimum(left, right)
+    finite = np.isfinite(r)
+    fill = float(np.median(r[finite])) if finite.any() else 0.005
+    r[~finite] = fill
+    return r.astype(np.float32)
+
+
+def build_mesh(geometry: Geometry, name: str | None = None) -> bpy.types.Mesh:
+    """A new mesh datablock holding ``geometry`` (points: vertices with ``Col`` and ``radius``)."""
+    mesh = bpy.data.meshes.new(name or geometry.name)
+    fill_mesh(mesh, geometry)
+    if geometry.faces is None:
+        _set_point_colors(mesh, geometry)
+    return mesh
+
+
+# --------------------------------------------------------------------------- images & materials
+
+
+def image_from_rgb(rgb: np.ndarray, name: str) -> bpy.types.Image:
+    """A packed image datablock holding (H, W, 3) uint8 sRGB pixels (row 0 at the top)."""
+    h, w = rgb.shape[:2]
+    image = bpy.data.images.new(name, w, h, alpha=False)
+    rgba = np.ones((h, w, 4), dtype=np.float32)
+    rgba[:, :, :3] = rgb[::-1].astype(np.float32) * np.float32(1.0 / 255.0)
+    image.pixels.foreach_set(_mv(rgba, np.float32))
+    image.update()
+    image.pack()
+    return image
+
+
+def photo_material(
+    name: str, image: bpy.types.Image | None = None, kind: str = "emission",
+    color_attribute: str | None = None,
+) -> bpy.types.Material:
+    """A material showing the photo as it is: ``image`` through the UVs, or a colour attribute.
+
+    ``"emission"``: unlit — Blender's glTF "lightpath trick" (emission seen by camera rays,
+    transparent to all others), which the glTF exporter writes as ``KHR_materials_unlit``.
+    ``"principled"``: lit, the photo as Base Color (roughness 1, no specular).
+    """
+    if kind not in MATERIALS:
+        raise ValueError(f"material must be one of {MATERIALS}, got {kind!r}")
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes.clear()
+    out = nodes.new("ShaderNodeOutputMaterial")
+    out.location = (500, 0)
+    if color_attribute:
+        src = nodes.new("ShaderNodeAttribute")
+        src.attribute_type = "GEOMETRY"
+        src.attribute_name = color_attribute
+        color = src.outputs["Color"]
+    else:
+        src = nodes.new("ShaderNodeTexImage")
+        src.image = image
+        src.interpolation = "Linear"
+        src.extension = "EXTEND"
+        color = src.outputs["Color"]
+    src.location = (-400, 0)
+    if kind == "emission":
+        emission = nodes.new("ShaderNodeEmission")
+        light_path = nodes.new("ShaderNodeLightPath")
+        transparent = nodes.new("ShaderNodeBsdfTransparent")
+        mix = nodes.new("ShaderNodeMixShader")
+        emission.location, light_path.location = (0, -100), (0, 300)
+        transparent.location, mix.location = (0, 50), (250, 0)
+        links.new(color, emission.inputs["Color"])
+        links.new(light_path.outputs["Is Camera Ray"], mix.inputs["Fac"])
+        links.new(transparent.outputs[0], mix.inputs[1])
+        links.new(emission.outputs[0], mix.inputs[2])
+        links.new(mix.outputs[0], out.inputs["Surface"])
+    else:
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+        bsdf.location = (100, 0)
+        bsdf.inputs["Roughness"].default_value = 1.0
+        specular = bsdf.inputs.get("Specular IOR Level") or bsdf.inputs.get("Specular")
+        if specular is not None:
+            specular.default_value = 0.0
+        links.new(color, bsdf.inputs["Base Color"])
+        links.new(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def material_kind(material: bpy.types.Material | None) -> str | None:
+    """Which of :data:`MATERIALS` a material made by :func:`photo_material` is."""
+    if material is None or not material.use_nodes:
+        return None
+    types = {n.type for n in material.node_tree.nodes}
+    return "emission" if "EMISSION" in types else "principled" if "BSDF_PRINCIPLED" in types else None
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def _pointcloud_data(mesh: bpy.types.Mesh) -> bpy.types.PointCloud:
+    """Convert a vertex-only ``mesh`` into a new point-cloud datablock (attributes kept)."""
+    tmp = bpy.data.objects.new(mesh.name, mesh)
+    bpy.context.scene.collection.objects.link(tmp)  # always in the view layer
+    try:
+        with bpy.context.temp_override(
+            active_object=tmp, object=tmp, selected_objects=[tmp], selected_editable_objects=[tmp],
+        ):
+            bpy.ops.object.convert(target="POINTCLOUD")
+        data = tmp.data
+        if not isinstance(data, bpy.types.PointCloud):
+            raise RuntimeError("Blender did not convert the mesh to a point cloud")
+        return data
+    finally:
+        bpy.data.objects.remove(tmp)
+        if mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
+
+
+def _object_data(geometry: Geometry, name: str):
+    mesh = build_mesh(geometry, name)
+    if geometry.faces is not None:
+        return mesh
+    data = _pointcloud_data(mesh)
+    data.name = name
+    return data
+
+
+def _default_collection():
+    return getattr(bpy.context, "collection", None) or bpy.context.scene.collection
+
+
+def create_object(
+    geometry: Geometry,
+    name: str | None = None,
+    collection: bpy.types.Collection | None = None,
+    material: str = "emission",
+    image: bpy.types.Image | None = None,
+    *,
+    upright: bool = True,
+) -> bpy.types.Object:
+    """A mesh (or ``POINTCLOUD``) object for ``geometry``, linked to ``collection``.
+
+    ``material``: ``"emission"`` (unlit, the photo as it is) or ``"principled"`` (lit).
+    ``image``: the photo's image datablock for the texture; ``None`` makes a packed one from
+    ``geometry.texture``.  Point clouds read their colour attribute instead.
+    """
+    name = name or geometry.name
+    collection = collection or _default_collection()
+    data = _object_data(geometry, name)
+    obj = bpy.data.objects.new(name, data)
+    collection.objects.link(obj)
+    if upright:
+        obj.rotation_euler = UPRIGHT_EULER
+    if geometry.faces is not None and image is None:
+        image = image_from_rgb(geometry.texture, name)
+    mat = photo_material(
+        name, image, material, color_attribute=COLOR_ATTRIBUTE if geometry.faces is None else None
+    )
+    data.materials.append(mat)
+    return obj
+
+
+def _same_topology(mesh: bpy.types.Mesh, geometry: Geometry) -> bool:
+    """Whether ``mesh`` has exactly ``geometry``'s faces (so UVs and edges are still right)."""
+    faces = geometry.faces
+    if len(mesh.vertices) != len(geometry.vertices) or len(mesh.polygons) != len(faces) \
+            or len(mesh.loops) != faces.size or len(mesh.uv_layers) != 1:
+        return False
+    corner_vert = np.empty(faces.size, dtype=np.int32)
+    try:
+        mesh.attributes[".corner_vert"].data.foreach_get("value", corner_vert)
+    except KeyError:
+        mesh.loops.foreach_get("vertex_index", corner_vert)
+    if not np.array_equal(corner_vert, faces.reshape(-1)):
+        return False
+    uv = np.empty(2 * faces.size, dtype=np.float32)
+    mesh.uv_layers[0].uv.foreach_get("vector", uv)
+    corner_uv = np.ascontiguousarray(geometry.uv, dtype=np.float32).view(np.int64).reshape(-1)[faces.ravel()]
+    return np.array_equal(uv.view(np.int64), corner_uv)
+
+
+def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.types.Object:
+    """Replace ``obj``'s geometry in place (live re-meshing); materials and transform stay.
+
+    A mesh object keeps its mesh datablock (cleared and refilled); a point cloud gets a new
+    point-cloud datablock with the old one's materials.  Mesh ↔ points cannot change in place.
+    """
+    data = obj.data
+    if geometry.faces is not None:
+        if not isinstance(data, bpy.types.Mesh):
+            raise TypeError(f"{obj.name} is a {obj.type} object; a mesh needs a mesh object")
+        if _same_topology(data, geometry):  # e.g. a new scale or shift: move the vertices only
+            _set_attribute(data.attributes, "position", data.vertices, "vector", "co",
+                           _mv(geometry.vertices, np.float32))
+            data.update()
+            return obj
+        for layer in list(data.uv_layers):
+            data.uv_layers.remove(layer)
+        data.clear_geometry()
+        fill_mesh(data, geometry)
+        return obj
+    if not isinstance(data, bpy.types.PointCloud):
+        raise TypeError(f"{obj.name} is a {obj.type} object; points need a point-cloud object")
+    new = _object_data(geometry, data.name)
+    for mat in data.materials:
+        new.materials.append(mat)
+    old_name = data.name
+    obj.data = new
+    if data.users == 0:
+        bpy.data.pointclouds.remove(data)
+    new.name = old_name
+    return obj
+
+
+# --------------------------------------------------------------------------- camera
+
+
+def update_camera(cam_obj: bpy.types.Object, geometry: Geometry, scene: bpy.types.Scene | None = None) -> None:
+    """Match camera ``cam_obj`` and the render size to ``geometry.camera``."""
+    camera = geometry.camera
+    cam = cam_obj.data
+    cam.type = "PERSP"
+    cam.sensor_fit = "HORIZONTAL"
+    cam.sensor_width = SENSOR_WIDTH_MM
+    cam.lens_unit = "MILLIMETERS"
+    cam.lens = camera.lens_mm(SENSOR_WIDTH_MM)
+    cam.shift_x = cam.shift_y = 0.0
+    if len(geometry.vertices):
+        far = float(np.nanmax(np.linalg.norm(geometry.vertices, axis=1)))
+        cam.clip_start = 0.01
+        cam.clip_end = max(100.0, 2.0 * far) if math.isfinite(far) else 1000.0
+    render = (scene or bpy.context.scene).render
+    render.resolution_x, render.resolution_y = camera.width, camera.height
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+
+
+def add_camera(
+    geometry: Geometry,
+    name: str | None = None,
+    photo_image: bpy.types.Image | None = None,
+    collection: bpy.types.Collection | None = None,
+    *,
+    upright: bool = True,
+    make_active: bool = True,
+) -> bpy.types.Object:
+    """A camera that sees ``geometry`` exactly as the photo shows it.
+
+    At the origin, looking down its local −Z with +Y up (the geometry's frame; ``upright``
+    rotates it with the objects).  Horizontal sensor fit, 36 mm sensor,
+    lens = ``geometry.camera.lens_mm()``; the scene's render size becomes the photo's, and the
+    photo is the camera's background image.  ``make_active``: also the scene camera.
+    """
+    name = name or f"{geometry.name} camera"
+    collection = collection or _default_collection()
+    cam = bpy.data.cameras.new(name)
+    obj = bpy.data.objects.new(name, cam)
+    collection.objects.link(obj)
+    if upright:
+        obj.rotation_euler = UPRIGHT_EULER
+    scene = bpy.context.scene
+    update_camera(obj, geometry, scene)
+    if photo_image is not None:
+        background = cam.background_images.new()
+        background.image = photo_image
+        background.frame_method = "FIT"
+        background.alpha = 1.0
+        cam.show_background_images = True
+    if make_active:
+        scene.camera = obj
+    return obj
+
+
+# --------------------------------------------------------------------------- glTF
+
+
+@contextlib.contextmanager
+def _selection(objects):
+    """Select exactly ``objects`` (linked to the view layer) for the duration."""
+    view_layer = bpy.context.view_layer
+    before = [o for o in view_layer.objects if o.select_get(view_layer=view_layer)]
+    active = view_layer.objects.active
+    for o in before:
+        o.select_set(False, view_layer=view_layer)
+    for o in objects:
+        o.select_set(True, view_layer=view_layer)
+    if objects:
+        view_layer.objects.active = objects[0]
+    try:
+        yield
+    finally:
+        for o in objects:
+            if o.name in view_layer.objects:
+                o.select_set(False, view_layer=view_layer)
+        for o in before:
+            if o.name in view_layer.objects:
+                o.select_set(True, view_layer=view_layer)
+        view_layer.objects.active = active
+
+
+def _points_as_mesh(obj: bpy.types.Object, collection) -> bpy.types.Object:
+    """A temporary vertex-only mesh object with ``obj``'s points, colours and materials."""
+    cloud = obj.data
+    n = len(cloud.points)
+    pos = np.empty(3 * n, dtype=np.float32)
+    cloud.attributes["position"].data.foreach_get("vector", pos)
+    mesh = bpy.data.meshes.new(cloud.name)
+    mesh.vertices.add(n)
+    mesh.attributes["position"].data.foreach_set("vector", memoryview(pos))
+    col = cloud.attributes.get(COLOR_ATTRIBUTE)
+    if col is not None:
+        rgba = np.empty(4 * n, dtype=np.float32)
+        col.data.foreach_get("color", rgba)
+        attr = mesh.color_attributes.new(COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+        attr.data.foreach_set("color", memoryview(rgba))
+        mesh.color_attributes.active_color = attr
+    for mat in cloud.materials:
+        mesh.materials.append(mat)
+    mesh.update()
+    name = obj.name
+    obj.name = f"{name} (exporting)"
+    tmp = bpy.data.objects.new(name, mesh)
+    tmp.matrix_world = obj.matrix_world
+    collection.objects.link(tmp)
+    return tmp
+
+
+def export_gltf(path: str | os.PathLike, objects, **options) -> Path:
+    """Write ``objects`` (meshes, point clouds, cameras) to a ``.glb`` with Blender's exporter.
+
+    Atomic: exported to a temporary file in the same folder, then renamed over ``path``.
+    Point clouds go out as glTF ``POINTS`` with their colours.  ``options`` are passed on to
+    ``bpy.ops.export_scene.gltf``.
+    """
+    path = Path(path)
+    objects = list(objects)
+    scene_collection = bpy.context.scene.collection
+    bpy.context.view_layer.update()  # matrix_world of objects made since the last update
+    clouds = [o for o in objects if o.type == "POINTCLOUD"]
+    names = [o.name for o in clouds]
+    temporary = [_points_as_mesh(o, scene_collection) for o in clouds]
+    chosen = [o for o in objects if o.type != "POINTCLOUD"] + temporary
+    settings = dict(
+        export_format="GLB", use_selection=True, export_cameras=True, export_lights=False,
+        export_yup=True, export_apply=True, use_mesh_vertices=bool(temporary),
+        export_extras=False, check_existing=False,
+    )
+    settings.update(options)
+    try:
+        with atomic_path(path) as tmp, _selection(chosen):
+            result = bpy.ops.export_scene.gltf(filepath=str(tmp), **settings)
+            if "FINISHED" not in result:
+                raise RuntimeError(f"{path}: glTF export failed")
+    finally:
+        for o in temporary:
+            mesh = o.data
+            bpy.data.objects.remove(o)
+            if mesh.users == 0:
+                bpy.data.meshes.remove(mesh)
+        for o, name in zip(clouds, names):
+            o.name = name
+    return path

@@ -1,0 +1,215 @@
+"""``depth3d convert`` inside Blender: photos → ``.glb`` through Blender's glTF exporter.
+
+The extension registers :func:`main` as Blender's command-line command ``depth3d``::
+
+    blender -b -c depth3d convert photos/ -o out/ [--blend out/scene.blend]
+
+and ``depth3d/blender/batch_script.py`` runs it in a Blender without the extension.  Options,
+exit status (0 all written, 1 some failed and the others written, 2 usage) and the one
+``error: <file>: <reason>`` line per failed input are those of ``depth3d convert``
+(:mod:`depth3d.cli`, whose parser pieces are reused).  Photos are decoded by Blender (no
+Pillow), depth comes from ``--depth`` files or a model backend, geometry from the core.  Each
+photo becomes an object in a collection named after it, exported alone to ``<stem>.glb``
+(atomic) and removed again — unless ``--blend FILE`` keeps them all for a ``.blend``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Sequence
+
+import bpy
+
+from ..atomic import atomic_path
+from ..backends import BackendError
+from ..cli import (
+    EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
+    convert_targets, options_from_args, run_command,
+)
+from ..errors import Depth3DError
+from ..pipeline import photo_to_geometry
+from .build import create_object, export_gltf
+from .depth_source import backend_for
+from .images import open_photo
+from .prefs import get_prefs
+
+FORMATS = ("glb",)
+MATERIALS = {"unlit": "emission", "lit": "principled"}
+PROG = "blender -b -c depth3d"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="A single photo to 3D, headless in Blender (glTF by Blender's exporter)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("convert", help="photos → .glb (and a .blend)")
+    add_convert_arguments(p, FORMATS)
+    p.add_argument("--blend", metavar="FILE",
+                   help="also save a .blend with every generated object, each in a collection "
+                        "named after its photo (images packed)")
+    return parser
+
+
+# --------------------------------------------------------------------------- depth backends
+
+
+def _make_backend(name: str, **options):
+    """:func:`depth3d.cli.backend_factory`'s ``make`` for Blender (see :func:`.depth_source.backend_for`).
+
+    Depth files are read by Blender when its Python lacks OpenEXR/Pillow; a remote server
+    respects Blender's "Allow Online Access"; the model runs in-process (torch in Blender).
+    """
+    if name == "file":
+        return backend_for(None, str(options["path"]), options["kind"])
+    if name == "remote":
+        return backend_for(SimpleNamespace(backend="REMOTE", server_url=options["server"],
+                                           token=options["token"]))
+    settings = get_prefs()
+    return backend_for(SimpleNamespace(
+        backend="TRANSFORMERS", model=options["model"], device=options["device"],
+        cache_dir=getattr(settings, "cache_dir", None),
+    ))
+
+
+def _backends(args: argparse.Namespace, n_inputs: int):
+    """``photo path → backend``: as ``depth3d convert`` when ``--depth``/``--backend`` is given,
+    else the backend chosen in the extension's preferences (``--model``/``--device`` override)."""
+    if args.depth or args.backend:
+        return backend_factory(args, n_inputs, make=_make_backend)
+    prefs = get_prefs()
+    settings = SimpleNamespace(**{
+        key: getattr(prefs, key, None)
+        for key in ("backend", "model", "device", "backend_python", "server_url", "token", "cache_dir")
+    })
+    if args.model:
+        settings.model = args.model
+    if args.device != "auto" or not settings.device:
+        settings.device = args.device
+    backend = backend_for(settings)
+    return lambda photo: backend
+
+
+# --------------------------------------------------------------------------- one photo
+
+
+def _materials(obj: bpy.types.Object) -> list[bpy.types.Material]:
+    return [m for m in getattr(obj.data, "materials", ()) if m is not None]
+
+
+def _images(obj: bpy.types.Object) -> set[bpy.types.Image]:
+    """The images ``obj``'s materials show (the photo texture)."""
+    return {
+        node.image for m in _materials(obj) if m.node_tree is not None
+        for node in m.node_tree.nodes if node.type == "TEX_IMAGE" and node.image is not None
+    }
+
+
+def _reason(exc: RuntimeError) -> str:
+    """One line from a bpy error ("Error: Python: Traceback … KeyError: 'x'\nLocation: …")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Location:")]
+    reason = lines[-1] if lines else type(exc).__name__
+    return reason.removeprefix("Error:").strip()
+
+
+def _discard(ids) -> None:
+    bpy.data.batch_remove([i for i in ids if i is not None])
+
+
+def convert_photo(
+    path: Path, out_path: Path, backend, options, material: str, keep: bool
+) -> bpy.types.Object | None:
+    """Photo file → object in a new collection named after the photo → ``out_path`` (.glb).
+
+    The object and everything made for it are removed afterwards unless ``keep``; on any
+    failure nothing is left behind (no file, no datablocks).
+    """
+    made: list = []
+    image = None
+    try:
+        photo, image = open_photo(path)
+        if image.users == 0:  # ours (not an image the session already uses)
+            made.append(image)
+        if photo.data is None:  # EXIF-rotated: texture from the upright pixels instead
+            _discard(made)
+            made, image = [], None
+        geometry = photo_to_geometry(photo, backend, options)
+        collection = bpy.data.collections.new(photo.name)
+        made.append(collection)
+        bpy.context.scene.collection.children.link(collection)
+        obj = create_object(geometry, name=photo.name, collection=collection,
+                            material=material, image=image)
+        made.extend([obj, obj.data, *_materials(obj), *(i for i in _images(obj) if i is not image)])
+        export_gltf(out_path, [obj])
+    except BaseException as exc:
+        _discard(made)
+        if isinstance(exc, RuntimeError) and not isinstance(exc, BackendError):
+            raise Depth3DError(f"{path}: Blender: {_reason(exc)}") from None
+        raise
+    if not keep:
+        _discard(made)
+        return None
+    return obj
+
+
+def save_blend(path: str | os.PathLike, objects: list[bpy.types.Object]) -> Path:
+    """Write a ``.blend`` holding ``objects`` in their collections (images packed), atomically.
+
+    Only the generated data is written (a scene "depth3d" linking the objects' collections),
+    not whatever else the session holds (the startup file's cube, light and camera).
+    """
+    path = Path(path)
+    scene = bpy.data.scenes.new("depth3d")
+    try:
+        for obj in objects:
+            for collection in obj.users_collection:
+                if collection.name not in scene.collection.children:
+                    scene.collection.children.link(collection)
+            for image in _images(obj):
+                if image.packed_file is None:
+                    image.pack()
+        with atomic_path(path) as tmp:
+            bpy.data.libraries.write(str(tmp), {scene}, path_remap="NONE", fake_user=False,
+                                     compress=True)
+    except RuntimeError as exc:
+        raise Depth3DError(f"{path}: cannot save .blend ({exc})") from None
+    finally:
+        bpy.data.scenes.remove(scene)
+    return path
+
+
+# --------------------------------------------------------------------------- command
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    inputs, outputs, _ = convert_targets(args, FORMATS)
+    options = options_from_args(args)
+    blend = Path(args.blend) if args.blend else None
+    if blend is not None and blend.suffix.lower() != ".blend":
+        raise UsageError(f"--blend {blend}: the file name must end in .blend")
+    backend = _backends(args, len(inputs))
+    kept: list[bpy.types.Object] = []
+
+    def work(path: Path) -> None:
+        obj = convert_photo(path, outputs[path], backend(path), options,
+                            MATERIALS[args.material], keep=blend is not None)
+        if obj is not None:
+            kept.append(obj)
+
+    status = _run_batch(inputs, work)
+    if blend is not None and kept:
+        save_blend(blend, kept)
+    return status
+
+
+def main(argv: Sequence[str]) -> int:
+    """``blender -b -c depth3d ARGS…`` (``argv`` = ARGS): the exit status, never an exception."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+        return run_command(parser, lambda: cmd_convert(args))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE

@@ -1,0 +1,260 @@
+"""Where the add-on gets depth: a file, the model in Blender's Python, a local service, a server.
+
+:func:`backend_for` is called on Blender's main thread (it reads settings and may read a depth
+file through ``bpy``); the backend it returns is then used from a worker thread, so nothing
+in a backend's ``estimate`` touches ``bpy``.  Heavy things are created once and reused:
+the in-process model (per model/device/cache folder) and the local backend service (one
+process, stopped by :func:`shutdown` when the add-on is disabled or Blender quits).
+"""
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import struct
+import threading
+import urllib.parse
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..backends import BackendError, DepthResult, get_backend
+from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
+from ..errors import InputError
+from ..image import Photo
+from .exr import read_exr_depth
+
+MODES = ("AUTO", "TRANSFORMERS", "SERVICE", "REMOTE")
+"""Backend choices in the preferences (a depth file always wins)."""
+SERVICE_TIMEOUT = 900.0
+"""Seconds one photo may take in the local service (a big photo on a CPU is slow)."""
+
+_lock = threading.Lock()
+_models: dict[tuple, object] = {}
+_service = None  # depth3d.service.manager.LocalService
+
+
+def torch_available() -> bool:
+    """Whether ``torch`` and ``transformers`` can be imported here (nothing is imported)."""
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+    except (ImportError, ValueError):
+        return False
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    text = url.strip()
+    host = urllib.parse.urlsplit(text if "://" in text else f"http://{text}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_online_access(url: str) -> None:
+    """Refuse a non-loopback ``url`` while Blender's "Allow Online Access" is off."""
+    if not is_loopback(url) and not bpy.app.online_access:
+        raise BackendError(
+            f"{url}: online access is disabled (Preferences → System → Network → Allow Online Access)"
+        )
+
+
+def _setting(settings, name: str, default=None):
+    value = getattr(settings, name, default)
+    return default if value in (None, "") else value
+
+
+# --------------------------------------------------------------------------- depth files
+
+
+def _missing_reader(path: Path) -> str | None:
+    """Which of our own readers a depth file needs when the core's library is missing here."""
+    suffix = path.suffix.lower()
+    if suffix == ".exr" and importlib.util.find_spec("OpenEXR") is None:
+        return "numpy"
+    if suffix in (".png", ".tif", ".tiff") and importlib.util.find_spec("PIL") is None:
+        return "blender"
+    return None
+
+
+def _png_text(data: bytes) -> dict[str, str]:
+    """A PNG's ``tEXt`` chunks (keyword → text)."""
+    text, pos = {}, 8
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, value = data[pos + 8:pos + 8 + size].partition(b"\0")
+            text[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"IDAT":
+            break
+        pos += 12 + size
+    return text
+
+
+def read_depth_with_blender(path: str | Path) -> np.ndarray:
+    """(H, W) float32 depth read by Blender's image loader (main thread only; PNG, TIFF).
+
+    The grey value in the file's integer units (16-bit: 0–65535), or, for a PNG written by
+    ``depth3d depth``, in its original units (range kept in its text chunks) — as
+    :func:`depth3d.depth_io.read_depth` gives with Pillow.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        image = bpy.data.images.load(str(path), check_existing=False)
+    except RuntimeError:
+        raise InputError(f"{path}: unreadable depth map") from None
+    try:
+        image.colorspace_settings.is_data = True
+        width, height = image.size
+        if width == 0 or height == 0:
+            raise InputError(f"{path}: unreadable depth map")
+        buf = np.empty(width * height * image.channels, dtype=np.float32)
+        image.pixels.foreach_get(buf)
+        depth = buf.reshape(height, width, image.channels)[::-1, :, 0].astype(np.float64)
+        high_bit = image.is_float or image.depth in (16, 48, 64)
+    finally:
+        bpy.data.images.remove(image)
+    depth = np.round(depth * (65535.0 if high_bit else 255.0))
+    if path.suffix.lower() == ".png":
+        text = _png_text(path.read_bytes())
+        if PNG16_MIN_KEY in text and PNG16_MAX_KEY in text:
+            lo, hi = float(text[PNG16_MIN_KEY]), float(text[PNG16_MAX_KEY])
+            depth = lo + depth * ((hi - lo) / 65535.0)
+    return np.ascontiguousarray(depth, dtype=np.float32)
+
+
+class PreloadedDepth:
+    """The ``file`` backend for a depth map already read on the main thread."""
+
+    name = "file"
+
+    def __init__(self, depth: np.ndarray, kind: str, path: Path):
+        self.depth, self.kind, self.path = depth, kind, path
+
+    def estimate(self, photo: Photo) -> DepthResult:
+        h, w = self.depth.shape
+        if abs((w / h) / (photo.width / photo.height) - 1.0) > 0.01:
+            raise InputError(f"{self.path}: depth is {w}x{h} but photo is {photo.width}x{photo.height}")
+        return DepthResult(depth=self.depth, kind=self.kind, model=str(self.path))
+
+
+# --------------------------------------------------------------------------- model backends
+
+
+def _in_process(model: str | None, device: str, cache_dir: str | None):
+    key = (model, device, cache_dir)
+    with _lock:
+        backend = _models.get(key)
+        if backend is None:
+            _models.clear()  # one model in memory at a time
+            backend = _models[key] = get_backend(
+                "transformers", model=model, device=device, cache_dir=cache_dir
+            )
+        return backend
+
+
+class ServiceBackend:
+    """Depth from the local backend service, started (or reused) on first use.
+
+    ``estimate`` may take minutes the first time (the service loads the model); it runs in the
+    operator's worker thread, never on Blender's main thread.
+    """
+
+    name = "service"
+
+    def __init__(self, python: str, model: str | None, device: str):
+        self.python, self.model, self.device = python, model, device
+
+    def estimate(self, photo: Photo) -> DepthResult:
+        url = local_service(self.python, self.model, self.device).start()
+        return get_backend("remote", server=url, timeout=SERVICE_TIMEOUT).estimate(photo)
+
+
+def local_service(python: str, model: str | None, device: str):
+    """The shared :class:`~depth3d.service.manager.LocalService` for these settings."""
+    from ..service.manager import LocalService
+
+    global _service
+    with _lock:
+        s = _service
+        if s is not None and (s.python, s.model, s.device) == (python, model, device):
+            return s
+        if s is not None:
+            s.stop()
+        _service = LocalService(python, model=model, device=device)
+        return _service
+
+
+def shutdown() -> None:
+    """Stop the local service this add-on started and drop the in-process model."""
+    global _service
+    with _lock:
+        s, _service = _service, None
+        _models.clear()
+    if s is not None:
+        s.stop()
+
+
+def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind: str = "depth"):
+    """The depth backend for a run (call on the main thread).
+
+    ``prefs_or_settings``: anything with the preference attributes ``backend`` (one of
+    :data:`MODES`), ``model``, ``device``, ``backend_python``, ``server_url``, ``token``,
+    ``cache_dir`` (missing ones count as unset).  A ``depth_filepath`` selects the file backend.
+    ``AUTO``: in-process when torch and transformers import here, else the service when a
+    backend Python is set, else the server URL.
+    """
+    if depth_filepath:
+        path = Path(bpy.path.abspath(depth_filepath))
+        reader = _missing_reader(path)
+        if reader == "numpy":
+            return PreloadedDepth(read_exr_depth(path), depth_kind, path)
+        if reader == "blender":
+            return PreloadedDepth(read_depth_with_blender(path), depth_kind, path)
+        return get_backend("file", path=path, kind=depth_kind)
+
+    s = prefs_or_settings
+    mode = _setting(s, "backend", "AUTO")
+    model = _setting(s, "model")
+    device = (_setting(s, "device", "auto") or "auto").lower()
+    python = _setting(s, "backend_python")
+    server = _setting(s, "server_url")
+    cache_dir = _setting(s, "cache_dir")
+    if cache_dir:
+        cache_dir = bpy.path.abspath(cache_dir)
+
+    if mode == "AUTO":
+        if torch_available():
+            mode = "TRANSFORMERS"
+        elif python:
+            mode = "SERVICE"
+        elif server:
+            mode = "REMOTE"
+        else:
+            raise BackendError(
+                "no depth backend: torch is not available in Blender's Python; set a Backend Python "
+                "or a server URL in the Depth3D preferences (or use a depth file)"
+            )
+    if mode == "TRANSFORMERS":
+        if not torch_available():
+            raise BackendError("torch and transformers are not installed in Blender's Python; "
+                               "use the backend service instead (Depth3D preferences)")
+        return _in_process(model, device, cache_dir)
+    if mode == "SERVICE":
+        if not python:
+            raise BackendError("set the Backend Python in the Depth3D preferences (or press Set up backend)")
+        python = bpy.path.abspath(python)
+        if not Path(python).is_file():
+            raise BackendError(f"{python}: backend Python not found")
+        return ServiceBackend(python, model, device)
+    if mode == "REMOTE":
+        if not server:
+            raise BackendError("set the server URL in the Depth3D preferences")
+        check_online_access(server)
+        return get_backend("remote", server=server, token=_setting(s, "token"))
+    raise BackendError(f"unknown backend mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -1,0 +1,178 @@
+"""Photos in Blender: image datablocks ↔ :class:`~depth3d.image.Photo`.
+
+Blender decodes the file (no Pillow needed); pixels are read with ``foreach_get`` into a
+float32 buffer, converted to (H, W, 3) uint8 sRGB and flipped so that row 0 is the top of the
+photo (Blender stores rows bottom-up).  EXIF (orientation, focal length) is read by
+:mod:`.exif` with the standard library, so a phone photo is upright and its FOV known.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..errors import InputError
+from ..image import Photo, to_rgb8
+from .exif import read_exif_info
+
+__all__ = ["load_image", "load_photo", "open_photo", "image_orientation", "photo_from_image", "image_pixels", "image_path"]
+
+
+def image_path(image: bpy.types.Image) -> Path | None:
+    """Absolute path of the file behind ``image``, or ``None`` (generated, packed-only, missing)."""
+    if image.source not in {"FILE", "SEQUENCE", "TILED"} or not image.filepath:
+        return None
+    path = Path(bpy.path.abspath(image.filepath, library=image.library))
+    return path if path.is_file() else None
+
+
+def image_pixels(image: bpy.types.Image) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB pixels of ``image``, row 0 at the top, as Blender decoded them.
+
+    Byte images hold sRGB-encoded values already; float images (EXR, HDR, 16-bit PNG/TIFF)
+    hold scene-linear values, encoded to sRGB by :func:`~depth3d.image.to_rgb8` (unless marked
+    as non-colour data).  Alpha is composited over black, as the core does.
+    """
+    width, height = image.size
+    channels = image.channels
+    if width == 0 or height == 0 or channels == 0:
+        raise InputError(f"{image.name}: image has no pixels (missing or unreadable file)")
+    buf = np.empty(width * height * channels, dtype=np.float32)
+    try:
+        image.pixels.foreach_get(buf)
+    except (RuntimeError, ValueError) as exc:  # pixels unavailable (e.g. render result)
+        raise InputError(f"{image.name}: cannot read pixels ({exc})") from None
+    pixels = buf.reshape(height, width, channels)[::-1]
+    if channels > 4:
+        pixels = pixels[:, :, :4]
+    if image.is_float and not image.colorspace_settings.is_data:
+        return to_rgb8(pixels)  # scene linear → sRGB
+    if channels in (1, 2):
+        return to_rgb8(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8))
+    # Byte image: values are k/255.  One multiply-add and a cast, no clip/round passes.
+    rgb = (pixels[:, :, :3] * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+    if channels == 4:
+        alpha = pixels[:, :, 3]
+        if alpha.min() < 1.0:
+            a = (alpha * np.float32(255.0) + np.float32(0.5)).astype(np.uint16)
+            rgb = (rgb.astype(np.uint16) * a[:, :, None] // 255).astype(np.uint8)
+    return rgb
+
+
+def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF ``orientation`` (1–8) to (H, W, C) pixels stored as the file has them."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return rgb if op is None else np.ascontiguousarray(op(rgb))
+
+
+def _encoded_bytes(image: bpy.types.Image) -> bytes | None:
+    """The encoded file behind ``image`` (packed or on disk), or ``None``."""
+    if image.packed_file is not None:
+        return bytes(image.packed_file.data)
+    path = image_path(image)
+    if path is not None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+    return None
+
+
+def image_orientation(image: bpy.types.Image) -> int:
+    """EXIF orientation (1–8) of the file behind ``image``; 1 when none.
+
+    Blender shows images as stored, ignoring this: with anything but 1 the datablock is
+    sideways or mirrored compared with :func:`photo_from_image`'s pixels, so a texture for
+    the geometry has to be made from the upright pixels instead.
+    """
+    data = _encoded_bytes(image)
+    return read_exif_info(data).orientation if data is not None else 1
+
+
+def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Photo:
+    """A :class:`Photo` of an image datablock (pixels as shown in Blender, EXIF applied).
+
+    ``data``: the encoded file bytes if already read; otherwise they are taken from the packed
+    file or the file on disk.  ``Photo.data`` is left ``None`` when the pixels had to be
+    rotated, or when the image was edited in Blender (the bytes would not match).
+    """
+    rgb = image_pixels(image)
+    path = image_path(image)
+    if data is None and not image.is_dirty:
+        data = _encoded_bytes(image)
+    if image.is_dirty:
+        data = None
+    orientation, fov = 1, None
+    if data is not None:
+        info = read_exif_info(data)
+        orientation = info.orientation
+        rgb = _orient(rgb, orientation)
+        fov = info.fov_deg(rgb.shape[1], rgb.shape[0])
+    name = Path(path).stem if path is not None else Path(image.name).stem or image.name
+    return Photo(
+        rgb=rgb, name=name, path=path,
+        data=data if orientation == 1 else None,
+        fov_deg=fov,
+    )
+
+
+def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
+    """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        image = bpy.data.images.load(str(path), check_existing=check_existing)
+    except RuntimeError as exc:
+        reason = str(exc).split(":", 1)[-1].strip() or "unsupported format"
+        raise InputError(f"{path}: not a readable image ({reason})") from None
+    if image.size[0] == 0 or image.size[1] == 0:
+        if image.users == 0:
+            bpy.data.images.remove(image)
+        raise InputError(f"{path}: not a readable image")
+    return image
+
+
+def open_photo(path: str | os.PathLike) -> tuple[Photo, bpy.types.Image]:
+    """Load a photo file as an image datablock (reusing one already loaded) and its :class:`Photo`."""
+    path = Path(path)
+    image = load_image(path, check_existing=True)
+    fresh = image.users == 0
+    try:
+        photo = photo_from_image(image, data=path.read_bytes())
+    except BaseException:
+        if fresh:
+            bpy.data.images.remove(image)
+        raise
+    photo.path, photo.name = path, path.stem
+    return photo, image
+
+
+def load_photo(path: str | os.PathLike, *, keep: bool = False) -> Photo:
+    """Read a photo file through Blender into a :class:`Photo` (``Photo.data`` = file bytes).
+
+    The temporary image datablock is removed again unless ``keep`` is true (then it stays in
+    ``bpy.data.images``; :func:`open_photo` returns it as well).
+    """
+    path = Path(path)
+    image = load_image(path, check_existing=False)
+    try:
+        photo = photo_from_image(image, data=path.read_bytes())
+        photo.path, photo.name = path, path.stem
+    finally:
+        if not keep:
+            bpy.data.images.remove(image)
+    return photo

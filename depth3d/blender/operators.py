@@ -1,0 +1,391 @@
+"""Operators: Generate Depth Mesh (``depth3d.generate_mesh``), Re-mesh, Stop Service.
+
+``depth3d.generate_mesh`` mirrors ``depth3d convert``'s options.  Invoked from the UI it is
+modal: depth estimation and the geometry run in a worker thread (which never touches
+``bpy``), a timer polls it, progress shows in the status bar, Esc cancels.  Called from a
+script or in background mode (``execute``) it runs to completion before returning.
+"""
+import math
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from ..backends import BackendError
+from ..depth import near_far_to_scale_shift
+from ..edges import DEFAULT_EDGE_THRESHOLD
+from ..errors import Depth3DError
+from ..pipeline import estimate_depth
+from ..reconstruct import DEFAULT_RESOLUTION, Options, reconstruct
+from . import build, cache, depth_source
+from .images import image_orientation, open_photo, photo_from_image
+from .prefs import get_prefs
+from .props import EDGE_HELP, GEOMETRY_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS
+
+USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
+
+
+def user_message(exc: BaseException) -> str:
+    """One line for the user; unexpected errors also go to the console with a traceback."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, USER_ERRORS):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _editor_image(context) -> bpy.types.Image | None:
+    """The Image Editor's active image: this editor's, else the first one shown in the window."""
+    space = getattr(context, "space_data", None)
+    if space is not None and space.type == "IMAGE_EDITOR" and space.image is not None:
+        return space.image
+    screen = getattr(context, "screen", None)
+    for area in screen.areas if screen else ():
+        if area.type == "IMAGE_EDITOR" and area.spaces.active.image is not None:
+            return area.spaces.active.image
+    return None
+
+
+class Job:
+    """One generation: prepared on the main thread, :meth:`run` anywhere, then finished."""
+
+    def __init__(self, photo, image, created_image, backend, options):
+        self.photo, self.image, self.created_image = photo, image, created_image
+        self.backend, self.options = backend, options
+        self.result = self.geometry = None
+        self.error: str | None = None
+        self.done = threading.Event()
+        self.cancelled = False
+        self.stage = "estimating depth"
+        self.started = time.monotonic()
+
+    def run(self) -> None:
+        """Depth estimation and reconstruction (NumPy only; safe in a worker thread)."""
+        try:
+            self.result = estimate_depth(self.photo, self.backend)
+            if self.cancelled:
+                return
+            self.stage = "building geometry"
+            p = self.photo
+            self.geometry = reconstruct(
+                p.rgb, self.result.depth, self.result.kind, self.options,
+                model_fov=self.result.fov_deg, exif_fov=p.fov_deg, name=p.name,
+            )
+        except BaseException as exc:  # reported on the main thread
+            self.error = user_message(exc)
+        finally:
+            self.done.set()
+
+    def discard(self) -> None:
+        """Drop an image this job loaded if nothing uses it."""
+        image, self.image = self.image, None
+        if self.created_image and image is not None and image.users == 0:
+            bpy.data.images.remove(image)
+
+
+class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
+    """Estimate depth for a photo and build a textured mesh or point cloud (and a camera)"""
+
+    bl_idname = "depth3d.generate_mesh"
+    bl_label = "Generate Depth Mesh"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: StringProperty(name="Photo", subtype="FILE_PATH", description="Photo file (else an image)")
+    image: StringProperty(name="Image", description="Name of an image datablock to use (else the editor's)")
+    depth_filepath: StringProperty(name="Depth File", subtype="FILE_PATH",
+                                   description="Precomputed depth map instead of a model")
+    depth_kind: EnumProperty(name="Depth Kind", items=KIND_ITEMS, default="depth")
+    geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh")
+    projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective")
+    fov: FloatProperty(name="FOV", default=0.0, min=0.0, max=179.0,
+                       description="Horizontal field of view in degrees (0 = model, EXIF, else 55)")
+    scale: FloatProperty(name="Scale", default=1.0, precision=4,
+                         description="Used only when given: disparity 1/(S·d+T), depth S·z+T, relief S·nearness+T")
+    shift: FloatProperty(name="Shift", default=0.0, precision=4, description="Used only when given")
+    near: FloatProperty(name="Near", default=1.0, min=0.0, description="With far: depth of the nearest point")
+    far: FloatProperty(name="Far", default=10.0, min=0.0, description="With near: depth of the farthest point")
+    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, min=0,
+                            description="Long side of the vertex grid (0 = every pixel)")
+    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, min=0.0,
+                                  precision=3, description=EDGE_HELP)
+    add_camera: BoolProperty(name="Add Camera", default=True)
+    material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission")
+    pack_image: BoolProperty(name="Pack Photo", default=False)
+    backend: EnumProperty(name="Backend", default="PREFERENCES", items=[
+        ("PREFERENCES", "Preferences", "The backend chosen in the Depth3D preferences"),
+        ("transformers", "In Blender", "The model in Blender's own Python (torch + transformers)"),
+        ("service", "Local Service", "The depth service run by the preferences' Backend Python"),
+        ("remote", "Server", "A depth service at the server URL"),
+    ])
+    model: StringProperty(name="Model", description="Model id or folder (empty: the preferences')")
+    server: StringProperty(name="Server", description="Depth service URL for the remote backend "
+                                                      "(empty: the preferences')")
+
+    _timer = None
+    _job = None
+    running = False  # class-wide: one modal generation at a time
+
+    @classmethod
+    def poll(cls, context):
+        return not DEPTH3D_OT_generate_mesh.running
+
+    # ------------------------------------------------------------------ set-up (main thread)
+
+    def _is_set(self, name: str) -> bool:
+        return self.properties.is_property_set(name)
+
+    def _options(self) -> Options:
+        scale = self.scale if self._is_set("scale") else None
+        shift = self.shift if self._is_set("shift") else None
+        if self._is_set("near") or self._is_set("far"):
+            if not (self._is_set("near") and self._is_set("far")) or scale is not None or shift is not None:
+                raise Depth3DError("near and far go together, and not with scale/shift")
+            scale, shift = near_far_to_scale_shift(self.near, self.far)
+        return Options(
+            geometry=self.geometry, projection=self.projection, fov=self.fov or None,
+            scale=scale, shift=shift, resolution=self.resolution, edge_threshold=self.edge_threshold,
+        )
+
+    def _source(self, context):
+        """(photo, image datablock, whether this run loaded it)."""
+        if self.filepath:
+            path = Path(bpy.path.abspath(self.filepath))
+            existed = {im.name for im in bpy.data.images}
+            photo, image = open_photo(path)
+            created = image.name not in existed
+            if self.pack_image and image.packed_file is None:
+                image.pack()
+            return photo, image, created
+        if self.image:
+            image = bpy.data.images.get(self.image)
+            if image is None:
+                raise Depth3DError(f"no image called {self.image!r}")
+        else:
+            settings = context.scene.depth3d
+            image = settings.image or _editor_image(context)
+            if image is None:
+                raise Depth3DError("no photo: open one in the Image Editor or choose a file")
+        return photo_from_image(image), image, False
+
+    def _backend(self, context):
+        overrides = {}
+        if self.backend != "PREFERENCES":
+            overrides["backend"] = self.backend.upper()
+        if self.model:
+            overrides["model"] = self.model
+        if self.server:
+            overrides["server_url"] = self.server
+        settings = _Override(get_prefs(context), **overrides)
+        return depth_source.backend_for(settings, self.depth_filepath or None, self.depth_kind)
+
+    def _prepare(self, context) -> Job:
+        options = self._options()
+        photo, image, created = self._source(context)
+        try:
+            backend = self._backend(context)
+        except BaseException:
+            if created and image.users == 0:
+                bpy.data.images.remove(image)
+            raise
+        return Job(photo, image, created, backend, options)
+
+    def _fill_from_settings(self, context) -> None:
+        """Take unset properties from the panel's settings (Scene.depth3d)."""
+        s = context.scene.depth3d
+        if not self._is_set("filepath") and not self._is_set("image"):
+            if s.source == "FILE":
+                self.filepath = s.filepath
+            elif s.image is not None:
+                self.image = s.image.name
+            else:
+                image = _editor_image(context)
+                if image is not None:
+                    self.image = image.name
+        if not self._is_set("depth_filepath") and s.use_depth_file:
+            self.depth_filepath = s.depth_filepath
+            self.depth_kind = s.depth_kind
+        for name in ("geometry", "projection", "resolution", "edge_threshold", "material",
+                     "add_camera", "pack_image"):
+            if not self._is_set(name):
+                setattr(self, name, getattr(s, name))
+        if not self._is_set("fov"):
+            self.fov = 0.0 if s.use_auto_fov else math.degrees(s.fov)
+        if not any(self._is_set(n) for n in ("scale", "shift", "near", "far")):
+            if s.range_mode == "SCALE_SHIFT":
+                self.scale, self.shift = s.scale, s.shift
+            elif s.range_mode == "NEAR_FAR":
+                self.near, self.far = s.near, s.far
+
+    # ------------------------------------------------------------------ result (main thread)
+
+    def _finish(self, context, job: Job) -> set[str]:
+        if job.error:
+            job.discard()
+            self.report({"ERROR"}, job.error)
+            return {"CANCELLED"}
+        geometry, image = job.geometry, job.image
+        made = []
+        try:
+            collection = context.collection or context.scene.collection
+            if image is not None and image_orientation(image) != 1:
+                # Blender shows the file unrotated: texture from the upright pixels instead.
+                job.discard()
+                image = job.image = build.image_from_rgb(job.photo.rgb, job.photo.name)
+            obj = build.create_object(geometry, name=job.photo.name, collection=collection,
+                                      material=self.material, image=image)
+            made.append(obj)
+            camera = None
+            if self.add_camera:
+                camera = build.add_camera(geometry, name=f"{obj.name} Camera", photo_image=image,
+                                          collection=collection)
+                made.append(camera)
+            cache.store(obj, job.result, job.photo, geometry, job.options, image=image,
+                        camera=camera, material=self.material)
+        except Exception as exc:  # never a traceback in the user's face
+            for o in made:
+                data = o.data
+                bpy.data.objects.remove(o)
+                if data is not None and data.users == 0:
+                    bpy.data.batch_remove([data, *getattr(data, "materials", ())])
+            job.discard()
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        view_layer = context.view_layer
+        for o in view_layer.objects:
+            if o.select_get():
+                o.select_set(False)
+        if obj.name in view_layer.objects:
+            obj.select_set(True)
+            view_layer.objects.active = obj
+        n = len(geometry.vertices)
+        what = f"{len(geometry.faces)} triangles" if geometry.faces is not None else f"{n} points"
+        self.report({"INFO"}, f"{obj.name}: {what} in {time.monotonic() - job.started:.1f} s")
+        return {"FINISHED"}
+
+    # ------------------------------------------------------------------ entry points
+
+    def execute(self, context):
+        if not any(self._is_set(name) for name in self.properties.bl_rna.properties.keys()
+                   if name != "rna_type"):
+            self._fill_from_settings(context)  # a bare call is a press of the panel's button
+        try:
+            job = self._prepare(context)
+        except Exception as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        job.run()
+        return self._finish(context, job)
+
+    def invoke(self, context, event):
+        self._fill_from_settings(context)
+        if bpy.app.background:
+            return self.execute(context)
+        try:
+            job = self._prepare(context)
+        except Exception as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        self._job = job
+        DEPTH3D_OT_generate_mesh.running = True
+        threading.Thread(target=job.run, name="depth3d-generate", daemon=True).start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        wm.modal_handler_add(self)
+        self._status(context, job)
+        return {"RUNNING_MODAL"}
+
+    def _status(self, context, job: Job) -> None:
+        elapsed = time.monotonic() - job.started
+        what = getattr(job.backend, "model", None) or job.backend.name
+        text = f"Depth3D: {job.stage} ({Path(str(what)).name}) {elapsed:.0f} s — Esc to cancel"
+        if context.workspace is not None:
+            context.workspace.status_text_set(text)
+        # Estimation has no progress of its own: approach 90 % over time, geometry takes the rest.
+        fraction = 0.9 * (1.0 - math.exp(-elapsed / 10.0)) if job.stage.startswith("estimating") else 0.95
+        context.window_manager.progress_update(int(100 * fraction))
+
+    def _end_modal(self, context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        DEPTH3D_OT_generate_mesh.running = False
+
+    def modal(self, context, event):
+        job = self._job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancelled = True
+            self._end_modal(context)
+            job.discard()
+            self.report({"WARNING"}, "Depth3D: cancelled")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if not job.done.is_set():
+            self._status(context, job)
+            return {"RUNNING_MODAL"}
+        self._end_modal(context)
+        return self._finish(context, job)
+
+    def cancel(self, context):  # Blender is closing the window / file
+        if self._job is not None:
+            self._job.cancelled = True
+        self._end_modal(context)
+
+
+class _Override:
+    """Preferences with some attributes replaced (e.g. the operator's ``model``)."""
+
+    def __init__(self, base, **values):
+        self._base, self._values = base, values
+
+    def __getattr__(self, name):
+        if name in self._values:
+            return self._values[name]
+        return getattr(self._base, name, None)
+
+
+class DEPTH3D_OT_remesh(bpy.types.Operator):
+    """Rebuild the active object's geometry from its cached depth (no model run)"""
+
+    bl_idname = "depth3d.remesh"
+    bl_label = "Re-mesh"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return cache.has_cache(context.active_object)
+
+    def execute(self, context):
+        obj = context.active_object
+        started = time.perf_counter()
+        try:
+            geometry = cache.remesh(obj)
+        except Exception as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{obj.name}: {len(geometry.vertices)} vertices in "
+                              f"{1000 * (time.perf_counter() - started):.0f} ms")
+        return {"FINISHED"}
+
+
+class DEPTH3D_OT_stop_service(bpy.types.Operator):
+    """Stop the local depth backend service started by Depth3D"""
+
+    bl_idname = "depth3d.stop_service"
+    bl_label = "Stop Backend Service"
+
+    def execute(self, context):
+        depth_source.shutdown()
+        return {"FINISHED"}
+
+
+CLASSES = (DEPTH3D_OT_generate_mesh, DEPTH3D_OT_remesh, DEPTH3D_OT_stop_service)

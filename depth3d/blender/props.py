@@ -1,0 +1,139 @@
+"""Settings stored in the .blend: the panel's (``Scene.depth3d``) and each generated object's
+(``Object.depth3d``).
+
+An object's settings are live: changing scale, shift, resolution, edge threshold, projection
+or FOV re-meshes it from its cached depth (:mod:`.cache`) without running the model.
+"""
+import math
+
+import bpy
+from bpy.props import (
+    BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
+)
+
+from ..camera import DEFAULT_FOV_DEG
+from ..edges import DEFAULT_EDGE_THRESHOLD
+from ..reconstruct import DEFAULT_RESOLUTION
+
+GEOMETRY_ITEMS = [
+    ("mesh", "Mesh", "A textured triangle mesh, cut at depth discontinuities"),
+    ("points", "Points", "A point cloud with the photo's colours"),
+]
+PROJECTION_ITEMS = [
+    ("perspective", "Perspective", "Unproject through the camera: a true 3D scene in metres"),
+    ("relief", "Relief", "Displace a flat plane of width 1 towards the viewer (bas-relief)"),
+]
+MATERIAL_ITEMS = [
+    ("emission", "Unlit", "Show the photo exactly as it is (emission, glTF KHR_materials_unlit)"),
+    ("principled", "Lit", "The photo as base colour of a Principled BSDF, shaded by lights"),
+]
+KIND_ITEMS = [
+    ("depth", "Depth", "The file holds planar depth (metres or any linear unit)"),
+    ("disparity", "Disparity", "The file holds relative inverse depth (larger is nearer)"),
+]
+RANGE_ITEMS = [
+    ("AUTO", "Auto", "Near 1 m / far 10 m for relative models, as-is for metric depth"),
+    ("SCALE_SHIFT", "Scale/Shift", "depth = 1/(scale·d + shift) for disparity; scale·z + shift for depth"),
+    ("NEAR_FAR", "Near/Far", "Relative depth spread between a near and a far distance"),
+]
+
+_ARGS = dict(options=set())  # no animation of settings
+EDGE_HELP = ("Relative jump in disparity that cuts the surface at a depth discontinuity "
+             "(0 keeps every triangle)")
+
+
+def _remesh(self, context) -> None:
+    from . import cache
+
+    cache.on_setting_changed(self.id_data)
+
+
+def _projection_changed(self, context) -> None:
+    from . import cache
+
+    cache.on_projection_changed(self.id_data)
+
+
+class Depth3DSettings(bpy.types.PropertyGroup):
+    """What the panel's Generate Depth Mesh button uses (one set per scene)."""
+
+    source: EnumProperty(
+        name="Source", items=[("IMAGE", "Image", "An image already in Blender (the Image Editor's by default)"),
+                              ("FILE", "File", "A photo file on disk")],
+        default="IMAGE", **_ARGS)
+    image: PointerProperty(name="Image", type=bpy.types.Image,
+                           description="Photo to convert (empty: the Image Editor's active image)")
+    filepath: StringProperty(name="Photo", subtype="FILE_PATH", description="Photo file to convert", **_ARGS)
+    use_depth_file: BoolProperty(name="Depth from File", default=False,
+                                 description="Use a precomputed depth map instead of a model", **_ARGS)
+    depth_filepath: StringProperty(name="Depth File", subtype="FILE_PATH",
+                                   description=".npy, .exr, .pfm, 16-bit .png or float .tiff", **_ARGS)
+    depth_kind: EnumProperty(name="Holds", items=KIND_ITEMS, default="depth", **_ARGS)
+    geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh", **_ARGS)
+    projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective", **_ARGS)
+    use_auto_fov: BoolProperty(name="Auto FOV", default=True,
+                               description="Field of view from the model, else EXIF, else 55°", **_ARGS)
+    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), min=0.0175, max=3.124,
+                       description="Horizontal field of view", **_ARGS)
+    range_mode: EnumProperty(name="Depth Range", items=RANGE_ITEMS, default="AUTO", **_ARGS)
+    scale: FloatProperty(name="Scale", default=1.0, soft_min=0.0, precision=4, **_ARGS)
+    shift: FloatProperty(name="Shift", default=0.0, precision=4, **_ARGS)
+    near: FloatProperty(name="Near", default=1.0, min=1e-4, subtype="DISTANCE", **_ARGS)
+    far: FloatProperty(name="Far", default=10.0, min=1e-4, subtype="DISTANCE", **_ARGS)
+    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, min=0, soft_max=4096,
+                            description="Long side of the vertex grid (0 = one vertex per depth pixel)", **_ARGS)
+    edge_threshold: FloatProperty(
+        name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, min=0.0, soft_max=0.5, precision=3,
+        step=1, description=EDGE_HELP, **_ARGS)
+    material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission", **_ARGS)
+    add_camera: BoolProperty(name="Add Camera", default=True,
+                             description="A camera that reproduces the photo, with the photo as background", **_ARGS)
+    pack_image: BoolProperty(name="Pack Photo", default=False,
+                             description="Pack a photo file into the .blend", **_ARGS)
+
+
+class Depth3DObject(bpy.types.PropertyGroup):
+    """A generated object's recipe; its depth itself is cached by :mod:`.cache`."""
+
+    is_generated: BoolProperty(default=False, **_ARGS)
+    live: BoolProperty(name="Live Update", default=True,
+                       description="Rebuild the geometry as soon as a setting changes", **_ARGS)
+    geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh", **_ARGS)
+    projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective",
+                             update=_projection_changed, **_ARGS)
+    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), min=0.0175, max=3.124,
+                       update=_remesh, **_ARGS)
+    scale: FloatProperty(name="Scale", default=1.0, precision=4, step=1, update=_remesh, **_ARGS)
+    shift: FloatProperty(name="Shift", default=0.0, precision=4, step=1, update=_remesh, **_ARGS)
+    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, min=0, soft_max=4096,
+                            update=_remesh, **_ARGS)
+    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, min=0.0,
+                                  soft_max=0.5, precision=3, step=1, description=EDGE_HELP,
+                                  update=_remesh, **_ARGS)
+    kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="depth", **_ARGS)
+    model_fov: FloatProperty(name="Model FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)
+    exif_fov: FloatProperty(name="EXIF FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)
+    photo_width: IntProperty(default=0, **_ARGS)
+    photo_height: IntProperty(default=0, **_ARGS)
+    image: PointerProperty(name="Photo", type=bpy.types.Image)
+    camera: PointerProperty(name="Camera", type=bpy.types.Object)
+    source: StringProperty(name="Photo File", subtype="FILE_PATH", **_ARGS)
+    model: StringProperty(name="Depth From", description="Model or file the depth came from", **_ARGS)
+    material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission", **_ARGS)
+
+
+CLASSES = (Depth3DSettings, Depth3DObject)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.depth3d = PointerProperty(type=Depth3DSettings)
+    bpy.types.Object.depth3d = PointerProperty(type=Depth3DObject)
+
+
+def unregister() -> None:
+    del bpy.types.Object.depth3d
+    del bpy.types.Scene.depth3d
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
