@@ -37,10 +37,10 @@ import numpy as np
 
 from .atomic import atomic_path, write_bytes_atomic
 from .errors import InputError
+from .exr import EXR_MAGIC, exr_header_size, read_exr_planes
 
 DEPTH_SUFFIXES = (".npy", ".exr", ".pfm", ".png", ".tif", ".tiff")
 PNG16_MIN_KEY, PNG16_MAX_KEY, PNG16_KIND_KEY = "depth3d.min", "depth3d.max", "depth3d.kind"
-EXR_MAGIC = b"\x76\x2f\x31\x01"
 
 PathLike = str | os.PathLike[str]
 ExrSource = PathLike | bytes
@@ -195,8 +195,10 @@ def read_exr(
 
 def exr_size(source: ExrSource) -> tuple[int, int]:
     """(width, height) of an EXR's data window, from its header only."""
-    import OpenEXR
-
+    try:
+        import OpenEXR
+    except ImportError:
+        return exr_header_size(source if isinstance(source, bytes) else Path(source).read_bytes())
     f = OpenEXR.File(_exr_open_arg(source), header_only=True)
     lo, hi = f.header()["dataWindow"]
     return int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1)
@@ -207,8 +209,14 @@ def _exr_open_arg(source: ExrSource):
 
 
 def _exr_planes(source: ExrSource) -> dict[str, np.ndarray]:
-    """Every channel of every part → {name: (H, W) float32}; the first part wins a name clash."""
-    import OpenEXR
+    """Every channel of every part → {name: (H, W) float32}; the first part wins a name clash.
+
+    Without the ``OpenEXR`` module (Blender's Python) :mod:`depth3d.exr` reads the common cases.
+    """
+    try:
+        import OpenEXR
+    except ImportError:
+        return read_exr_planes(source)
 
     f = OpenEXR.File(_exr_open_arg(source), separate_channels=True)
     planes: dict[str, np.ndarray] = {}

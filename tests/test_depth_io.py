@@ -1,6 +1,8 @@
 """Depth files: real files from numpy / Pillow / OpenEXR / hand-written PFM, read back exactly."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import OpenEXR
 import pytest
@@ -9,6 +11,7 @@ from PIL import Image
 from depth3d.backends import BackendError, DepthResult, get_backend
 from depth3d.backends.file import FileBackend
 from depth3d.depth_io import (
+    exr_size,
     colormap,
     pick_depth_channel,
     read_depth,
@@ -354,3 +357,15 @@ def test_file_backend_reads_every_format(tmp_path):
     Image.fromarray(d).save(tmp_path / "d.tiff")
     for name in ("d.exr", "d.pfm", "d.tiff"):
         np.testing.assert_array_equal(FileBackend(tmp_path / name).estimate(photo(80, 60)).depth, d)
+
+
+def test_exr_depth_without_the_openexr_module(tmp_path, monkeypatch):
+    """Blender's Python has no OpenEXR: read_depth falls back to depth3d.exr (numpy + zlib)."""
+    depth = np.random.default_rng(3).uniform(0.5, 20.0, (21, 34)).astype(np.float32)
+    write_depth_exr(tmp_path / "z.exr", depth)
+    monkeypatch.setitem(sys.modules, "OpenEXR", None)  # makes `import OpenEXR` fail
+    np.testing.assert_array_equal(read_depth(tmp_path / "z.exr"), depth)
+    assert exr_size(tmp_path / "z.exr") == (34, 21)
+    (tmp_path / "cut.exr").write_bytes((tmp_path / "z.exr").read_bytes()[:200])
+    with pytest.raises(InputError, match="cut.exr"):
+        read_depth(tmp_path / "cut.exr")

@@ -22,7 +22,6 @@ from ..backends import BackendError, DepthResult, get_backend
 from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
 from ..errors import InputError
 from ..image import Photo
-from .exr import read_exr_depth
 
 MODES = ("AUTO", "TRANSFORMERS", "SERVICE", "REMOTE")
 """Backend choices in the preferences (a depth file always wins)."""
@@ -70,14 +69,12 @@ def _setting(settings, name: str, default=None):
 # --------------------------------------------------------------------------- depth files
 
 
-def _missing_reader(path: Path) -> str | None:
-    """Which of our own readers a depth file needs when the core's library is missing here."""
-    suffix = path.suffix.lower()
-    if suffix == ".exr" and importlib.util.find_spec("OpenEXR") is None:
-        return "numpy"
-    if suffix in (".png", ".tif", ".tiff") and importlib.util.find_spec("PIL") is None:
-        return "blender"
-    return None
+def _needs_blender_reader(path: Path) -> bool:
+    """An image-format depth file (PNG, TIFF) where Pillow is missing (Blender's Python).
+
+    EXR needs nothing: :mod:`depth3d.depth_io` falls back to :mod:`depth3d.exr` on its own.
+    """
+    return path.suffix.lower() in (".png", ".tif", ".tiff") and importlib.util.find_spec("PIL") is None
 
 
 def _png_text(data: bytes) -> dict[str, str]:
@@ -211,10 +208,7 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
     """
     if depth_filepath:
         path = Path(bpy.path.abspath(depth_filepath))
-        reader = _missing_reader(path)
-        if reader == "numpy":
-            return PreloadedDepth(read_exr_depth(path), depth_kind, path)
-        if reader == "blender":
+        if _needs_blender_reader(path):
             return PreloadedDepth(read_depth_with_blender(path), depth_kind, path)
         return get_backend("file", path=path, kind=depth_kind)
 

@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 
 from ..errors import InputError
-from ..image import Photo, to_rgb8
+from ..image import Photo, apply_orientation, to_rgb8
 from .exif import read_exif_info
 
 __all__ = ["load_image", "load_photo", "open_photo", "image_orientation", "photo_from_image", "image_pixels", "image_path"]
@@ -61,21 +61,6 @@ def image_pixels(image: bpy.types.Image) -> np.ndarray:
     return rgb
 
 
-def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply EXIF ``orientation`` (1–8) to (H, W, C) pixels stored as the file has them."""
-    ops = {
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.transpose(1, 0, 2),
-        6: lambda a: np.rot90(a, -1),
-        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
-        8: lambda a: np.rot90(a, 1),
-    }
-    op = ops.get(orientation)
-    return rgb if op is None else np.ascontiguousarray(op(rgb))
-
-
 def _encoded_bytes(image: bpy.types.Image) -> bytes | None:
     """The encoded file behind ``image`` (packed or on disk), or ``None``."""
     if image.packed_file is not None:
@@ -117,7 +102,7 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
     if data is not None:
         info = read_exif_info(data)
         orientation = info.orientation
-        rgb = _orient(rgb, orientation)
+        rgb = apply_orientation(rgb, orientation)
         fov = info.fov_deg(rgb.shape[1], rgb.shape[0])
     name = Path(path).stem if path is not None else Path(image.name).stem or image.name
     return Photo(

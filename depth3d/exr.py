@@ -1,10 +1,10 @@
-"""Depth from OpenEXR with NumPy and zlib only (Blender's Python has no ``OpenEXR`` module).
+"""OpenEXR reading with NumPy and zlib only, for where the ``OpenEXR`` module is missing.
 
-Blender's own image loader cannot help here: it reads a lone ``Z`` channel as garbage and a
-multilayer file (``ViewLayer.Depth.Z``, what Cycles writes) not at all.  This reader covers
-what renderers and depth3d write: single-part scanline images, compression NONE, ZIPS or ZIP,
-channels HALF / FLOAT / UINT.  Anything else raises :class:`~depth3d.errors.InputError` saying
-so.  The channel is chosen by the core's :func:`~depth3d.depth_io.pick_depth_channel`.
+:mod:`depth3d.depth_io` falls back to it, which is how EXR depth maps load in Blender's Python
+(Blender's own image loader reads a lone ``Z`` channel as garbage and a multilayer file —
+``ViewLayer.Depth.Z``, what Cycles writes — not at all).  It covers what renderers and depth3d
+write: single-part scanline images, compression NONE, ZIPS or ZIP, channels HALF / FLOAT /
+UINT.  Anything else raises ``ValueError`` saying so.
 """
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..depth_io import EXR_MAGIC, pick_depth_channel
-from ..errors import InputError
+EXR_MAGIC = b"\x76\x2f\x31\x01"
 
 _PIXEL_TYPES = {0: np.dtype("<u4"), 1: np.dtype("<f2"), 2: np.dtype("<f4")}
 _LINES_PER_BLOCK = {0: 1, 2: 1, 3: 16}  # NONE, ZIPS, ZIP
@@ -71,9 +70,31 @@ def _unzip(block: bytes, expected: int) -> bytes:
     return out.tobytes()
 
 
-def read_exr_planes(path: str | Path) -> dict[str, np.ndarray]:
-    """Every channel of a scanline EXR → {name: (H, W) float32}, row 0 at the top."""
-    data = Path(path).read_bytes()
+def read_exr_planes(source: str | Path | bytes) -> dict[str, np.ndarray]:
+    """Every channel of a scanline EXR (path or bytes) → {name: (H, W) float32}, row 0 at the top.
+
+    Raises ``ValueError`` (also for truncated data) on anything it cannot read.
+    """
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        return _read_planes(data)
+    except (KeyError, IndexError, struct.error, zlib.error) as exc:
+        raise ValueError(f"truncated or corrupt EXR ({exc!r})") from None
+
+
+def exr_header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of the data window, from the header alone."""
+    if data[:4] != EXR_MAGIC:
+        raise ValueError("not an OpenEXR file")
+    try:
+        attributes, _ = _header(data)
+        x0, y0, x1, y1 = struct.unpack("<4i", attributes["dataWindow"][1])
+    except (KeyError, IndexError, ValueError, struct.error) as exc:
+        raise ValueError(f"truncated or corrupt EXR header ({exc!r})") from None
+    return x1 - x0 + 1, y1 - y0 + 1
+
+
+def _read_planes(data: bytes) -> dict[str, np.ndarray]:
     if data[:4] != EXR_MAGIC:
         raise ValueError("not an OpenEXR file")
     (version,) = struct.unpack_from("<i", data, 4)
@@ -111,12 +132,3 @@ def read_exr_planes(path: str | Path) -> dict[str, np.ndarray]:
             planes[name][row:row + count] = values.astype(np.float32)
             at += span
     return planes
-
-
-def read_exr_depth(path: str | Path) -> np.ndarray:
-    """(H, W) float32 depth channel of an EXR (see :func:`~depth3d.depth_io.pick_depth_channel`)."""
-    try:
-        planes = read_exr_planes(path)
-        return planes[pick_depth_channel(planes)]
-    except (ValueError, KeyError, IndexError, struct.error, zlib.error) as exc:
-        raise InputError(f"{path}: unreadable EXR depth map ({exc})") from None
