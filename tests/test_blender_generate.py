@@ -91,6 +91,33 @@ def _pinhole(depth: np.ndarray, fov: float) -> np.ndarray:
     return np.stack([x, y, -depth], -1).reshape(-1, 3)
 
 
+def _oriented(triangles: np.ndarray) -> np.ndarray:
+    """(T, 3) triangles rotated to start at their smallest index (orientation kept), sorted."""
+    t = np.asarray(triangles).reshape(-1, 3)
+    t = np.take_along_axis(t, (np.argmin(t, axis=1)[:, None] + np.arange(3)) % 3, axis=1)
+    return t[np.lexsort(t.T[::-1])]
+
+
+def _blender_triangles(mesh, normals_first: bool = False) -> np.ndarray:
+    """Blender's own triangulation of ``mesh`` (what it renders and exports), as :func:`_oriented`.
+
+    ``normals_first``: face normals cached before, so quads take Blender's other test.
+    """
+    if normals_first:
+        normals = np.empty(3 * len(mesh.polygons), np.float32)
+        mesh.polygon_normals.foreach_get("vector", normals)
+    mesh.calc_loop_triangles()
+    tris = np.empty(3 * len(mesh.loop_triangles), np.int32)
+    mesh.loop_triangles.foreach_get("vertices", tris)
+    return _oriented(tris)
+
+
+def _polygon_sizes(mesh) -> np.ndarray:
+    sizes = np.empty(len(mesh.polygons), np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    return sizes
+
+
 def _generate(**kw):
     before = set(bpy.data.objects)
     assert bpy.ops.depth3d.generate_mesh(**kw) == {"FINISHED"}
@@ -109,7 +136,15 @@ def test_mesh_camera_material(scene_files, calls):
     mesh = obj.data
     assert obj.type == "MESH" and obj.name == "box"
     assert len(mesh.vertices) == W * H
-    assert len(mesh.polygons) == 2 * (W - 1) * (H - 1)
+    # quads where both triangles of a grid cell are kept: every cell, but a cell touching a
+    # corner of the box may stay two triangles (folded too sharply for a quad that Blender
+    # triangulates along our diagonal); Blender's triangles are exactly the core's
+    sizes = _polygon_sizes(mesh)
+    quads = int(np.count_nonzero(sizes == 4))
+    assert set(sizes.tolist()) <= {3, 4} and 2 * quads + np.count_nonzero(sizes == 3) == 2 * (W - 1) * (H - 1)
+    assert quads >= (W - 1) * (H - 1) - 4
+    expect = reconstruct(rgb, depth, "depth", Options(resolution=0, edge_threshold=0, fov=FOV))
+    np.testing.assert_array_equal(_blender_triangles(mesh), _oriented(expect.faces))
     assert mesh.validate() is False  # nothing to fix
     np.testing.assert_allclose(_positions(obj), _pinhole(depth, FOV), rtol=1e-5, atol=1e-6)
 
@@ -161,12 +196,13 @@ def test_resolution_and_edge_cut(scene_files):
     mesh = obj.data
     assert len(mesh.vertices) == len(expect.vertices)
     np.testing.assert_allclose(_positions(obj), expect.vertices, rtol=1e-6)
-    corner_vert = np.empty(len(mesh.loops), np.int32)
-    mesh.loops.foreach_get("vertex_index", corner_vert)
-    np.testing.assert_array_equal(corner_vert, expect.faces.reshape(-1))
+    triangles = _blender_triangles(mesh)
+    np.testing.assert_array_equal(triangles, _oriented(expect.faces))
+    sizes = _polygon_sizes(mesh)
+    assert 0 < np.count_nonzero(sizes == 4) < len(sizes)  # quads, and triangles at the cuts
     assert mesh.validate() is False
     # the box's sides are cut: no triangle spans the 1.5 m step between box and plane
-    z = _positions(obj)[:, 2][corner_vert.reshape(-1, 3)]
+    z = _positions(obj)[:, 2][triangles]
     assert (z.max(axis=1) - z.min(axis=1)).max() < 0.75
 
 
@@ -199,13 +235,18 @@ def test_remesh_from_cache_survives_reload(scene_files, calls, tmp_path):
     settings = obj.depth3d
     assert (settings.scale, settings.shift, settings.kind) == (1.0, 0.0, "depth")
 
+    mesh = obj.data
+    polygons = _polygon_sizes(mesh)
     settings.scale = 2.0  # metric depth: z' = 2 z, so every point doubles
     np.testing.assert_allclose(_positions(obj), 2 * base, rtol=1e-6)
+    assert obj.data == mesh and np.array_equal(_polygon_sizes(mesh), polygons)  # same polygons
     settings.shift = 0.5  # z' = 2 z + 0.5
     np.testing.assert_allclose(_positions(obj), _pinhole(2 * depth + 0.5, FOV), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(_blender_triangles(obj.data), _oriented(cache.rebuild_geometry(obj).faces))
     settings.resolution = 16
     nx, ny = grid_shape(W, H, 16)
     assert len(obj.data.vertices) == nx * ny
+    np.testing.assert_array_equal(_blender_triangles(obj.data), _oriented(cache.rebuild_geometry(obj).faces))
     assert len(obj.data.uv_layers) == 1 and obj.data.materials[0].name == "box"
     assert bpy.ops.depth3d.remesh() == {"FINISHED"}
     assert calls["n"] == 1
@@ -295,18 +336,24 @@ def test_exif_orientation_matches_pillow(tmp_path):
 
 
 def test_build_mesh_edges_match_blender(scene_files):
-    """Our NumPy edges equal the ones Blender computes itself (update(calc_edges=True)):
-    cut and split triangles, a full grid, a grid with holes, any other triangle list."""
+    """Quads where both triangles of a grid cell are kept, triangles elsewhere: Blender
+    triangulates them into exactly the core's triangles (with or without face normals cached),
+    and our NumPy edges equal the ones Blender computes itself (update(calc_edges=True)) — for
+    cut and split triangles, a full grid, a grid with holes, a surface folded too sharply for
+    quads, and any other triangle list (all triangles)."""
     from dataclasses import replace
 
     photo, depth_file, rgb, depth = scene_files
     holes = depth.copy()
     holes[20:25, 2:9] = -1.0  # behind the camera: no vertices there
+    spiky = 3.0 + np.random.default_rng(4).uniform(0, 2, depth.shape).astype(np.float32) ** 4
     cases = [
         reconstruct(rgb, depth, "depth", Options(resolution=0)),
         reconstruct(rgb, depth, "depth", Options(resolution=0, edge_threshold=0)),
         reconstruct(rgb, holes, "depth", Options(resolution=0, edge_threshold=0)),
         reconstruct(rgb, holes, "depth", Options(resolution=25)),
+        reconstruct(rgb, spiky, "depth", Options(resolution=0, edge_threshold=0)),
+        reconstruct(rgb, spiky, "depth", Options(resolution=0, edge_threshold=0, projection="relief")),
     ]
     shuffled = cases[0]
     order = np.random.default_rng(2).permutation(len(shuffled.faces))
@@ -317,14 +364,41 @@ def test_build_mesh_edges_match_blender(scene_files):
         mesh.edges.foreach_get("vertices", e)
         return {tuple(sorted(p)) for p in e.reshape(-1, 2).tolist()}
 
+    def polygons(mesh):
+        starts = np.empty(len(mesh.polygons), np.int32)
+        mesh.polygons.foreach_get("loop_start", starts)
+        corners = np.empty(len(mesh.loops), np.int32)
+        mesh.loops.foreach_get("vertex_index", corners)
+        return [c.tolist() for c in np.split(corners, starts[1:])]
+
+    n_quads = []
     for geometry in cases:
         ours = build.build_mesh(geometry, "ours")
+        assert len(ours.vertices) == len(geometry.vertices)
+        sizes = _polygon_sizes(ours)
+        assert set(sizes.tolist()) <= {3, 4}
+        n_quads.append(int(np.count_nonzero(sizes == 4)))
+        expect = _oriented(geometry.faces)
+        np.testing.assert_array_equal(_blender_triangles(ours), expect)
+        again = build.build_mesh(geometry, "again")
+        np.testing.assert_array_equal(_blender_triangles(again, normals_first=True), expect)
         theirs = bpy.data.meshes.new("theirs")
-        theirs.from_pydata(geometry.vertices.tolist(), [], geometry.faces.tolist())
+        theirs.from_pydata(geometry.vertices.tolist(), [], polygons(ours))
         theirs.update(calc_edges=True)
         assert len(ours.edges) == len(theirs.edges)
         assert edge_set(ours) == edge_set(theirs)
         assert ours.validate() is False  # corner edges consistent, nothing to fix
+    cells = (W - 1) * (H - 1)
+    assert n_quads[1] >= cells - 4 and 0 < n_quads[0] < cells  # full grid; cut at the box
+    for geometry, quads in zip(cases[4:6], n_quads[4:6]):  # cells folded by over 90°: triangles
+        p = geometry.vertices.astype(np.float64).reshape(H, W, 3)
+        bl = p[1:, :-1]
+        diagonal = p[:-1, 1:] - bl
+        n1 = np.cross(diagonal, p[:-1, :-1] - bl)  # triangle (a, a+nx, a+1)
+        n2 = np.cross(p[1:, 1:] - bl, diagonal)    # triangle (a+1, a+nx, a+nx+1)
+        folded = int(np.count_nonzero((n1 * n2).sum(axis=-1) <= 0))
+        assert folded > 0 and 0 < quads <= cells - folded
+    assert n_quads[-1] == 0  # not the grid layout: triangles as they are
 
 
 def test_backend_choice():

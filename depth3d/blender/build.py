@@ -9,8 +9,10 @@ exactly as Blender's glTF importer places a Y-up scene: the camera then looks al
 Speed.  Everything goes through ``foreach_set`` on float32/int32 buffers (wrapped in a
 ``memoryview``, which Blender's RNA reads about twice as fast as a NumPy array), writing the
 mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``.corner_edge``).
-Edges come from the grid structure in NumPy (:func:`mesh_edges`) instead of
-``Mesh.update(calc_edges=True)``, which costs ten times more.
+Polygons, edges and corner UVs come from the grid structure in NumPy
+(:mod:`~depth3d.blender.polygons`: quads where both triangles of a grid cell are kept, so
+half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
+costs ten times more.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..reconstruct import Geometry
+from .polygons import MeshArrays, grid_index, mesh_arrays
 
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
-    "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_edges", "export_gltf",
+    "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
 ]
 
 MATERIALS = ("emission", "principled")
@@ -42,150 +45,6 @@ def _mv(array: np.ndarray, dtype) -> memoryview:
     return memoryview(np.ascontiguousarray(array, dtype=dtype).reshape(-1))
 
 
-# --------------------------------------------------------------------------- edges
-
-
-def grid_index(geometry: Geometry) -> np.ndarray | None:
-    """(K,) int32 full-grid index of the first K vertices, those at grid positions.
-
-    :func:`~depth3d.reconstruct.reconstruct` lists the kept grid vertices first, row-major,
-    then any extra vertices (midpoints of cut edges, whose UVs lie halfway between grid
-    positions).  A grid vertex (i, j) has UV ((i + 0.5)/nx, 1 − (j + 0.5)/ny), so its index is
-    exact.  ``None`` when the geometry does not have that layout.
-    """
-    nx, ny = geometry.grid
-    if nx < 3 or ny < 2 or len(geometry.uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
-        return None
-    fi = geometry.uv[:, 0] * np.float32(nx)
-    fj = (np.float32(1.0) - geometry.uv[:, 1]) * np.float32(ny)
-    i = np.floor(fi).astype(np.int32)
-    j = np.floor(fj).astype(np.int32)
-    on_grid = (np.abs(fi - i - np.float32(0.5)) < 0.25) & (np.abs(fj - j - np.float32(0.5)) < 0.25)
-    k = int(np.count_nonzero(on_grid))
-    if not on_grid[:k].all():
-        return None
-    i, j = i[:k], j[:k]
-    if k and (i.min() < 0 or i.max() >= nx or j.min() < 0 or j.max() >= ny):
-        return None
-    g = j * np.int32(nx) + i
-    if k > 1 and not (g[1:] > g[:-1]).all():
-        return None
-    return g
-
-
-def mesh_edges(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """Unique edges of a triangle mesh and the edge of every face corner.
-
-    Returns ``(edges, corner_edge)``: (E, 2) int32 vertex pairs and (F·3,) int32, where corner
-    k of face f owns the edge from its vertex to the next corner's (Blender's convention).
-    Grid meshes from :func:`~depth3d.reconstruct.reconstruct` take a linear-time path (only
-    the few triangles split at cut edges are sorted); any other triangle list is sorted whole.
-    """
-    faces = geometry.faces
-    g = grid_index(geometry)
-    if g is None or not len(faces):
-        return _sorted_edges(faces, len(geometry.vertices))
-    return _grid_edges(faces, g, len(geometry.vertices), *geometry.grid)
-
-
-def _grid_edges(faces: np.ndarray, g: np.ndarray, n_vertices: int, nx: int, ny: int):
-    """Edges of a grid mesh: grid triangles by arithmetic, the rest by sorting.
-
-    A grid edge is named by its type t (0 right: +1, 1 diagonal: +nx−1, 2 down: +nx) and its
-    lower grid vertex: id = t·n_grid + lower.  Grid edges come first, in id order, then the
-    edges that touch extra vertices.
-
-    Faces laid out as :func:`~depth3d.mesh.grid_faces` makes them — all triangles
-    (a, a+nx, a+1), then all (c, c+nx−1, c+nx), then the split ones — are handled by slices
-    (no per-corner work); any other face goes through the per-corner path.
-    """
-    n_grid = nx * ny
-    n = np.int32(n_grid)
-    gx = np.full(n_vertices, -4 * n_grid, dtype=np.int32)  # extra vertices: never a grid step away
-    gx[:len(g)] = g
-    G = gx[faces]
-    c0 = G[:, 0]
-    d1 = G[:, 1] - c0
-    d2 = G[:, 2] - c0
-    first = (d1 == nx) & (d2 == 1)
-    second = (d1 == nx - 1) & (d2 == nx)
-    # the grid_faces layout: [first × n1][second × n2][others]
-    n1 = int(np.argmin(first)) if not first.all() else len(faces)
-    n2 = int(np.argmin(second[n1:])) if not second[n1:].all() else len(faces) - n1
-    k = n1 + n2
-    if first[n1:].any() or second[k:].any():  # not that layout: everything per corner
-        n1 = n2 = k = 0
-    # index arrays as intp, made once: NumPy would convert int32 indices on every use
-    a = c0[:n1].astype(np.intp)       # first triangles (a, a+nx, a+1)
-    a1 = a + 1
-    c = c0[n1:k].astype(np.intp)      # second triangles (c, c+nx-1, c+nx)
-    c1 = c + (nx - 1)
-
-    present = np.zeros(3 * n_grid, dtype=bool)
-    right, diag, down = present[:n_grid], present[n_grid:2 * n_grid], present[2 * n_grid:]
-    # first:  (a, a+nx) down@a, (a+nx, a+1) diag@a+1, (a+1, a) right@a
-    # second: (c, c+nx-1) diag@c, (c+nx-1, c+nx) right@c+nx-1, (c+nx, c) down@c
-    right[a] = True
-    down[a] = True
-    diag[a1] = True
-    diag[c] = True
-    right[c1] = True
-    down[c] = True
-
-    if k < len(faces):  # the rest, corner by corner: grid–grid edges by type, others sorted
-        fo = faces[k:]
-        va = fo.reshape(-1)
-        vb = fo[:, [1, 2, 0]].reshape(-1)
-        ga, gb = gx[va], gx[vb]
-        lo = np.minimum(ga, gb)
-        step = np.abs(ga - gb)
-        t = np.where(step == 1, 0, np.where(step == nx - 1, 1, np.where(step == nx, 2, -1)))
-        on_grid = (lo >= 0) & (t >= 0)
-        odd_ids = (t * n + lo).astype(np.int32)[on_grid]
-        present[odd_ids] = True
-        keys = np.minimum(va, vb).astype(np.int64) * n_vertices + np.maximum(va, vb)
-        extra, extra_inverse = np.unique(keys[~on_grid], return_inverse=True)
-    rank = np.cumsum(present, dtype=np.int32)
-    n_grid_edges = int(rank[-1]) if len(rank) else 0
-    rank -= 1
-    r_right, r_diag, r_down = rank[:n_grid], rank[n_grid:2 * n_grid], rank[2 * n_grid:]
-
-    corner_edge = np.empty((len(faces), 3), dtype=np.int32)
-    corner_edge[:n1, 0] = r_down[a]
-    corner_edge[:n1, 1] = r_diag[a1]
-    corner_edge[:n1, 2] = r_right[a]
-    corner_edge[n1:k, 0] = r_diag[c]
-    corner_edge[n1:k, 1] = r_right[c1]
-    corner_edge[n1:k, 2] = r_down[c]
-    parts = []
-    full = len(g) == n_grid  # every grid vertex kept: grid index = vertex index
-    if not full:
-        to_vertex = np.zeros(n_grid, dtype=np.int32)
-        to_vertex[g] = np.arange(len(g), dtype=np.int32)
-    for kind, delta in enumerate((1, nx - 1, nx)):
-        lower = np.flatnonzero(present[kind * n_grid:(kind + 1) * n_grid]).astype(np.int32)
-        part = np.empty((len(lower), 2), dtype=np.int32)
-        part[:, 0] = lower if full else to_vertex[lower]
-        part[:, 1] = lower + np.int32(delta) if full else to_vertex[lower + np.int32(delta)]
-        parts.append(part)
-    if k < len(faces):
-        rest = np.empty(len(on_grid), dtype=np.int32)
-        rest[on_grid] = rank[odd_ids]
-        rest[~on_grid] = n_grid_edges + extra_inverse.reshape(-1).astype(np.int32)
-        corner_edge[k:] = rest.reshape(-1, 3)
-        parts.append(np.stack([extra // n_vertices, extra % n_vertices], axis=1).astype(np.int32))
-    return np.concatenate(parts), corner_edge.reshape(-1)
-
-
-def _sorted_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    a = faces.astype(np.int64)
-    b = np.roll(a, -1, axis=1)
-    keys = (np.minimum(a, b) * n_vertices + np.maximum(a, b)).ravel()
-    unique, inverse = np.unique(keys, return_inverse=True)
-    edges = np.stack([unique // n_vertices, unique % n_vertices], axis=1).astype(np.int32)
-    return edges, inverse.reshape(-1).astype(np.int32)
-
-
 # --------------------------------------------------------------------------- mesh data
 
 
@@ -197,39 +56,36 @@ def _set_attribute(collection, attribute: str, items, prop: str, public: str, da
         items.foreach_set(public, data)
 
 
-def _corner_data(geometry: Geometry):
-    """(edges, corner_edge, corner_uv): everything per edge and per corner, NumPy only."""
-    edges, corner_edge = mesh_edges(geometry)
-    # One 8-byte gather per corner instead of a row gather of (N, 2) float32.
-    uv = np.ascontiguousarray(geometry.uv, dtype=np.float32).view(np.int64).reshape(-1)
-    corner_uv = uv[geometry.faces.reshape(-1).astype(np.intp)].view(np.float32)
-    return edges, corner_edge, corner_uv
+def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | None = None) -> bpy.types.Mesh:
+    """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh polygons, edges and UVs.
 
-
-def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
-    """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh faces, edges and UVs."""
+    ``arrays``: :func:`~depth3d.blender.polygons.mesh_arrays` of ``geometry`` if already made.
+    """
     vertices = geometry.vertices
     faces = geometry.faces
-    has_faces = faces is not None and len(faces) > 0
     mesh.vertices.add(len(vertices))
     _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(vertices, np.float32))
-    if not has_faces:
+    if faces is None or not len(faces):
         mesh.update()
         return mesh
-    n_corners = 3 * len(faces)
-    mesh.loops.add(n_corners)
-    _set_attribute(mesh.attributes, ".corner_vert", mesh.loops, "value", "vertex_index", _mv(faces, np.int32))
-    mesh.polygons.add(len(faces))
-    mesh.polygons.foreach_set("loop_start", _mv(np.arange(0, n_corners, 3, dtype=np.int32), np.int32))
+    if arrays is None:
+        arrays = mesh_arrays(geometry)
+    mesh.loops.add(len(arrays.corner_vert))
+    _set_attribute(mesh.attributes, ".corner_vert", mesh.loops, "value", "vertex_index",
+                   memoryview(arrays.corner_vert))
+    mesh.polygons.add(len(arrays.loop_start))
+    mesh.polygons.foreach_set("loop_start", memoryview(arrays.loop_start))
+    mesh.edges.add(len(arrays.edges))
+    _set_attribute(mesh.attributes, ".edge_verts", mesh.edges, "value", "vertices",
+                   memoryview(arrays.edges.reshape(-1)))
+    _set_attribute(mesh.attributes, ".corner_edge", mesh.loops, "value", "edge_index",
+                   memoryview(arrays.corner_edge))
     uv_layer = mesh.uv_layers.new(name=UV_MAP, do_init=False)
-    edges, corner_edge, corner_uv = _corner_data(geometry)
-    mesh.edges.add(len(edges))
-    _set_attribute(mesh.attributes, ".edge_verts", mesh.edges, "value", "vertices", _mv(edges, np.int32))
-    _set_attribute(mesh.attributes, ".corner_edge", mesh.loops, "value", "edge_index", _mv(corner_edge, np.int32))
+    corner_uv = memoryview(arrays.corner_uv.reshape(-1))
     try:
-        uv_layer.uv.foreach_set("vector", memoryview(corner_uv))
+        uv_layer.uv.foreach_set("vector", corner_uv)
     except AttributeError:  # before 3.5
-        uv_layer.data.foreach_set("uv", memoryview(corner_uv))
+        uv_layer.data.foreach_set("uv", corner_uv)
     mesh.update()
     return mesh
 
@@ -433,23 +289,30 @@ def create_object(
     return obj
 
 
-def _same_topology(mesh: bpy.types.Mesh, geometry: Geometry) -> bool:
-    """Whether ``mesh`` has exactly ``geometry``'s faces (so UVs and edges are still right)."""
-    faces = geometry.faces
-    if len(mesh.vertices) != len(geometry.vertices) or len(mesh.polygons) != len(faces) \
-            or len(mesh.loops) != faces.size or len(mesh.uv_layers) != 1:
+def _same_topology(mesh: bpy.types.Mesh, n_vertices: int, arrays: MeshArrays) -> bool:
+    """Whether ``mesh`` (made by :func:`fill_mesh`) has exactly these polygons and corner UVs.
+
+    Same vertex, polygon and corner counts fix the number of quads, and :func:`fill_mesh` puts
+    the quads first, so equal corner vertices mean equal polygons (and edges).
+    """
+    n_corners, n_quads = len(arrays.corner_vert), arrays.n_quads
+    polygons = mesh.polygons
+    if len(mesh.vertices) != n_vertices or len(polygons) != len(arrays.loop_start) \
+            or len(mesh.loops) != n_corners or len(mesh.uv_layers) != 1:
         return False
-    corner_vert = np.empty(faces.size, dtype=np.int32)
+    if any(polygons[i].loop_start != arrays.loop_start[i]
+           for i in {0, max(n_quads - 1, 0), min(n_quads, len(polygons) - 1)}):
+        return False
+    corner_vert = np.empty(n_corners, dtype=np.int32)
     try:
         mesh.attributes[".corner_vert"].data.foreach_get("value", corner_vert)
     except KeyError:
         mesh.loops.foreach_get("vertex_index", corner_vert)
-    if not np.array_equal(corner_vert, faces.reshape(-1)):
+    if not np.array_equal(corner_vert, arrays.corner_vert):
         return False
-    uv = np.empty(2 * faces.size, dtype=np.float32)
+    uv = np.empty(2 * n_corners, dtype=np.float32)
     mesh.uv_layers[0].uv.foreach_get("vector", uv)
-    corner_uv = np.ascontiguousarray(geometry.uv, dtype=np.float32).view(np.int64).reshape(-1)[faces.ravel()]
-    return np.array_equal(uv.view(np.int64), corner_uv)
+    return np.array_equal(uv.view(np.int64), arrays.corner_uv.reshape(-1).view(np.int64))
 
 
 def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.types.Object:
@@ -462,7 +325,9 @@ def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.typ
     if geometry.faces is not None:
         if not isinstance(data, bpy.types.Mesh):
             raise TypeError(f"{obj.name} is a {obj.type} object; a mesh needs a mesh object")
-        if _same_topology(data, geometry):  # e.g. a new scale or shift: move the vertices only
+        arrays = mesh_arrays(geometry) if len(geometry.faces) else None
+        if arrays is not None and _same_topology(data, len(geometry.vertices), arrays):
+            # e.g. a new scale or shift: move the vertices only
             _set_attribute(data.attributes, "position", data.vertices, "vector", "co",
                            _mv(geometry.vertices, np.float32))
             data.update()
@@ -470,7 +335,7 @@ def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.typ
         for layer in list(data.uv_layers):
             data.uv_layers.remove(layer)
         data.clear_geometry()
-        fill_mesh(data, geometry)
+        fill_mesh(data, geometry, arrays)
         return obj
     if not isinstance(data, bpy.types.PointCloud):
         raise TypeError(f"{obj.name} is a {obj.type} object; points need a point-cloud object")

@@ -1,0 +1,370 @@
+"""Geometry → the arrays of a Blender mesh: polygons, corners, edges and corner UVs (NumPy only).
+
+Blender stores a mesh as polygons (a start offset into the face corners each), face corners
+(a vertex and an edge each, Blender's ``.corner_vert`` / ``.corner_edge``), unique edges
+(``.edge_verts``) and a UV per corner.  :func:`mesh_arrays` makes all of them.
+
+Grid meshes from :func:`~depth3d.reconstruct.reconstruct` — kept grid vertices first
+(row-major), then extra vertices; faces laid out as [every (a, a+nx, a+1)][every
+(c, c+nx−1, c+nx)][triangles split at cut edges] — become **quads** wherever both triangles
+of a grid cell are kept, and triangles elsewhere.  A quad (a+nx, a+nx+1, a+1, a) is
+counter-clockwise seen from the camera, like the triangles, and Blender triangulates it along
+its 0–2 diagonal (a+nx, a+1): the same two triangles, so the surface is unchanged — except
+where Blender would take the other diagonal: it does when the two triangles fold by more
+than 90°, or (with face normals cached) when the quad is concave in its plane.  Cells near
+either case (:func:`_quad_cells`, with a margin for float32 rounding) stay two triangles.
+All of it is linear in the grid size: boolean masks over the grid cells, edges named by their
+grid position (no sorting); only the split triangles go corner by corner.  Any other triangle
+list takes a general path: triangles as they are, edges by sorting.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..reconstruct import Geometry
+
+__all__ = ["MeshArrays", "mesh_arrays", "grid_index"]
+
+# Margins of the quad test (:func:`_quad_cells`), relative to the cell's size: float32 rounding
+# is 6e-8 (the bounds need ~10× that; these keep a safety factor of ~15); TINY keeps the
+# quad's normal well above Blender's 1e-35 "zero length".
+FOLD = 1e-5
+ROUNDING = 1e-5
+TINY = 1e-30
+_CHUNK_ROWS = 48  # grid rows per block of the fold test (its temporaries stay in cache)
+_BLOCK = 1 << 14  # polygons per block of corner writes
+
+
+class MeshArrays(NamedTuple):
+    """What a Blender mesh stores per polygon, corner and edge (all C-contiguous).
+
+    loop_start:  (P,) int32 first corner of each polygon; quads first, then triangles.
+    corner_vert: (C,) int32 vertex of each corner (C = 4·n_quads + 3·n_triangles).
+    edges:       (E, 2) int32 unique vertex pairs.
+    corner_edge: (C,) int32 edge from each corner's vertex to the next corner's.
+    corner_uv:   (C, 2) float32 texture coordinates of each corner.
+    n_quads:     number of quads (the first ``n_quads`` polygons).
+    """
+
+    loop_start: np.ndarray
+    corner_vert: np.ndarray
+    edges: np.ndarray
+    corner_edge: np.ndarray
+    corner_uv: np.ndarray
+    n_quads: int
+
+    @property
+    def n_triangles(self) -> int:
+        return len(self.loop_start) - self.n_quads
+
+
+def grid_index(geometry: Geometry) -> np.ndarray | None:
+    """(K,) int32 full-grid index of the first K vertices, those at grid positions.
+
+    :func:`~depth3d.reconstruct.reconstruct` lists the kept grid vertices first, row-major,
+    then any extra vertices (midpoints of cut edges, whose UVs lie halfway between grid
+    positions).  A grid vertex (i, j) has UV ((i + 0.5)/nx, 1 − (j + 0.5)/ny), so its index is
+    exact.  ``None`` when the geometry does not have that layout.
+    """
+    nx, ny = geometry.grid
+    uv = geometry.uv
+    if nx < 3 or ny < 2 or len(uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
+        return None
+    n_grid = nx * ny
+    if len(uv) >= n_grid:  # the common case, every grid vertex kept: one comparison
+        cells = uv[:n_grid].reshape(ny, nx, 2)
+        u = (np.arange(nx, dtype=np.float32) + np.float32(0.5)) / np.float32(nx)
+        v = np.float32(1.0) - (np.arange(ny, dtype=np.float32) + np.float32(0.5)) / np.float32(ny)
+        if (np.abs(cells[:, :, 0] - u) < np.float32(0.25 / nx)).all() and \
+                (np.abs(cells[:, :, 1] - v[:, None]) < np.float32(0.25 / ny)).all():
+            return np.arange(n_grid, dtype=np.int32)
+    fi = uv[:, 0] * np.float32(nx)
+    fj = (np.float32(1.0) - uv[:, 1]) * np.float32(ny)
+    i = np.floor(fi).astype(np.int32)
+    j = np.floor(fj).astype(np.int32)
+    on_grid = (np.abs(fi - i - np.float32(0.5)) < 0.25) & (np.abs(fj - j - np.float32(0.5)) < 0.25)
+    k = int(np.count_nonzero(on_grid))
+    if not on_grid[:k].all():
+        return None
+    i, j = i[:k], j[:k]
+    if k and (i.min() < 0 or i.max() >= nx or j.min() < 0 or j.max() >= ny):
+        return None
+    g = j * np.int32(nx) + i
+    if k > 1 and not (g[1:] > g[:-1]).all():
+        return None
+    return g
+
+
+def mesh_arrays(geometry: Geometry) -> MeshArrays:
+    """Polygons, corners, edges and corner UVs of ``geometry``'s mesh (see the module notes)."""
+    faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
+    uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
+    g = grid_index(geometry) if len(faces) else None
+    if g is not None:
+        arrays = _grid_arrays(geometry.vertices, faces, uv, g, *geometry.grid)
+        if arrays is not None:
+            return arrays
+    edges, corner_edge = _sorted_edges(faces, len(geometry.vertices))
+    corner_vert = faces.reshape(-1)
+    return MeshArrays(
+        loop_start=np.arange(0, len(corner_vert), 3, dtype=np.int32), corner_vert=corner_vert,
+        edges=edges, corner_edge=corner_edge, corner_uv=_gather_uv(uv, corner_vert), n_quads=0,
+    )
+
+
+def _gather_uv(uv: np.ndarray, corner_vert: np.ndarray) -> np.ndarray:
+    """(C, 2) float32 UVs of the corners: one 8-byte gather per corner."""
+    return uv.view(np.int64).reshape(-1)[corner_vert].view(np.float32).reshape(-1, 2)
+
+
+def _sorted_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique edges of any triangle list and each corner's edge, by sorting (O(F log F))."""
+    a = faces.astype(np.int64)
+    b = np.roll(a, -1, axis=1)
+    keys = (np.minimum(a, b) * n_vertices + np.maximum(a, b)).ravel()
+    unique, inverse = np.unique(keys, return_inverse=True)
+    edges = np.stack([unique // n_vertices, unique % n_vertices], axis=1).astype(np.int32)
+    return edges, inverse.reshape(-1).astype(np.int32)
+
+
+def _mark_run(faces, start: int, d1: int, d2: int, shift: int, limit: int, cells: np.ndarray,
+              gx: np.ndarray | None) -> int | None:
+    """Mark the cells of the run of triangles (c, c+d1, c+d2) from ``faces[start]`` on.
+
+    ``cells[c + shift] = True`` for each; returns where the run ends, or ``None`` when a cell
+    falls outside ``[0, limit)``.  ``gx``: vertex → grid position, ``None`` for the identity.
+    Done in blocks (no face-sized temporaries).
+    """
+    for b0 in range(start, len(faces), _BLOCK):
+        block = faces[b0:b0 + _BLOCK] if gx is None else gx.take(faces[b0:b0 + _BLOCK])
+        c = block[:, 0]
+        ok = (block[:, 1] - c == d1) & (block[:, 2] - c == d2)
+        n = len(ok) if ok.all() else int(np.argmin(ok))
+        if n:
+            c = c[:n] + shift
+            if c.min() < 0 or c.max() >= limit:
+                return None
+            cells[c] = True
+        if n < len(ok):
+            return b0 + n
+    return len(faces)
+
+
+def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
+    """:func:`mesh_arrays` for a grid mesh; ``None`` when the faces are not in that layout.
+
+    Grid arrays are indexed by grid position p = j·nx + i; a cell is named by its top-left
+    corner a (the first triangle (a, a+nx, a+1), the second (a+1, a+nx, a+nx+1)).  A grid edge
+    is named by its type — right (a, a+1), diagonal (a, a+nx−1), down (a, a+nx) — and its
+    lower vertex a: id = type·n_grid + a.  Edges: the grid edges in id order, then those
+    touching extra vertices.  Work on face- or grid-sized data goes in blocks, so that
+    temporaries stay small (and in cache).
+    """
+    n_grid = nx * ny
+    n_vertices = len(vertices)
+    full = len(g) == n_grid  # every grid vertex kept: grid position = vertex index
+    gx = None
+    if not full:
+        gx = np.full(n_vertices, -4 * n_grid, dtype=np.int32)  # extra vertices: never a grid step
+        gx[:len(g)] = g
+
+    # -- the layout: [first (a, a+nx, a+1) × n1][second (c, c+nx−1, c+nx) × n2][others]
+    first = np.zeros(n_grid, dtype=bool)
+    second = np.zeros(n_grid, dtype=bool)
+    n1 = _mark_run(faces, 0, nx, 1, 0, n_grid - nx, first, gx)
+    k = None if n1 is None else _mark_run(faces, n1, nx - 1, nx, -1, n_grid - nx, second, gx)
+    if not k:
+        return None  # not that layout (or triangles whose corners are extra vertices)
+    if np.count_nonzero(first) != n1 or np.count_nonzero(second) != k - n1:
+        return None  # a triangle listed twice
+    if first[nx - 1::nx].any() or second[nx - 1::nx].any():
+        return None  # a "cell" at the end of a row: its triangles wrap around to the next row
+
+    # -- which cells become quads
+    uv64 = uv.view(np.int64).reshape(-1)
+    if full:
+        positions = vertices[:n_grid]
+        uv_grid = uv64[:n_grid]
+    else:
+        positions = np.zeros((n_grid, 3), dtype=np.float32)
+        positions[g] = vertices[:len(g)]
+        uv_grid = np.zeros(n_grid, dtype=np.int64)
+        uv_grid[g] = uv64[:len(g)]
+    quad = first & second
+    if quad.any():
+        flat_enough = _quad_cells(np.asarray(positions, dtype=np.float32).reshape(ny, nx, 3))
+        quad.reshape(ny, nx)[:-1, :-1] &= flat_enough
+    tri1 = first & ~quad
+    tri2 = second & ~quad
+
+    # -- edges present, by shifted masks: quad (a+nx, a+nx+1, a+1, a); first (a, a+nx, a+1);
+    #    second (a+1, a+nx, a+nx+1)
+    present = np.zeros((3, n_grid), dtype=bool)
+    right, diag, down = present
+    right |= quad
+    right[nx:] |= quad[:-nx]
+    down |= quad
+    down[1:] |= quad[:-1]
+    right |= tri1
+    down |= tri1
+    diag[1:] |= tri1[:-1]
+    right[nx:] |= tri2[:-nx]
+    down[1:] |= tri2[:-1]
+    diag[1:] |= tri2[:-1]
+    others = faces[k:]
+    if len(others):  # split triangles, corner by corner: grid–grid edges by type, others sorted
+        if gx is None:
+            gx = np.arange(n_vertices, dtype=np.int32)
+            gx[n_grid:] = -4 * n_grid
+        va = others.reshape(-1)
+        vb = others[:, [1, 2, 0]].reshape(-1)
+        ga, gb = gx[va], gx[vb]
+        lo = np.minimum(ga, gb)
+        step = np.abs(ga - gb)
+        kind = np.where(step == 1, 0, np.where(step == nx - 1, 1, np.where(step == nx, 2, -1)))
+        on_grid = (lo >= 0) & (kind >= 0)
+        odd_ids = (kind * np.int32(n_grid) + lo).astype(np.int32)[on_grid]
+        present.reshape(-1)[odd_ids] = True
+        keys = np.minimum(va, vb).astype(np.int64) * n_vertices + np.maximum(va, vb)
+        extra, extra_inverse = np.unique(keys[~on_grid], return_inverse=True)
+    # rank[id] = how many grid edges come before edge id: its index in the edge list
+    rank = np.empty(3 * n_grid + 1, dtype=np.int32)
+    rank[0] = 0
+    np.cumsum(present.reshape(-1), dtype=np.int32, out=rank[1:])
+    n_grid_edges = int(rank[-1])
+
+    # -- polygons: quads, then the first and second triangles left, then the split ones
+    kinds = (  # cells, corners (offsets from a), corner edges (edge ids − a)
+        (quad, (nx, nx + 1, 1, 0), (nx, 2 * n_grid + 1, 0, 2 * n_grid)),
+        (tri1, (0, nx, 1), (2 * n_grid, n_grid + 1, 0)),
+        (tri2, (1, nx, nx + 1), (n_grid + 1, nx, 2 * n_grid + 1)),
+    )
+    counts = [int(np.count_nonzero(cells)) for cells, _, _ in kinds]
+    n_quads = counts[0]
+    n_tris = counts[1] + counts[2] + len(others)
+    n_corners = 4 * n_quads + 3 * n_tris
+    corner_vert = np.empty(n_corners, dtype=np.int32)
+    corner_edge = np.empty(n_corners, dtype=np.int32)
+    corner_uv = np.empty(n_corners, dtype=np.int64)
+    to_vertex = None
+    if not full:
+        to_vertex = np.zeros(n_grid, dtype=np.int32)
+        to_vertex[g] = np.arange(len(g), dtype=np.int32)
+    # corners are interleaved per polygon: written in blocks of grid rows, from slices of the
+    # grid arrays (compressed to the block's cells unless it has them all)
+    vertex_grid = None if full else to_vertex.reshape(ny, nx)
+    uv_grid = uv_grid.reshape(ny, nx)
+    rank_grids = [rank[t * n_grid:(t + 1) * n_grid].reshape(ny, nx) for t in range(3)]
+    rows = max(1, _BLOCK // nx)
+    columns = np.arange(nx - 1, dtype=np.int32)  # i of the cells in a row
+    at = 0
+    for (cells, vert_offsets, edge_offsets), count in zip(kinds, counts):
+        size = len(vert_offsets)
+        cells = cells.reshape(ny, nx)[:, :-1]
+        for r0 in range(0, ny - 1 if count else 0, rows):
+            r1 = min(r0 + rows, ny - 1)
+            sel = cells[r0:r1]
+            n = int(np.count_nonzero(sel))
+            if not n:
+                continue
+            whole = n == sel.size
+            b1 = at + size * n
+            shape = (r1 - r0, nx - 1, size) if whole else (n, size)
+            cv, ce, cu = (x[at:b1].reshape(shape) for x in (corner_vert, corner_edge, corner_uv))
+            for column, (v_off, e_off) in enumerate(zip(vert_offsets, edge_offsets)):
+                j, i = divmod(v_off, nx)
+                if full:  # vertex = grid position
+                    vert = (np.arange(r0 + j, r1 + j, dtype=np.int32) * np.int32(nx))[:, None] + (columns + i)
+                else:
+                    vert = vertex_grid[r0 + j:r1 + j, i:i + nx - 1]
+                t, e = divmod(e_off, n_grid)
+                je, ie = divmod(e, nx)
+                for out, grid in ((cv, vert), (cu, uv_grid[r0 + j:r1 + j, i:i + nx - 1]),
+                                  (ce, rank_grids[t][r0 + je:r1 + je, ie:ie + nx - 1])):
+                    out[..., column] = grid if whole else grid[sel]
+            at = b1
+
+    # -- edges: (lower, lower + step) of each present grid edge, then the ones split triangles add
+    edges = np.empty(n_grid_edges + (len(extra) if len(others) else 0), dtype=np.int64)
+    for t, delta in enumerate((1, nx - 1, nx)):
+        for p0 in range(0, n_grid, _BLOCK):
+            lower = np.flatnonzero(present[t, p0:p0 + _BLOCK])
+            lower += p0
+            e0 = int(rank[t * n_grid + p0])
+            pair = edges[e0:e0 + len(lower)]
+            if full:  # the int32 pair (lower, lower + delta) as one int64 (little-endian)
+                np.multiply(lower, (1 << 32) + 1, out=pair)
+                pair += delta << 32
+            else:
+                pair = pair.view(np.int32).reshape(-1, 2)
+                pair[:, 0] = to_vertex.take(lower)
+                lower += delta
+                pair[:, 1] = to_vertex.take(lower)
+    edges = edges.view(np.int32).reshape(-1, 2)
+    if len(others):
+        corner_vert[at:] = others.reshape(-1)
+        rest = np.empty(len(on_grid), dtype=np.int32)
+        rest[on_grid] = rank[odd_ids]
+        rest[~on_grid] = n_grid_edges + extra_inverse.reshape(-1).astype(np.int32)
+        corner_edge[at:] = rest
+        corner_uv[at:] = uv64[others.reshape(-1)]
+        edges[n_grid_edges:, 0] = extra // n_vertices
+        edges[n_grid_edges:, 1] = extra % n_vertices
+    loop_start = np.empty(n_quads + n_tris, dtype=np.int32)
+    loop_start[:n_quads] = np.arange(0, 4 * n_quads, 4, dtype=np.int32)
+    loop_start[n_quads:] = np.arange(4 * n_quads, n_corners, 3, dtype=np.int32)
+    return MeshArrays(
+        loop_start=loop_start, corner_vert=corner_vert, edges=edges, corner_edge=corner_edge,
+        corner_uv=corner_uv.view(np.float32).reshape(-1, 2), n_quads=n_quads,
+    )
+
+
+def _quad_cells(positions: np.ndarray) -> np.ndarray:
+    """(ny−1, nx−1) bool: cells that Blender triangulates into our two triangles as a quad.
+
+    positions: (ny, nx, 3) float32 grid positions.  Blender splits quad (P0, P1, P2, P3) =
+    (a+nx, a+nx+1, a+1, a) into (P0, P1, P2) and (P0, P2, P3) — our second and first
+    triangles — unless (``mesh_tessellate.cc``) ``is_quad_flip_v3_first_third_fast``: the
+    triangles' normals n2 = V×D and n1 = D×U point apart (U = P3−P0, V = P1−P0, D = P2−P0),
+    or, with face normals cached, ``…_with_normal``: P1 or P3 is not strictly on its side of D
+    in the quad's plane.  Neither happens when s = n1·n2 > 0 (then N·n1, N·n2 > 0 for the quad
+    normal N = n1 + n2), given a margin for float32 rounding — ours and Blender's, whose second
+    test compares dot products of absolute positions:
+    s = (D·V)(D·U) − (D·D)(U·V) > (D·D)·M·(FOLD·M + ROUNDING·R) + TINY, with M² = max(U·U, V·V)
+    and R = |P0|₁ + M ≥ |P0|, |P1|, |P3|.  So a cell folded by 90° or more stays two triangles,
+    as does one too thin or too small for its normal to be sure.
+    """
+    ny, nx = positions.shape[:2]
+    out = np.empty((ny - 1, nx - 1), dtype=bool)
+    xyz = [np.ascontiguousarray(positions[:, :, c]) for c in range(3)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for r0 in range(0, ny - 1, _CHUNK_ROWS):
+            r1 = min(r0 + _CHUNK_ROWS, ny - 1)
+            uu = None
+            for p in xyz:
+                p0 = p[r0 + 1:r1 + 1, :-1]     # a+nx
+                u = p[r0:r1, :-1] - p0         # a      − (a+nx)
+                v = p[r0 + 1:r1 + 1, 1:] - p0  # a+nx+1 − (a+nx)
+                d = p[r0:r1, 1:] - p0          # a+1    − (a+nx)
+                if uu is None:
+                    uu, vv, dd, uv, du, dv, r = u * u, v * v, d * d, u * v, d * u, d * v, np.abs(p0)
+                else:
+                    uu += u * u
+                    vv += v * v
+                    dd += d * d
+                    uv += u * v
+                    du += d * u
+                    dv += d * v
+                    r += np.abs(p0)
+            s = du * dv
+            s -= dd * uv                          # n1·n2
+            m = np.sqrt(np.maximum(uu, vv, out=uu), out=vv)
+            limit = r * np.float32(ROUNDING)
+            limit += m * np.float32(ROUNDING + FOLD)  # ROUNDING·R + FOLD·M
+            limit *= m
+            limit *= dd
+            limit += np.float32(TINY)
+            np.greater(s, limit, out=out[r0:r1])
+    return out
