@@ -58,8 +58,8 @@ def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, metavar="N",
                    help=f"long side of the vertex grid (default {DEFAULT_RESOLUTION}; 0 = every pixel)")
     g.add_argument("--edge-threshold", type=float, default=DEFAULT_EDGE_THRESHOLD, metavar="R",
-                   help="cut triangles whose log-depth slope exceeds R per unit of view angle "
-                        f"(≈ surfaces beyond atan(R) from face-on; default {DEFAULT_EDGE_THRESHOLD:g}; "
+                   help="cut the mesh where depth jumps by more than R (relative) beyond what the "
+                        f"surfaces on either side predict (default {DEFAULT_EDGE_THRESHOLD:g}; "
                         "0 keeps every triangle)")
 
 

@@ -90,6 +90,34 @@ def to_metric_depth(
     return np.where(z > 0, z, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
+def to_metric_disparity(
+    raw: np.ndarray, kind: str, scale: float | None = None, shift: float | None = None
+) -> np.ndarray:
+    """(H, W) raw depth or disparity → (H, W) float32 1 / planar depth (1/m) of :func:`to_metric_depth`.
+
+    NaN where :func:`to_metric_depth` is NaN.  The geometry works on it: planes are linear
+    in disparity, so it resamples exactly, and a disparity map needs no division at all.
+    """
+    ds, dt = default_scale_shift(kind)
+    scale = ds if scale is None else float(scale)
+    shift = dt if shift is None else float(shift)
+    if kind == "disparity":
+        q = normalize_disparity(raw) * np.float32(scale) + np.float32(shift)
+        q[~(q > 0)] = np.nan
+        return q
+    if kind != "depth":
+        raise ValueError(f"unknown depth kind {kind!r}")
+    z = np.asarray(raw, dtype=np.float32)
+    if scale != 1.0 or shift != 0.0:
+        z = z * np.float32(scale) + np.float32(shift)
+    with np.errstate(divide="ignore"):
+        q = np.float32(1.0) / z
+    behind = z <= 0
+    if behind.any():
+        q[behind] = np.nan
+    return q
+
+
 def nearness(raw: np.ndarray, kind: str) -> np.ndarray:
     """(H, W) → (H, W) float32 in [0, 1], 1 nearest: normalised disparity (or 1/depth)."""
     if kind == "disparity":

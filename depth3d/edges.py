@@ -1,97 +1,368 @@
 """Depth discontinuities: where a surface ends and another, farther one begins.
 
-The rule is stated on log-depth per unit of image-plane angle, so it does not change when
-the scene is scaled (log) or resampled (per angle):
+Everything is judged on disparity q = 1/depth, in which every plane is linear across the image
+(so a grazing floor or open ground is as smooth as a wall seen face-on), only by ratios of q,
+so scaling the scene changes nothing, and over distances that are fractions of the grid (or
+angles), so resampling changes nothing either.
 
-* slope of a triangle = max over its edges of |Δ log depth| / (edge length in tan-space).
-  A real surface seen at incidence θ has a slope of about tan θ; a step has one that grows
-  with resolution.  Triangles steeper than ``threshold`` are cut.
-* Models blur steps over a few pixels.  Inside an *edge zone* — where log-depth spans more
-  than ``threshold`` times the width of a small window (a fixed fraction of the image) — each
-  vertex is snapped to the nearer of the window's min and max depth, turning the blurred
-  ramp back into a clean step that the triangle rule then cuts between the two surfaces.
+1. :func:`sharpen_steps` — models blur a step over a few pixels into a ramp.  Along rows,
+   columns and diagonals each side predicts a vertex by continuing its own surface from
+   samples beyond the ramp; a vertex strictly between two predictions that differ by more
+   than the threshold is on a ramp and moves onto the nearer one.  The ramp becomes a clean
+   step between two correctly continued surfaces, where the blurred value crossed the middle —
+   where the step was.
+2. :func:`cut_edges` — a grid edge (horizontal, vertical or diagonal) is a discontinuity when
+   each of its ends is predicted badly from the other side: ``|q_u − (2·q_v − q_v′)|`` above
+   the threshold relative to q, both ways.  Planes predict exactly, curved surfaces and creases
+   almost.  Near a discontinuity (within the window), an edge steeper than ``ZONE_SLOPE``
+   (about 83° from face-on) is what is left of a ramp and is torn too.
+3. :func:`triangulate` — triangles without cut edges are kept; a triangle across a step is
+   split at its cut edges' midpoints and every corner keeps the part nearest to it, extended
+   half a step along its own surface, so the two surfaces meet halfway instead of leaving a
+   whole cell uncovered.  Where the two sides' surfaces would cross (a crease too coarse to
+   resolve, or a steep surface ending in front of another) the triangles are dropped.
+
+Vectorised numpy only (it also runs inside Blender).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-DEFAULT_EDGE_THRESHOLD = 8.0  # ≈ cut surfaces seen at more than 83° from face-on
-EDGE_WINDOW = 0.004  # edge-zone half width, as a fraction of the grid's long side
+from .mesh import grid_faces
 
-
-def _window_extreme(a: np.ndarray, radius: int, axis: int, op) -> np.ndarray:
-    """Running ``op`` (np.maximum/np.minimum) over a window of 2·radius + 1 along ``axis``.
-
-    Doubling shifts: O(log radius) passes, each vectorised over the whole array.
-    """
-    n = a.shape[axis]
-    width = 2 * radius + 1
-    out = a.copy()
-    span = 1
-    while span * 2 <= width:  # out[k] = op over a[k : k + 2·span]
-        shifted = np.take(out, np.arange(span, n + span).clip(max=n - 1), axis=axis)
-        op(out, shifted, out=out)
-        span *= 2
-    if span < width:  # cover the rest with a second, overlapping power-of-two window
-        rest = width - span
-        shifted = np.take(out, np.arange(rest, n + rest).clip(max=n - 1), axis=axis)
-        op(out, shifted, out=out)
-    # out[k] now covers a[k : k + width]; centre it
-    return np.take(out, (np.arange(n) - radius).clip(min=0), axis=axis)
-
-
-def window_min_max(z: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ny, nx) → per-vertex min and max over the (2r+1)² window; NaNs are ignored."""
-    lo = np.where(np.isnan(z), np.float32(np.inf), z)
-    hi = np.where(np.isnan(z), np.float32(-np.inf), z)
-    for axis in (0, 1):
-        lo = _window_extreme(lo, radius, axis, np.minimum)
-        hi = _window_extreme(hi, radius, axis, np.maximum)
-    return lo, hi
+DEFAULT_EDGE_THRESHOLD = 0.03  # relative disparity mismatch that counts as a discontinuity
+EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a blurred step's width)
+MIN_WINDOW = 2  # grid steps
+ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
+RAMP_STRAIGHT = 0.1  # a side's three samples bend by less than this × threshold (relative)
+RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative)
+RAMP_TAIL = 0.1  # ... and within this of the nearer one (a ramp's tail),
+RAMP_SLOPE = 0.25  # ... or on a slope of this share of the mean slope of a ramp 2r wide,
+RAMP_RELATIVE_SLOPE = 0.02  # ... or of this share of its own disparity per grid step
+RAMP_SHARP = 0.6  # a single step of more than this share of the gap is a sharp step
 
 
 def edge_window_radius(nx: int, ny: int) -> int:
-    """Half width in vertices of the edge-zone window for an ``nx`` × ``ny`` grid."""
-    return max(1, round(EDGE_WINDOW * max(nx, ny)))
+    """Sharpening window in grid steps for an ``nx`` × ``ny`` grid."""
+    return max(MIN_WINDOW, round(EDGE_WINDOW * max(nx, ny)))
 
 
-def sharpen_steps(z: np.ndarray, pitch: float, threshold: float) -> np.ndarray:
-    """Snap blurred steps back to clean ones.
+def _shifted(p: np.ndarray, pad: int, dj: int, di: int, shape: tuple[int, int]) -> np.ndarray:
+    """View of padded ``p`` (padded by ``pad``) displaced by (dj, di) grid steps."""
+    ny, nx = shape
+    return p[pad + dj: pad + dj + ny, pad + di: pad + di + nx]
 
-    z:         (ny, nx) float32 positive depth (NaN = none).
-    pitch:     grid spacing in tan-space (2·tan(fov_x/2) / nx).
-    threshold: slope above which log-depth counts as a discontinuity.
-    Returns a new (ny, nx) float32 depth; vertices outside edge zones are unchanged.
+
+def _relative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a − b| / max(a, b): 0 for equal disparities, towards 1 for very different ones."""
+    return np.abs(a - b) / np.maximum(a, b)
+
+
+def _window_extreme(a: np.ndarray, radius: int, axis: int, op) -> np.ndarray:
+    """Running ``op`` (np.minimum / np.maximum) over 2·radius + 1 samples along ``axis``.
+
+    Doubling: O(log radius) vectorised passes.  Borders repeat the edge value.
     """
-    ny, nx = z.shape
-    radius = edge_window_radius(nx, ny)
-    lo, hi = window_min_max(z, radius)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zone = np.log(hi / lo) > threshold * 2 * radius * pitch
-        zone &= np.isfinite(z)
-        nearer_lo = z * z < lo * hi
-    return np.where(zone, np.where(nearer_lo, lo, hi), z).astype(np.float32, copy=False)
+    width = 2 * radius + 1
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (radius, radius + width)
+    out = np.pad(a, pad, mode="edge")
+    n = a.shape[axis]
+    span = 1
+    while span < width:  # out[k] = op over the padded a[k : k + 2·span]
+        step = min(span, width - span)
+        head = [slice(None)] * 2
+        tail = [slice(None)] * 2
+        head[axis] = slice(0, out.shape[axis] - step)
+        tail[axis] = slice(step, None)
+        out = op(out[tuple(head)], out[tuple(tail)])
+        span += step
+    keep = [slice(None)] * 2
+    keep[axis] = slice(0, n)
+    return out[tuple(keep)]
 
 
-def triangle_slopes(z: np.ndarray, pitch_x: float, pitch_y: float) -> tuple[np.ndarray, np.ndarray]:
-    """Slopes of the two triangles of every grid quad.
+LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns, diagonals: (dj, di) steps
 
-    z: (ny, nx) positive depth.  Quad (j, i) has corners a = (j, i), b = (j, i+1),
-    c = (j+1, i), d = (j+1, i+1) and triangles (a, c, b) and (b, c, d).
-    Returns two (ny−1, nx−1) float32 arrays (NaN where a corner is missing).
+
+def _radii(radius: int) -> list[int]:
+    """1, 2, 4, … up to ``radius`` (included)."""
+    out = [1]
+    while out[-1] * 2 < radius:
+        out.append(out[-1] * 2)
+    if out[-1] < radius:
+        out.append(radius)
+    return out
+
+
+def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+    """Turn blurred steps of disparity back into clean ones.
+
+    q:         (ny, nx) float32 disparity (1/depth), NaN where there is no point.
+    radius:    window in grid steps (:func:`edge_window_radius`), about a blurred step's width.
+    threshold: relative difference of the two sides that marks a step.
+    Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
+
+    Along rows, columns and diagonals, each side of a vertex predicts it by continuing that
+    side's surface: the linear extrapolation of three samples on a straight line, the farthest
+    such (r, r+k and r+2k steps away, r = radius … 2, 1) so that they are clear of the ramp;
+    failing that, the sample ``radius`` steps away stands for the side.  On a plane, a crease
+    or a curved surface the vertex is not strictly between the two predictions; on a ramp it
+    is.  A ramp vertex must also be off both predictions, the two must differ by more than the
+    threshold, and the vertex must be near one of them (a ramp's tail) or on a slope (both
+    neighbours differ from it in the same direction: a thin flat surface between two others is
+    no ramp).  It belongs to the nearer side (a symmetric blur crosses the middle where the
+    step was) and takes that side's prediction, if it came from a straight triple.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_z = np.log(z)
-    d_h = np.abs(np.diff(log_z, axis=1)) * np.float32(1.0 / pitch_x)  # (ny, nx-1)
-    d_v = np.abs(np.diff(log_z, axis=0)) * np.float32(1.0 / pitch_y)  # (ny-1, nx)
-    d_d = np.abs(log_z[1:, :-1] - log_z[:-1, 1:]) * np.float32(1.0 / math.hypot(pitch_x, pitch_y))
-    first = np.fmax(np.fmax(d_h[:-1], d_v[:, :-1]), d_d)
-    second = np.fmax(np.fmax(d_h[1:], d_v[:, 1:]), d_d)
-    missing = np.isnan(log_z)
-    gap = missing[:-1, :-1] | missing[:-1, 1:] | missing[1:, :-1]
-    first[gap] = np.nan
-    gap = missing[:-1, 1:] | missing[1:, :-1] | missing[1:, 1:]
-    second[gap] = np.nan
-    return first, second
+    ny, nx = q.shape
+    shape = q.shape
+    radii = list(reversed(_radii(radius)))
+    reach = max(r + 2 * max(1, r // 2) for r in radii)
+    pp = np.pad(q, reach, constant_values=np.nan)  # beyond the border: no sample
+    flat = pp.ravel()
+    width = nx + 2 * reach
+    p1 = np.pad(q, 1, mode="edge")
+    out = q.copy()
+    best_gap = np.zeros(shape, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for dj, di in LINES:
+            # quick screen with the samples themselves, then the predictions where it passes
+            a = _shifted(pp, reach, -dj * radius, -di * radius, shape)
+            b = _shifted(pp, reach, dj * radius, di * radius, shape)
+            screen = (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+            jj, ii = np.nonzero(screen)
+            if len(jj) == 0:
+                continue
+            base = (jj + reach) * width + (ii + reach)
+            qv = q[jj, ii]
+            preds, exact = [], []
+            for sgn in (-1, 1):
+                step = sgn * (dj * width + di)
+                pred = flat[base + step * radius]
+                found = np.zeros(len(jj), bool)
+                for r in radii:  # farthest straight triple first
+                    k = max(1, r // 2)
+                    s1, s2, s3 = (flat[base + step * (r + m * k)] for m in (0, 1, 2))
+                    bend = np.abs(s1 - 2 * s2 + s3)
+                    ok = ~found & (bend < np.float32(RAMP_STRAIGHT * threshold) * s2)
+                    pred = np.where(ok, s1 + (s1 - s2) * np.float32(r / k), pred)
+                    found |= ok
+                preds.append(pred)
+                exact.append(found)
+            left, right = preds
+            gap = np.abs(left - right)
+            dl, dr = np.abs(qv - left), np.abs(qv - right)
+            ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
+            ramp &= ((qv - left) * (qv - right) < 0) & (dl > RAMP_MARGIN * left) & (dr > RAMP_MARGIN * right)
+            ramp &= (left > 0) & (right > 0)
+            near_left = dl <= dr
+            nearer = np.where(near_left, left, right)
+            ramp &= np.where(near_left, exact[0], exact[1])
+            back = qv - p1[jj + 1 - dj, ii + 1 - di]
+            ahead = p1[jj + 1 + dj, ii + 1 + di] - qv
+            least = np.minimum(gap * np.float32(RAMP_SLOPE / (2 * radius)), qv * np.float32(RAMP_RELATIVE_SLOPE))
+            sloped = (back * ahead > 0) & (np.abs(back) > least) & (np.abs(ahead) > least)
+            close = np.abs(qv - nearer) < np.float32(RAMP_TAIL) * nearer
+            ramp &= sloped | close
+            # close to its side and beside a sharp step (one step makes most of the gap): a
+            # surface curving away at its silhouette, not a blurred step
+            ramp &= ~close | (np.fmax(np.abs(back), np.abs(ahead)) < np.float32(RAMP_SHARP) * gap)
+            jj, ii = jj[ramp], ii[ramp]
+            out[jj, ii] = nearer[ramp]
+            best_gap[jj, ii] = gap[ramp]
+    return out.astype(np.float32, copy=False)
+
+
+# Grid edges: "h" (j, i)–(j, i+1), "v" (j, i)–(j+1, i), "d" (j, i+1)–(j+1, i); each as its first
+# end's offset from (j, i), the step to its second end, and its array shape for an (ny, nx) grid.
+EDGE_KINDS = {"h": ((0, 0), (0, 1)), "v": ((0, 0), (1, 0)), "d": ((0, 1), (1, -1))}
+
+
+def _edge_shape(kind: str, ny: int, nx: int) -> tuple[int, int]:
+    return {"h": (ny, nx - 1), "v": (ny - 1, nx), "d": (ny - 1, nx - 1)}[kind]
+
+
+def _edge_ends(p: np.ndarray, kind: str, ny: int, nx: int, pad: int):
+    """Disparity at v′, v, u, u′ along every edge v–u of ``kind`` (v′ = v − step, u′ = u + step)."""
+    (oj, oi), (sj, si) = EDGE_KINDS[kind]
+    shape = _edge_shape(kind, ny, nx)
+    return [_shifted(p, pad, oj + k * sj, oi + k * si, shape) for k in (-1, 0, 1, 2)]
+
+
+KEEP, SPLIT, TEAR = 0, 1, 2  # edge codes of cut_edges
+
+
+def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
+              pitch: tuple[float, float] = (0.0, 0.0)) -> dict[str, np.ndarray]:
+    """Which grid edges cross a discontinuity, and how to mend the triangles there.
+
+    q:      (ny, nx) float32 disparity, NaN where there is no point.
+    radius: the window (:func:`edge_window_radius`) around discontinuities in which edges
+            steeper than ``ZONE_SLOPE`` are torn; 0 for none.
+    pitch:  grid spacing (x, y) in tan-angle units (the relief plane: in units of its width).
+    Returns ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` uint8 arrays:
+    ``KEEP`` (continuous), ``SPLIT`` (a step: split its triangles, each surface extended halfway)
+    or ``TEAR`` (a step whose two surfaces, continued, cross within the edge — a crease too
+    coarse to tell, or a steep surface ending in front of another: no extension, leave a gap).
+    """
+    ny, nx = q.shape
+    p = np.pad(q, 1, mode="edge")
+    cuts = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for kind in EDGE_KINDS:
+            vb, v, u, ub = _edge_ends(p, kind, ny, nx, 1)
+            vb = np.where(np.isnan(vb), v, vb)  # a missing neighbour predicts by copying
+            ub = np.where(np.isnan(ub), u, ub)
+            pred_u, pred_v = 2 * v - vb, 2 * u - ub
+            # Both surfaces continued across the edge must miss the other end; and they must not
+            # cross on the way (that is a crease: two surfaces meeting within the edge).
+            step = np.fmin(_relative(u, pred_u), _relative(v, pred_v)) > threshold
+            cross = (u - pred_u) * (pred_v - v) <= 0
+            cuts[kind] = np.where(step, np.where(cross, TEAR, SPLIT), KEEP).astype(np.uint8)
+        if not radius:
+            return cuts
+        # Near a step (within the window), an edge steeper than ZONE_SLOPE is what is left of
+        # a blurred ramp: tear it.  Far from steps, steep surfaces (grazing ground) are kept.
+        near = np.zeros((ny, nx), np.uint8)
+        for kind, code in cuts.items():
+            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            hit = (code != KEEP).astype(np.uint8)
+            h0, w0 = code.shape
+            near[oj:oj + h0, oi:oi + w0] |= hit
+            near[oj + sj:oj + sj + h0, oi + si:oi + si + w0] |= hit
+        for axis in (0, 1):
+            near = _window_extreme(near, radius, axis, np.maximum)
+        zone = np.pad(near.astype(bool), 1, mode="edge")
+        logq = np.pad(np.log(q), 1, mode="edge")
+        for kind, code in cuts.items():
+            _, zv, zu, _ = _edge_ends(zone, kind, ny, nx, 1)
+            _, lv, lu, _ = _edge_ends(logq, kind, ny, nx, 1)
+            length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
+            code[(zv | zu) & (np.abs(lu - lv) > ZONE_SLOPE * length) & (code == KEEP)] = TEAR
+    return cuts
+
+
+def _mid_ids(cut: np.ndarray, base: int) -> tuple[np.ndarray, int]:
+    """Ids of the two midpoint vertices of every cut edge: (…, 2) int32 (−1 uncut), next base."""
+    n = int(np.count_nonzero(cut))
+    ids = np.full(cut.shape + (2,), -1, np.int32)
+    first = base + 2 * np.arange(n, dtype=np.int32)
+    ids[cut, 0] = first
+    ids[cut, 1] = first + 1
+    return ids, base + 2 * n
+
+
+def _split(corners, cut, mids):
+    """Faces of triangles (P0, P1, P2) with edges e01, e12, e20 split at cut-edge midpoints.
+
+    corners: three (T,) vertex ids; cut: three (T,) bool for e01, e12, e20; mids: for each
+    edge, two (T,) ids — the midpoint on the surface of its first and of its second corner
+    (edge e01 runs P0→P1, e12 P1→P2, e20 P2→P0).
+    """
+    p0, p1, p2 = corners
+    k01, k12, k20 = cut
+    (a01, b01), (a12, b12), (a20, b20) = mids  # a: on the edge's first corner, b: second
+    faces = []
+
+    def add(mask, *tri):
+        if mask.any():
+            faces.append(np.stack([t[mask] for t in tri], axis=1))
+
+    lone0 = k01 & k20 & ~k12
+    add(lone0, p0, a01, b20)
+    add(lone0, b01, p1, p2)
+    add(lone0, b01, p2, a20)
+    lone1 = k01 & k12 & ~k20
+    add(lone1, p1, a12, b01)
+    add(lone1, b12, p2, p0)
+    add(lone1, b12, p0, a01)
+    lone2 = k12 & k20 & ~k01
+    add(lone2, p2, a20, b12)
+    add(lone2, b20, p0, p1)
+    add(lone2, b20, p1, a12)
+    three = k01 & k12 & k20
+    add(three, p0, a01, b20)
+    add(three, p1, a12, b01)
+    add(three, p2, a20, b12)
+    return faces
+
+
+def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
+    """Faces of the vertex grid, with triangles across cut edges split at the edge midpoints.
+
+    q:    (ny, nx) disparity, NaN where there is no point (triangles touching it are dropped).
+    cuts: :func:`cut_edges`, or ``None`` to keep every triangle whole.
+    Returns ``(faces, mid_own, mid_other, mid_q)``: (F, 3) int32 faces, counter-clockwise seen
+    from the camera, indexing the ny·nx grid vertices followed by M midpoint vertices; for each
+    midpoint the flat grid index of the corner whose surface it lies on and of the other end of
+    its edge (it sits halfway between them in the image), and its (M,) float32 disparity —
+    the own corner's surface extended half a step (linearly, when the next edge back along
+    the same line is uncut; else constant).
+    """
+    ny, nx = q.shape
+    valid = ~np.isnan(q)
+    first_ok = valid[:-1, :-1] & valid[1:, :-1] & valid[:-1, 1:]
+    second_ok = valid[:-1, 1:] & valid[1:, :-1] & valid[1:, 1:]
+    if cuts is None:
+        empty = np.zeros((0,), np.int32)
+        return grid_faces(first_ok, second_ok), empty, empty, np.zeros((0,), np.float32)
+    tear = {k: c == TEAR for k, c in cuts.items()}
+    torn1 = tear["h"][:-1] | tear["v"][:, :-1] | tear["d"]
+    torn2 = tear["d"] | tear["h"][1:] | tear["v"][:, 1:]
+    first_ok &= ~torn1
+    second_ok &= ~torn2
+    ch, cv, cd = (cuts[k] == SPLIT for k in ("h", "v", "d"))
+    ab = ch[:-1]  # edge a–b of quad (j, i): a = (j, i), b = (j, i+1), c = (j+1, i), d = (j+1, i+1)
+    cdd = ch[1:]
+    ac = cv[:, :-1]
+    bd = cv[:, 1:]
+    bc = cd
+    first_cut = ab | ac | bc
+    second_cut = bc | cdd | bd
+    faces = [grid_faces(first_ok & ~first_cut, second_ok & ~second_cut)]
+
+    ids_h, base = _mid_ids(ch, ny * nx)
+    ids_v, base = _mid_ids(cv, base)
+    ids_d, base = _mid_ids(cd, base)
+    grid = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx)
+    a, b, c, d = grid[:-1, :-1], grid[:-1, 1:], grid[1:, :-1], grid[1:, 1:]
+    m_ab, m_cd = ids_h[:-1], ids_h[1:]  # [..., 0] on a / c, [..., 1] on b / d
+    m_ac, m_bd = ids_v[:, :-1], ids_v[:, 1:]  # [..., 0] on a / b, [..., 1] on c / d
+    m_bc = ids_d  # [..., 0] on b, [..., 1] on c
+
+    s = first_ok & first_cut
+    # first triangle (a, c, b): edges a→c, c→b, b→a
+    faces += _split(
+        (a[s], c[s], b[s]), (ac[s], bc[s], ab[s]),
+        ((m_ac[s, 0], m_ac[s, 1]), (m_bc[s, 1], m_bc[s, 0]), (m_ab[s, 1], m_ab[s, 0])),
+    )
+    s = second_ok & second_cut
+    # second triangle (b, c, d): edges b→c, c→d, d→b
+    faces += _split(
+        (b[s], c[s], d[s]), (bc[s], cdd[s], bd[s]),
+        ((m_bc[s, 0], m_bc[s, 1]), (m_cd[s, 0], m_cd[s, 1]), (m_bd[s, 1], m_bd[s, 0])),
+    )
+    faces = np.concatenate(faces).astype(np.int32, copy=False)
+
+    # midpoint vertices, in id order: per edge kind, per cut edge, (first end, second end)
+    own, other, mq = [], [], []
+    p = np.pad(q, 1, mode="edge")
+    for kind, cut in (("h", ch), ("v", cv), ("d", cd)):
+        anycut = cuts[kind] != KEEP
+        (oj, oi), (sj, si) = EDGE_KINDS[kind]
+        shape = _edge_shape(kind, ny, nx)
+        gp = np.pad(grid, 1, mode="edge")
+        gv, gu = _shifted(gp, 1, oj, oi, shape)[cut], _shifted(gp, 1, oj + sj, oi + si, shape)[cut]
+        vb, v, u, ub = (x[cut] for x in _edge_ends(p, kind, ny, nx, 1))
+        # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
+        cp = np.pad(anycut, 1, constant_values=True)
+        behind_v = ~_shifted(cp, 1, -sj, -si, shape)[cut]
+        behind_u = ~_shifted(cp, 1, sj, si, shape)[cut]
+        with np.errstate(invalid="ignore"):
+            qv = np.where(behind_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
+            qu = np.where(behind_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
+        own.append(np.stack([gv, gu], axis=1).ravel())
+        other.append(np.stack([gu, gv], axis=1).ravel())
+        mq.append(np.stack([qv, qu], axis=1).ravel())
+    return (faces, np.concatenate(own), np.concatenate(other),
+            np.concatenate(mq).astype(np.float32, copy=False))

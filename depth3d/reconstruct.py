@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .camera import Camera, resolve_fov
-from .depth import to_metric_depth, to_relief_height
-from .edges import DEFAULT_EDGE_THRESHOLD, sharpen_steps, triangle_slopes
+from .depth import to_metric_disparity, to_relief_height
+from .edges import (
+    DEFAULT_EDGE_THRESHOLD, cut_edges, edge_window_radius, sharpen_steps, triangulate,
+)
 from .grid import grid_shape, grid_uv, resample
-from .mesh import compact, grid_faces
+from .mesh import compact
 from .projection import perspective_points, relief_points
 
 GEOMETRIES = ("mesh", "points")
@@ -91,18 +93,22 @@ def reconstruct(
     dh, dw = raw_depth.shape
     nx, ny = grid_shape(dw, dh, options.resolution)
 
-    if options.projection == "perspective":
-        z = resample(to_metric_depth(raw_depth, kind, options.scale, options.shift), nx, ny)
-        pitch_x, pitch_y = 2 * camera.tan_half_x / nx, 2 * camera.tan_half_y / ny
-    else:
-        # Relief heights are measured from the plane; slope is judged on 1 + height so that
-        # the same rule applies (a bas-relief seen from a unit distance).
-        z = np.float32(1.0) + resample(to_relief_height(raw_depth, kind, options.scale, options.shift), nx, ny)
-        z[~(z > 0)] = np.nan
-        pitch_x, pitch_y = 1.0 / nx, 1.0 / (camera.aspect * ny)
+    # q: disparity (1/depth) on the grid, NaN where there is no point.  Resampled as disparity:
+    # bilinear interpolation is exact on planes there, and a pixel that mixes two surfaces
+    # across a step lies between them in proportion (mixed as depth, a pixel of a tree against
+    # a far sky would land kilometres away), which the edge rule can place.
+    with np.errstate(divide="ignore"):
+        if options.projection == "perspective":
+            q = resample(to_metric_disparity(raw_depth, kind, options.scale, options.shift), nx, ny)
+        else:
+            # Relief heights are measured from the plane; discontinuities are judged on
+            # 1 + height (a bas-relief seen from a unit distance).
+            z = np.float32(1.0) + resample(to_relief_height(raw_depth, kind, options.scale, options.shift), nx, ny)
+            q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
     threshold = options.edge_threshold
     if threshold > 0:
-        z = sharpen_steps(z, pitch_x, threshold)
+        q = sharpen_steps(q, edge_window_radius(nx, ny), threshold)
+    z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera)
     else:
@@ -119,13 +125,25 @@ def reconstruct(
             vertices=vertices[keep], faces=None, uv=uv[keep], texture=rgb, camera=camera,
             colors=colors.reshape(-1, 3)[keep], grid=(nx, ny), name=name, meta=meta,
         )
-    first, second = triangle_slopes(z, pitch_x, pitch_y)
-    if threshold > 0:
-        keep_first, keep_second = first <= threshold, second <= threshold
+    if options.projection == "perspective":
+        pitch = (2 * camera.tan_half_x / nx, 2 * camera.tan_half_y / ny)
     else:
-        keep_first, keep_second = ~np.isnan(first), ~np.isnan(second)
-    faces = grid_faces(keep_first, keep_second)
-    used, faces = compact(faces, nx * ny)
+        pitch = (1.0 / nx, 1.0 / (camera.aspect * ny))
+    cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch) if threshold > 0 else None
+    faces, own, other, mid_q = triangulate(q, cuts)
+    # Vertices added where cut triangles were split: halfway between two grid vertices in the
+    # image, on the surface of the first (``own``) at disparity ``mid_q``.
+    mid_z = np.float32(1.0) / mid_q
+    if options.projection == "perspective":
+        z_flat = z.reshape(-1)
+        rays = vertices[own] / z_flat[own, None] + vertices[other] / z_flat[other, None]
+        mid = rays * (np.float32(0.5) * mid_z)[:, None]
+    else:
+        mid = np.float32(0.5) * (vertices[own] + vertices[other])
+        mid[:, 2] = mid_z - np.float32(1.0)
+    vertices = np.concatenate([vertices, mid])
+    uv = np.concatenate([uv, np.float32(0.5) * (uv[own] + uv[other])])
+    used, faces = compact(faces, len(vertices))
     return Geometry(
         vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
         grid=(nx, ny), name=name, meta=meta,

@@ -1,0 +1,173 @@
+"""Conversion time and peak memory: ``depth3d convert`` vs the common approach, same inputs.
+
+    .venv/bin/python bench/bench_convert.py [--sizes 2,12] [--repeat 2]
+
+Inputs (made once, in a temp folder): a synthetic photo of a room (floor, walls, boxes, a ball;
+textured, JPEG quality 90) of 2 MP (1632×1224) and 12 MP (4000×3000), and its planar depth in
+metres at full size (.npy) — the ``file`` backend, so no model runs.
+
+* **ours**: ``depth3d convert photo.jpg --depth depth.npy --fov 60 -o out.glb``, otherwise
+  default settings (grid 1024 on the long side, edge rule on, JPEG texture).
+* **reference** — the common approach: a vertex for every pixel (pinhole, same FOV), two
+  triangles per pixel quad, those whose corners differ by more than an absolute depth step
+  (|∇z| > 0.1 m) dropped, the photo as texture, ``trimesh`` export to .glb.
+
+Every run is a fresh child process (``python -c``), timed from its start to the file written
+(reading the photo and depth, building, encoding, writing — imports included, as a user of the
+command sees it) and measured for peak resident memory (``ru_maxrss`` from ``os.wait4``).
+Figures are printed next to each other with the ratio ours / reference (best of ``--repeat``).
+Budget: 12 MP → .glb under 2 s and under 1.5 GB on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = {2: (1632, 1224), 12: (4000, 3000)}
+FOV_DEG = 60.0
+REFERENCE_STEP_M = 0.1
+
+
+def scene(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A room seen by a pinhole camera: (H, W, 3) uint8 photo and (H, W) float32 depth (m)."""
+    tan_x = np.tan(np.radians(FOV_DEG) / 2)
+    s = ((np.arange(width, dtype=np.float32) + 0.5) / width * 2 - 1) * tan_x
+    t = (1 - (np.arange(height, dtype=np.float32) + 0.5) / height * 2) * tan_x * height / width
+    sx, ty = np.meshgrid(s, t)
+    cam_h = 1.5
+    depth = np.full((height, width), 6.0, np.float32)  # back wall
+    floor = np.where(ty < 0, cam_h / np.maximum(-ty, 1e-6), np.inf)
+    depth = np.minimum(depth, floor)
+    label = np.where(floor < 6.0, 1, 0)
+    for x0, x1, top, z in ((-1.6, -0.6, 0.8, 3.0), (0.4, 1.5, 1.6, 4.5)):  # boxes: face-on fronts
+        px, py = sx * z, ty * z + cam_h
+        box = (px > x0) & (px < x1) & (py > 0) & (py < top) & (z < depth)
+        depth = np.where(box, z, depth)
+        label = np.where(box, 2, label)
+    dx, dy, dz, r = sx - 0.1, ty + 0.15, 1.0, 0.12  # a ball: disc at 2.2 m, domed
+    d2 = (dx ** 2 + dy ** 2) / r ** 2
+    ball = (d2 < 1) & (2.2 < depth)
+    depth = np.where(ball, 2.2 - 0.26 * np.sqrt(np.clip(1 - d2, 0, 1)) * dz, depth)
+    label = np.where(ball, 3, label)
+    checker = ((np.floor(sx * 12) + np.floor(ty * 12)) % 2).astype(np.float32)
+    palette = np.array([[200, 190, 170], [150, 100, 60], [180, 40, 30], [40, 80, 200]], np.float32)
+    rgb = palette[label] * (0.75 + 0.25 * checker[..., None])
+    rgb *= (1.2 - 0.08 * depth)[..., None]
+    rgb += np.random.default_rng(0).normal(0, 6, rgb.shape).astype(np.float32)
+    return np.clip(rgb, 0, 255).astype(np.uint8), depth.astype(np.float32)
+
+
+OURS = """
+from depth3d.cli import main
+raise SystemExit(main(["convert", {photo!r}, "--depth", {depth!r}, "--fov", str({fov!r}), "-o", {out!r}]))
+"""
+
+REFERENCE = """
+import numpy as np, trimesh
+from PIL import Image
+photo = Image.open({photo!r}).convert("RGB")
+z = np.load({depth!r}).astype(np.float64)
+h, w = z.shape
+f = w / (2 * np.tan(np.radians({fov!r}) / 2))
+u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+vertices = np.stack([(u - w / 2) / f * z, -(v - h / 2) / f * z, -z], axis=-1).reshape(-1, 3)
+idx = np.arange(h * w).reshape(h, w)
+a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]
+zs = [z[:-1, :-1], z[:-1, 1:], z[1:, :-1], z[1:, 1:]]
+keep = (np.maximum.reduce(zs) - np.minimum.reduce(zs)) <= {step!r}
+faces = np.concatenate([np.stack([a, c, b], -1)[keep], np.stack([b, c, d], -1)[keep]])
+uv = np.stack([u.ravel() / w, 1 - v.ravel() / h], axis=-1)
+mesh = trimesh.Trimesh(vertices, faces, process=False,
+                       visual=trimesh.visual.TextureVisuals(uv=uv, image=photo))
+mesh.export({out!r})
+"""
+
+
+def run_child(code: str) -> tuple[float, float]:
+    """Run ``code`` in a fresh interpreter → (wall seconds, peak RSS in MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}):\n{code}")
+    return wall, usage.ru_maxrss / 1024  # Linux: kB
+
+
+STAGES = """
+import time
+t = [time.perf_counter()]
+from depth3d.backends.file import FileBackend
+from depth3d.exchange import export
+from depth3d.exchange.gltf import export_glb
+from depth3d.image import read_photo
+from depth3d.pipeline import estimate_depth
+from depth3d.reconstruct import Options, reconstruct
+import trimesh.exchange.gltf
+t.append(time.perf_counter())
+p = read_photo({photo!r})
+t.append(time.perf_counter())
+result = estimate_depth(p, FileBackend({depth!r}))
+t.append(time.perf_counter())
+geometry = reconstruct(p.rgb, result.depth, result.kind, Options(fov=60.0), name=p.name)
+t.append(time.perf_counter())
+export(geometry, {out!r})
+t.append(time.perf_counter())
+names = ("imports", "read photo", "read depth", "reconstruct", "export .glb")
+print("    ours by stage: " + ", ".join(f"{{n}} {{b - a:.2f}} s" for n, a, b in zip(names, t, t[1:])))
+"""
+
+
+def make_inputs(folder: Path, mp: int) -> None:
+    """photo<mp>.jpg and depth<mp>.npy in ``folder``."""
+    from PIL import Image
+
+    rgb, depth = scene(*SIZES[mp])
+    Image.fromarray(rgb).save(folder / f"photo{mp}.jpg", quality=90)
+    np.save(folder / f"depth{mp}.npy", depth)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="2,12", help="megapixels, from 2 and 12")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--make", nargs=2, metavar=("DIR", "MP"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.make:
+        return make_inputs(Path(args.make[0]), int(args.make[1]))
+
+    print(f"{'photo':>14}  {'ours s':>7} {'ref s':>7} {'ratio':>6}   {'ours MB':>8} {'ref MB':>8} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for mp in (int(v) for v in args.sizes.split(",")):
+            w, h = SIZES[mp]
+            # made in a child: a forked child's peak RSS starts at the parent's, so this
+            # process stays small
+            subprocess.run([sys.executable, __file__, "--make", str(tmp), str(mp)], check=True)
+            photo, depth_file = tmp / f"photo{mp}.jpg", tmp / f"depth{mp}.npy"
+            kw = dict(photo=str(photo), depth=str(depth_file), fov=FOV_DEG, step=REFERENCE_STEP_M)
+            ours_code = OURS.format(**kw, out=str(tmp / "ours.glb"))  # same FOV as the reference
+            ref_code = REFERENCE.format(**kw, out=str(tmp / "ref.glb"))
+            ours = min(run_child(ours_code) for _ in range(args.repeat))
+            ref = min(run_child(ref_code) for _ in range(args.repeat))
+            print(f"{f'{mp} MP {w}x{h}':>14}  {ours[0]:7.2f} {ref[0]:7.2f} {ours[0] / ref[0]:6.2f}   "
+                  f"{ours[1]:8.0f} {ref[1]:8.0f} {ours[1] / ref[1]:6.2f}")
+            print(f"    files: ours {(tmp / 'ours.glb').stat().st_size / 1e6:.1f} MB, "
+                  f"reference {(tmp / 'ref.glb').stat().st_size / 1e6:.1f} MB")
+            subprocess.run([sys.executable, "-c", STAGES.format(photo=str(photo), depth=str(depth_file),
+                                                                 out=str(tmp / "stages.glb"))], check=True)
+    print("budget: 12 MP under 2 s and 1500 MB (ours)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()
