@@ -65,6 +65,22 @@ def default_scale_shift(kind: str, projection: str = "perspective") -> tuple[flo
     return 1.0, 0.0
 
 
+def _scaled(raw: np.ndarray, kind: str, scale: float | None, shift: float | None) -> np.ndarray:
+    """disparity: ``S·d + T`` on normalised d (1/m); depth: ``S·z + T`` (m).  ≤ 0 → NaN."""
+    ds, dt = default_scale_shift(kind)
+    scale = ds if scale is None else float(scale)
+    shift = dt if shift is None else float(shift)
+    if kind == "disparity":
+        v = normalize_disparity(raw) * np.float32(scale) + np.float32(shift)
+    elif kind == "depth":
+        v = np.asarray(raw, dtype=np.float32)
+        if scale != 1.0 or shift != 0.0:
+            v = v * np.float32(scale) + np.float32(shift)
+    else:
+        raise ValueError(f"unknown depth kind {kind!r}")
+    return np.where(v > 0, v, np.float32(np.nan)).astype(np.float32, copy=False)
+
+
 def to_metric_depth(
     raw: np.ndarray, kind: str, scale: float | None = None, shift: float | None = None
 ) -> np.ndarray:
@@ -73,21 +89,8 @@ def to_metric_depth(
     Points that end up at or behind the camera (depth ≤ 0, or disparity ≤ 0 after scale/shift)
     are NaN: the geometry leaves them out.
     """
-    ds, dt = default_scale_shift(kind)
-    scale = ds if scale is None else float(scale)
-    shift = dt if shift is None else float(shift)
-    if kind == "disparity":
-        inv = normalize_disparity(raw) * np.float32(scale) + np.float32(shift)
-        with np.errstate(divide="ignore"):
-            z = np.float32(1.0) / inv
-        z[~(inv > 0)] = np.nan
-        return z
-    if kind != "depth":
-        raise ValueError(f"unknown depth kind {kind!r}")
-    z = np.asarray(raw, dtype=np.float32)
-    if scale != 1.0 or shift != 0.0:
-        z = z * np.float32(scale) + np.float32(shift)
-    return np.where(z > 0, z, np.float32(np.nan)).astype(np.float32, copy=False)
+    v = _scaled(raw, kind, scale, shift)
+    return np.float32(1.0) / v if kind == "disparity" else v
 
 
 def to_metric_disparity(
@@ -98,24 +101,8 @@ def to_metric_disparity(
     NaN where :func:`to_metric_depth` is NaN.  The geometry works on it: planes are linear
     in disparity, so it resamples exactly, and a disparity map needs no division at all.
     """
-    ds, dt = default_scale_shift(kind)
-    scale = ds if scale is None else float(scale)
-    shift = dt if shift is None else float(shift)
-    if kind == "disparity":
-        q = normalize_disparity(raw) * np.float32(scale) + np.float32(shift)
-        q[~(q > 0)] = np.nan
-        return q
-    if kind != "depth":
-        raise ValueError(f"unknown depth kind {kind!r}")
-    z = np.asarray(raw, dtype=np.float32)
-    if scale != 1.0 or shift != 0.0:
-        z = z * np.float32(scale) + np.float32(shift)
-    with np.errstate(divide="ignore"):
-        q = np.float32(1.0) / z
-    behind = z <= 0
-    if behind.any():
-        q[behind] = np.nan
-    return q
+    v = _scaled(raw, kind, scale, shift)
+    return v if kind == "disparity" else np.float32(1.0) / v
 
 
 def nearness(raw: np.ndarray, kind: str) -> np.ndarray:
