@@ -36,6 +36,7 @@ bench: $(STAMP)
 BLENDER_EXT = $(VENV)/lib/python3.11/site-packages/bpy/4.5/scripts/addons_core/bl_pkg/cli/blender_ext.py
 extension: $(STAMP)
 	$(BIN)/python $(BLENDER_EXT) validate .
+	mkdir -p dist
 	$(BIN)/python $(BLENDER_EXT) build --source-dir . --output-dir dist
 
 clean:
