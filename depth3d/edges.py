@@ -30,7 +30,7 @@ import numpy as np
 
 from .mesh import grid_faces
 
-DEFAULT_EDGE_THRESHOLD = 0.03  # relative disparity mismatch that counts as a discontinuity
+DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a discontinuity
 EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a blurred step's width)
 MIN_WINDOW = 2  # grid steps
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
