@@ -73,26 +73,25 @@ def draw_generate(layout, context) -> None:
     row.operator("depth3d.generate_mesh", icon="MESH_GRID")
 
 
-class DEPTH3D_PT_generate_view3d(bpy.types.Panel):
+class _GeneratePanel:
+    """The Generate panel; Blender needs one Panel class per editor it appears in."""
+
     bl_label = "Depth3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+
+    def draw(self, context):
+        draw_generate(self.layout, context)
+
+
+class DEPTH3D_PT_generate_view3d(_GeneratePanel, bpy.types.Panel):
     bl_idname = "DEPTH3D_PT_generate_view3d"
     bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
-
-    def draw(self, context):
-        draw_generate(self.layout, context)
 
 
-class DEPTH3D_PT_generate_image(bpy.types.Panel):
-    bl_label = "Depth3D"
+class DEPTH3D_PT_generate_image(_GeneratePanel, bpy.types.Panel):
     bl_idname = "DEPTH3D_PT_generate_image"
     bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = CATEGORY
-
-    def draw(self, context):
-        draw_generate(self.layout, context)
 
 
 class DEPTH3D_PT_object(bpy.types.Panel):
