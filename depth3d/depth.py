@@ -81,25 +81,14 @@ def _scaled(raw: np.ndarray, kind: str, scale: float | None, shift: float | None
     return np.where(v > 0, v, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
-def to_metric_depth(
-    raw: np.ndarray, kind: str, scale: float | None = None, shift: float | None = None
-) -> np.ndarray:
-    """(H, W) raw depth or disparity → (H, W) float32 planar depth in metres.
-
-    Points that end up at or behind the camera (depth ≤ 0, or disparity ≤ 0 after scale/shift)
-    are NaN: the geometry leaves them out.
-    """
-    v = _scaled(raw, kind, scale, shift)
-    return np.float32(1.0) / v if kind == "disparity" else v
-
-
 def to_metric_disparity(
     raw: np.ndarray, kind: str, scale: float | None = None, shift: float | None = None
 ) -> np.ndarray:
-    """(H, W) raw depth or disparity → (H, W) float32 1 / planar depth (1/m) of :func:`to_metric_depth`.
+    """(H, W) raw depth or disparity → (H, W) float32 metric disparity, 1 / planar depth (1/m).
 
-    NaN where :func:`to_metric_depth` is NaN.  The geometry works on it: planes are linear
-    in disparity, so it resamples exactly, and a disparity map needs no division at all.
+    Points at or behind the camera (depth ≤ 0, or disparity ≤ 0 after scale/shift) are NaN: the
+    geometry leaves them out.  The geometry works on disparity: planes are linear in it, so it
+    resamples exactly, and a disparity map needs no division at all.
     """
     v = _scaled(raw, kind, scale, shift)
     return v if kind == "disparity" else np.float32(1.0) / v
