@@ -215,14 +215,6 @@ def photo_material(
     return mat
 
 
-def material_kind(material: bpy.types.Material | None) -> str | None:
-    """Which of :data:`MATERIALS` a material made by :func:`photo_material` is."""
-    if material is None or not material.use_nodes:
-        return None
-    types = {n.type for n in material.node_tree.nodes}
-    return "emission" if "EMISSION" in types else "principled" if "BSDF_PRINCIPLED" in types else None
-
-
 # --------------------------------------------------------------------------- objects
 
 
