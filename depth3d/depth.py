@@ -36,6 +36,21 @@ def check_depth(depth: np.ndarray, name: str = "depth") -> np.ndarray:
     return d
 
 
+ASPECT_TOLERANCE = 0.01
+"""Largest relative difference between a depth map's and its photo's width/height ratio."""
+
+
+def check_aspect(depth: np.ndarray, width: int, height: int, label: str) -> None:
+    """Raise InputError unless the (h, w) ``depth`` has the ``width`` × ``height`` photo's aspect.
+
+    Any resolution is fine (a half-size phone depth map, a model's output): only the shape
+    of the picture must agree, within :data:`ASPECT_TOLERANCE`.
+    """
+    h, w = depth.shape[:2]
+    if abs((w / h) / (width / height) - 1.0) > ASPECT_TOLERANCE:
+        raise InputError(f"{label}: depth is {w}x{h} but photo is {width}x{height}")
+
+
 def normalize_disparity(disparity: np.ndarray) -> np.ndarray:
     """(H, W) disparity → (H, W) float32 in [0, 1]: 0 at the farthest, 1 at the nearest."""
     d = np.asarray(disparity, dtype=np.float32)

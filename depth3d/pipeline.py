@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .backends import DepthBackend, DepthResult
-from .depth import check_depth
+from .depth import check_aspect, check_depth
 from .depth_io import DEPTH_SUFFIXES
 from .errors import InputError
 from .image import PHOTO_SUFFIXES, Photo, read_photo
@@ -16,12 +16,7 @@ def estimate_depth(photo: Photo, backend: DepthBackend) -> DepthResult:
     result = backend.estimate(photo)
     label = str(photo.path or photo.name)
     result.depth = check_depth(result.depth, label)
-    h, w = result.depth.shape
-    if abs(w / h - photo.width / photo.height) > 0.01 * (photo.width / photo.height):
-        raise InputError(
-            f"{label}: depth is {w}×{h} but the photo is {photo.width}×{photo.height} "
-            "(aspect ratios differ)"
-        )
+    check_aspect(result.depth, photo.width, photo.height, label)
     return result
 
 

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..depth import check_aspect
 from ..depth_io import read_depth
-from ..errors import InputError
 from ..image import Photo
 from .base import BackendError, DepthKind, DepthResult
-
-ASPECT_TOLERANCE = 0.01
-"""Largest relative difference between the depth map's and the photo's width/height ratio."""
-
 
 class FileBackend:
     """Depth read from ``path``; ``kind`` says whether it holds depth or disparity."""
@@ -34,10 +30,5 @@ class FileBackend:
         constancy are checked centrally by :func:`depth3d.depth.check_depth`.
         """
         depth = read_depth(self.path)
-        h, w = depth.shape
-        photo_aspect = photo.width / photo.height
-        if abs((w / h) / photo_aspect - 1.0) > ASPECT_TOLERANCE:
-            raise InputError(
-                f"{self.path}: depth is {w}x{h} but photo is {photo.width}x{photo.height}"
-            )
+        check_aspect(depth, photo.width, photo.height, str(self.path))
         return DepthResult(depth=depth, kind=self.kind, fov_deg=None, model=str(self.path))
