@@ -35,7 +35,8 @@ EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a 
 MIN_WINDOW = 2  # grid steps
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
 RAMP_STRAIGHT = 0.1  # a side's three samples bend by less than this × threshold (relative)
-RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative)
+RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative),
+RAMP_MARGIN_BEHIND = 0.01  # ... or by this, when the nearer prediction is the surface behind
 RAMP_TAIL = 0.1  # ... and within this of the nearer one (a ramp's tail),
 RAMP_SLOPE = 0.25  # ... or on a slope of this share of the mean slope of a ramp 2r wide,
 RAMP_RELATIVE_SLOPE = 0.02  # ... or of this share of its own disparity per grid step
@@ -95,6 +96,42 @@ def _radii(radius: int) -> list[int]:
     return out
 
 
+def _side_predictions(flat, base, step, radius, threshold):
+    """Each side's prediction of the vertices at flat indices ``base`` along a line.
+
+    flat: the padded disparity, raveled; step: the flat offset of one grid step along the line.
+    For each side (−step, +step): the linear extrapolation of the farthest straight triple of
+    samples r, r+k, r+2k steps away (r = radius … 2, 1; k = max(1, r // 2)), else the sample
+    ``radius`` steps away.  Returns ``(preds, exact, bends, slopes)``: two (N,) predictions, two
+    (N,) bool "from a straight triple", two (N,) second differences of those triples scaled to
+    the prediction's distance (the prediction's error on a surface of that curvature), and two
+    (N,) slopes per grid step towards the vertex (0 without a straight triple).
+    """
+    radii = list(reversed(_radii(radius)))
+    preds, exact, bends, slopes = [], [], [], []
+    for sgn in (-1, 1):
+        st = sgn * step
+        pred = flat[base + st * radius]
+        found = np.zeros(len(base), bool)
+        bend_at = np.full(len(base), np.inf, np.float32)
+        slope = np.zeros(len(base), np.float32)
+        for r in radii:  # farthest straight triple first
+            k = max(1, r // 2)
+            s1, s2, s3 = (flat[base + st * (r + m * k)] for m in (0, 1, 2))
+            bend = np.abs(s1 - 2 * s2 + s3)
+            ok = ~found & (bend < np.float32(RAMP_STRAIGHT * threshold) * s2)
+            pred = np.where(ok, s1 + (s1 - s2) * np.float32(r / k), pred)
+            t = r / k  # linear extrapolation of a parabola misses by bend · t(t+1)/2
+            bend_at = np.where(ok, bend * np.float32(t * (t + 1) / 2), bend_at)
+            slope = np.where(ok, (s1 - s2) / np.float32(k), slope)
+            found |= ok
+        preds.append(pred)
+        exact.append(found)
+        bends.append(bend_at)
+        slopes.append(slope)
+    return preds, exact, bends, slopes
+
+
 def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     """Turn blurred steps of disparity back into clean ones.
 
@@ -116,8 +153,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     """
     ny, nx = q.shape
     shape = q.shape
-    radii = list(reversed(_radii(radius)))
-    reach = max(r + 2 * max(1, r // 2) for r in radii)
+    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))
     pp = np.pad(q, reach, constant_values=np.nan)  # beyond the border: no sample
     flat = pp.ravel()
     width = nx + 2 * reach
@@ -135,28 +171,15 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
                 continue
             base = (jj + reach) * width + (ii + reach)
             qv = q[jj, ii]
-            preds, exact = [], []
-            for sgn in (-1, 1):
-                step = sgn * (dj * width + di)
-                pred = flat[base + step * radius]
-                found = np.zeros(len(jj), bool)
-                for r in radii:  # farthest straight triple first
-                    k = max(1, r // 2)
-                    s1, s2, s3 = (flat[base + step * (r + m * k)] for m in (0, 1, 2))
-                    bend = np.abs(s1 - 2 * s2 + s3)
-                    ok = ~found & (bend < np.float32(RAMP_STRAIGHT * threshold) * s2)
-                    pred = np.where(ok, s1 + (s1 - s2) * np.float32(r / k), pred)
-                    found |= ok
-                preds.append(pred)
-                exact.append(found)
-            left, right = preds
+            (left, right), exact, _, _ = _side_predictions(flat, base, dj * width + di, radius, threshold)
             gap = np.abs(left - right)
             dl, dr = np.abs(qv - left), np.abs(qv - right)
             ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
-            ramp &= ((qv - left) * (qv - right) < 0) & (dl > RAMP_MARGIN * left) & (dr > RAMP_MARGIN * right)
-            ramp &= (left > 0) & (right > 0)
             near_left = dl <= dr
             nearer = np.where(near_left, left, right)
+            margin = np.where(nearer < np.maximum(left, right), np.float32(RAMP_MARGIN_BEHIND), np.float32(RAMP_MARGIN))
+            ramp &= ((qv - left) * (qv - right) < 0) & (np.fmin(dl, dr) > margin * nearer)
+            ramp &= (left > 0) & (right > 0)
             ramp &= np.where(near_left, exact[0], exact[1])
             back = qv - p1[jj + 1 - dj, ii + 1 - di]
             ahead = p1[jj + 1 + dj, ii + 1 + di] - qv
@@ -171,6 +194,59 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
             out[jj, ii] = nearer[ramp]
             best_gap[jj, ii] = gap[ramp]
     return out.astype(np.float32, copy=False)
+
+
+CREASE_MIN = 0.004  # a rounded crease: the vertex is off both sides' predictions by this (relative)
+CREASE_BEND = 4.0  # ... and by this many times more than the sides' own curvature explains
+CREASE_SPAN = 1.0  # a kink rounded over at most this many windows
+
+
+def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+    """Sharpen creases that blur has rounded: where two surfaces meet at an angle.
+
+    q: (ny, nx) float32 disparity, NaN where there is no point; radius and threshold as for
+    :func:`sharpen_steps`.  Returns a new (ny, nx) float32 array.
+
+    Disparity is linear on planes, so a crease is a kink: the surface is the larger (convex)
+    or the smaller (concave) of the two planes continued.  Blur lifts a convex kink above both
+    continuations and lowers a concave one below both; on a line across it, a vertex off both
+    sides' straight predictions in the same direction, by more than CREASE_MIN and more than
+    the sides' own curvature explains, takes the nearer prediction — the kink restored.  Of the
+    lines that qualify, the one that moves the vertex most wins.
+    """
+    ny, nx = q.shape
+    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))
+    pp = np.pad(q, reach, constant_values=np.nan)
+    flat = pp.ravel()
+    width = nx + 2 * reach
+    out = q.copy()
+    best = np.zeros(q.shape, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for dj, di in LINES:
+            a = _shifted(pp, reach, -dj * radius, -di * radius, q.shape)
+            b = _shifted(pp, reach, dj * radius, di * radius, q.shape)
+            screen = np.abs(q - np.float32(0.5) * (a + b)) > np.float32(CREASE_MIN) * q
+            jj, ii = np.nonzero(screen)
+            if len(jj) == 0:
+                continue
+            base = (jj + reach) * width + (ii + reach)
+            qv = q[jj, ii]
+            (left, right), (el, er), (bl, br), (sl, sr) = _side_predictions(
+                flat, base, dj * width + di, radius, threshold)
+            dl, dr = qv - left, qv - right
+            # a kink: the two sides' planes differ in slope and cross within the window, and the
+            # rounding is no more than their slope difference over the window explains
+            kink = np.abs(sl + sr) * np.float32(CREASE_SPAN * radius)
+            nearer = np.where(np.abs(dl) <= np.abs(dr), left, right)
+            move = np.abs(qv - nearer)
+            ok = el & er & (dl * dr > 0) & (nearer > 0)
+            ok &= (move > np.float32(CREASE_MIN) * qv) & (move > np.float32(CREASE_BEND) * np.maximum(bl, br))
+            ok &= (move <= kink) & (np.abs(left - right) <= kink)
+            ok &= move > best[jj, ii]
+            jj, ii = jj[ok], ii[ok]
+            out[jj, ii] = nearer[ok]
+            best[jj, ii] = move[ok]
+    return out
 
 
 # Grid edges: "h" (j, i)–(j, i+1), "v" (j, i)–(j+1, i), "d" (j, i+1)–(j+1, i); each as its first

@@ -12,7 +12,7 @@ import numpy as np
 from .camera import Camera, resolve_fov
 from .depth import to_metric_disparity, to_relief_height
 from .edges import (
-    DEFAULT_EDGE_THRESHOLD, cut_edges, edge_window_radius, sharpen_steps, triangulate,
+    DEFAULT_EDGE_THRESHOLD, cut_edges, edge_window_radius, restore_creases, sharpen_steps, triangulate,
 )
 from .grid import grid_shape, grid_uv, resample
 from .mesh import compact
@@ -108,6 +108,7 @@ def reconstruct(
     threshold = options.edge_threshold
     if threshold > 0:
         q = sharpen_steps(q, edge_window_radius(nx, ny), threshold)
+        q = restore_creases(q, edge_window_radius(nx, ny), threshold)
     z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera)
