@@ -10,7 +10,9 @@ angles), so resampling changes nothing either.
    samples beyond the ramp; a vertex strictly between two predictions that differ by more
    than the threshold is on a ramp and moves onto the nearer one.  The ramp becomes a clean
    step between two correctly continued surfaces, where the blurred value crossed the middle —
-   where the step was.
+   where the step was.  :func:`restore_creases` does the same for creases: blur lifts a
+   convex kink of disparity above both sides' continuations (and lowers a concave one below
+   both); the vertex takes the nearer one, and the kink is sharp again.
 2. :func:`cut_edges` — a grid edge (horizontal, vertical or diagonal) is a discontinuity when
    each of its ends is predicted badly from the other side: ``|q_u − (2·q_v − q_v′)|`` above
    the threshold relative to q, both ways.  Planes predict exactly, curved surfaces and creases
@@ -34,9 +36,10 @@ DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a di
 EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a blurred step's width)
 MIN_WINDOW = 2  # grid steps
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
-RAMP_STRAIGHT = 0.1  # a side's three samples bend by less than this × threshold (relative)
+RAMP_STRAIGHT = 0.5  # a side's three samples bend by less than this × threshold (relative)
 RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative),
-RAMP_MARGIN_BEHIND = 0.01  # ... or by this, when the nearer prediction is the surface behind
+RAMP_MARGIN_BLURRED = 0.015  # ... or this, beside a blurred step (no single step makes most of it),
+RAMP_MARGIN_BEHIND = 0.01  # ... or this, when the nearer prediction is the surface behind;
 RAMP_TAIL = 0.1  # ... and within this of the nearer one (a ramp's tail),
 RAMP_SLOPE = 0.25  # ... or on a slope of this share of the mean slope of a ramp 2r wide,
 RAMP_RELATIVE_SLOPE = 0.02  # ... or of this share of its own disparity per grid step
@@ -100,12 +103,15 @@ def _side_predictions(flat, base, step, radius, threshold):
     """Each side's prediction of the vertices at flat indices ``base`` along a line.
 
     flat: the padded disparity, raveled; step: the flat offset of one grid step along the line.
-    For each side (−step, +step): the linear extrapolation of the farthest straight triple of
-    samples r, r+k, r+2k steps away (r = radius … 2, 1; k = max(1, r // 2)), else the sample
-    ``radius`` steps away.  Returns ``(preds, exact, bends, slopes)``: two (N,) predictions, two
-    (N,) bool "from a straight triple", two (N,) second differences of those triples scaled to
-    the prediction's distance (the prediction's error on a surface of that curvature), and two
-    (N,) slopes per grid step towards the vertex (0 without a straight triple).
+    For each side (−step, +step): the parabola through the farthest nearly straight triple of
+    samples r, r+k, r+2k steps away (r = radius … 2, 1; k = max(1, r // 2); bending by less than
+    RAMP_STRAIGHT × threshold relative), continued to the vertex — exact on planes, close on
+    gently curved surfaces, such as terrain curving away towards its silhouette; else the
+    sample ``radius`` steps away.  Returns ``(preds, exact, bends, slopes)``: two (N,)
+    predictions, two (N,) bool "from a triple", two (N,) second differences of those triples
+    scaled to the prediction's distance (how far a straight continuation would miss: the
+    curvature's share of the prediction), and two (N,) slopes per grid step towards the vertex
+    (0 without a triple).
     """
     radii = list(reversed(_radii(radius)))
     preds, exact, bends, slopes = [], [], [], []
@@ -120,9 +126,10 @@ def _side_predictions(flat, base, step, radius, threshold):
             s1, s2, s3 = (flat[base + st * (r + m * k)] for m in (0, 1, 2))
             bend = np.abs(s1 - 2 * s2 + s3)
             ok = ~found & (bend < np.float32(RAMP_STRAIGHT * threshold) * s2)
-            pred = np.where(ok, s1 + (s1 - s2) * np.float32(r / k), pred)
-            t = r / k  # linear extrapolation of a parabola misses by bend · t(t+1)/2
-            bend_at = np.where(ok, bend * np.float32(t * (t + 1) / 2), bend_at)
+            t = r / k  # the vertex is t triple steps beyond s1; a straight line misses by bend·t(t+1)/2
+            curve = np.float32(t * (t + 1) / 2)
+            pred = np.where(ok, s1 + (s1 - s2) * np.float32(t) + (s1 - 2 * s2 + s3) * curve, pred)
+            bend_at = np.where(ok, bend * curve, bend_at)
             slope = np.where(ok, (s1 - s2) / np.float32(k), slope)
             found |= ok
         preds.append(pred)
@@ -141,15 +148,16 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
 
     Along rows, columns and diagonals, each side of a vertex predicts it by continuing that
-    side's surface: the linear extrapolation of three samples on a straight line, the farthest
-    such (r, r+k and r+2k steps away, r = radius … 2, 1) so that they are clear of the ramp;
-    failing that, the sample ``radius`` steps away stands for the side.  On a plane, a crease
-    or a curved surface the vertex is not strictly between the two predictions; on a ramp it
-    is.  A ramp vertex must also be off both predictions, the two must differ by more than the
-    threshold, and the vertex must be near one of them (a ramp's tail) or on a slope (both
-    neighbours differ from it in the same direction: a thin flat surface between two others is
-    no ramp).  It belongs to the nearer side (a symmetric blur crosses the middle where the
-    step was) and takes that side's prediction, if it came from a straight triple.
+    side's surface (:func:`_side_predictions`, from samples clear of the ramp).  On a plane, a
+    crease or a curved surface the vertex is not strictly between the two predictions; on a
+    ramp it is.  A ramp vertex must also be off the nearer prediction by a margin (RAMP_MARGIN;
+    smaller beside a blurred step, where no single grid step makes most of the gap, and
+    smaller still when the nearer side is the surface behind: a sharp silhouette of a surface
+    curving away must not be flattened), the two must differ by more than the threshold, and
+    the vertex must be near one of them (a ramp's tail) or on a slope (both neighbours differ
+    from it in the same direction: a thin flat surface between two others is no ramp).  It
+    belongs to the nearer side (a symmetric blur crosses the middle where the step was) and
+    takes that side's prediction, if it came from a triple.
     """
     ny, nx = q.shape
     shape = q.shape
@@ -177,7 +185,14 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
             ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
             near_left = dl <= dr
             nearer = np.where(near_left, left, right)
-            margin = np.where(nearer < np.maximum(left, right), np.float32(RAMP_MARGIN_BEHIND), np.float32(RAMP_MARGIN))
+            # the largest single step within the window: a sharp step has one, a blurred one not
+            st = dj * width + di
+            jump = np.zeros(len(jj), np.float32)
+            for m in range(-radius, radius):
+                jump = np.fmax(jump, np.abs(flat[base + (m + 1) * st] - flat[base + m * st]))
+            sharp = jump > np.float32(RAMP_SHARP) * gap
+            margin = np.where(nearer < np.maximum(left, right), np.float32(RAMP_MARGIN_BEHIND),
+                              np.where(sharp, np.float32(RAMP_MARGIN), np.float32(RAMP_MARGIN_BLURRED)))
             ramp &= ((qv - left) * (qv - right) < 0) & (np.fmin(dl, dr) > margin * nearer)
             ramp &= (left > 0) & (right > 0)
             ramp &= np.where(near_left, exact[0], exact[1])
