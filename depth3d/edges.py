@@ -185,15 +185,18 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
             ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
             near_left = dl <= dr
             nearer = np.where(near_left, left, right)
-            # the largest single step within the window: a sharp step has one, a blurred one not
-            st = dj * width + di
-            jump = np.zeros(len(jj), np.float32)
+            behind = nearer < np.maximum(left, right)
+            off = np.fmin(dl, dr)
+            ramp &= ((qv - left) * (qv - right) < 0) & (off > np.float32(RAMP_MARGIN_BEHIND) * nearer)
+            # in front, the margin depends on the step: the largest single step within the
+            # window — a sharp step has one that makes most of the gap, a blurred one not
+            ask = np.flatnonzero(ramp & ~behind & (off <= np.float32(RAMP_MARGIN) * nearer))
+            st, b_ask = dj * width + di, base[ask]
+            jump = np.zeros(len(ask), np.float32)
             for m in range(-radius, radius):
-                jump = np.fmax(jump, np.abs(flat[base + (m + 1) * st] - flat[base + m * st]))
-            sharp = jump > np.float32(RAMP_SHARP) * gap
-            margin = np.where(nearer < np.maximum(left, right), np.float32(RAMP_MARGIN_BEHIND),
-                              np.where(sharp, np.float32(RAMP_MARGIN), np.float32(RAMP_MARGIN_BLURRED)))
-            ramp &= ((qv - left) * (qv - right) < 0) & (np.fmin(dl, dr) > margin * nearer)
+                jump = np.fmax(jump, np.abs(flat[b_ask + (m + 1) * st] - flat[b_ask + m * st]))
+            sharp = jump > np.float32(RAMP_SHARP) * gap[ask]
+            ramp[ask] = ~sharp & (off[ask] > np.float32(RAMP_MARGIN_BLURRED) * nearer[ask])
             ramp &= (left > 0) & (right > 0)
             ramp &= np.where(near_left, exact[0], exact[1])
             back = qv - p1[jj + 1 - dj, ii + 1 - di]
