@@ -17,7 +17,8 @@ angles), so resampling changes nothing either.
    each of its ends is predicted badly from the other side: ``|q_u − (2·q_v − q_v′)|`` above
    the threshold relative to q, both ways.  Planes predict exactly, curved surfaces and creases
    almost.  Near a discontinuity (within the window), an edge steeper than ``ZONE_SLOPE``
-   (about 83° from face-on) is what is left of a ramp and is torn too.
+   (about 83° from face-on) is what is left of a ramp and is torn too — unless it lies on a
+   plane that runs straight a window beyond both its ends (grazing ground, a wall edge-on).
 3. :func:`triangulate` — triangles without cut edges are kept; a triangle across a step is
    split at its cut edges' midpoints and every corner keeps the part nearest to it, extended
    half a step along its own surface, so the two surfaces meet halfway instead of leaving a
@@ -36,6 +37,7 @@ DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a di
 EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a blurred step's width)
 MIN_WINDOW = 2  # grid steps
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
+ZONE_PLANE = 0.1  # ... unless on a plane this straight (relative × threshold) a window both ways
 RAMP_STRAIGHT = 0.5  # a side's three samples bend by less than this × threshold (relative)
 RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative),
 RAMP_MARGIN_BLURRED = 0.015  # ... or this, beside a blurred step (no single step makes most of it),
@@ -283,6 +285,13 @@ def _edge_ends(p: np.ndarray, kind: str, ny: int, nx: int, pad: int):
     return [_shifted(p, pad, oj + k * sj, oi + k * si, shape) for k in (-1, 0, 1, 2)]
 
 
+def _along(q: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """``q[j, i]`` for index arrays, NaN where (j, i) is off the grid."""
+    ny, nx = q.shape
+    inside = (j >= 0) & (j < ny) & (i >= 0) & (i < nx)
+    return np.where(inside, q[np.clip(j, 0, ny - 1), np.clip(i, 0, nx - 1)], np.float32(np.nan))
+
+
 KEEP, SPLIT, TEAR = 0, 1, 2  # edge codes of cut_edges
 
 
@@ -332,7 +341,17 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             _, zv, zu, _ = _edge_ends(zone, kind, ny, nx, 1)
             _, lv, lu, _ = _edge_ends(logq, kind, ny, nx, 1)
             length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
-            code[(zv | zu) & (np.abs(lu - lv) > ZONE_SLOPE * length) & (code == KEEP)] = TEAR
+            steep = (zv | zu) & (np.abs(lu - lv) > ZONE_SLOPE * length) & (code == KEEP)
+            # ... unless it lies on a plane that runs straight a window beyond both ends: grazing
+            # ground or a wall seen edge-on, not a ramp between two surfaces
+            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            ej, ei = np.nonzero(steep)
+            a, v, u, b = (_along(q, ej + oj + k * sj, ei + oi + k * si) for k in (-radius, 0, 1, 1 + radius))
+            w = np.float32(radius / (2 * radius + 1))  # v and u on the line from a to b
+            tol = np.float32(ZONE_PLANE * threshold)
+            plane = (np.abs(v - (a + (b - a) * w)) < tol * v) & (np.abs(u - (b + (a - b) * w)) < tol * u)
+            steep[ej[plane], ei[plane]] = False
+            code[steep] = TEAR
     return cuts
 
 
