@@ -36,6 +36,7 @@ from .mesh import grid_faces
 DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a discontinuity
 EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a blurred step's width)
 MIN_WINDOW = 2  # grid steps
+MIN_REACH = 3  # a side is continued from no nearer than radius / MIN_REACH (clear of the ramp)
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
 ZONE_PLANE = 0.1  # ... unless on a plane this straight (relative × threshold) a window both ways
 RAMP_STRAIGHT = 0.5  # a side's three samples bend by less than this × threshold (relative)
@@ -115,7 +116,7 @@ def _side_predictions(flat, base, step, radius, threshold):
     curvature's share of the prediction), and two (N,) slopes per grid step towards the vertex
     (0 without a triple).
     """
-    radii = list(reversed(_radii(radius)))
+    radii = [r for r in reversed(_radii(radius)) if r * MIN_REACH >= radius]
     preds, exact, bends, slopes = [], [], [], []
     for sgn in (-1, 1):
         st = sgn * step
