@@ -21,6 +21,8 @@ from .projection import perspective_points, relief_points
 GEOMETRIES = ("mesh", "points")
 PROJECTIONS = ("perspective", "relief")
 DEFAULT_RESOLUTION = 1024
+FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
+FINE_FACTOR = 3  # ... this many times finer (odd, so that our vertices are among its own)
 
 
 @dataclass
@@ -42,6 +44,44 @@ class Options:
             raise ValueError(f"projection must be one of {PROJECTIONS}, got {self.projection!r}")
         if self.resolution < 0 or self.edge_threshold < 0:
             raise ValueError("resolution and edge threshold must be >= 0")
+
+
+def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int) -> np.ndarray:
+    """(ny, nx) float32 disparity (1/depth; relief: 1/(1 + height)) on the vertex grid, NaN
+    where there is no point, with blurred steps and creases sharpened (:mod:`depth3d.edges`).
+
+    Resampled as disparity: bilinear interpolation is exact on planes there, and a pixel that
+    mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
+    a tree against a far sky would land kilometres away), which the edge rule can place.
+    A grid coarser than FINE_BELOW is sharpened first on a grid FINE_FACTOR times finer (when
+    the map has the pixels), whose every FINE_FACTOR-th vertex is one of ours: a blurred thin
+    object a couple of cells wide is still resolved there.
+    """
+    dh, dw = raw_depth.shape
+    threshold = options.edge_threshold
+    k = FINE_FACTOR
+    if not (threshold > 0 and max(nx, ny) < FINE_BELOW and k * nx <= dw and k * ny <= dh):
+        k = 1
+    fx, fy = k * nx, k * ny
+    with np.errstate(divide="ignore"):
+        if options.projection == "perspective":
+            q = resample(to_metric_disparity(raw_depth, kind, options.scale, options.shift), fx, fy)
+        else:
+            # Relief heights are measured from the plane; discontinuities are judged on
+            # 1 + height (a bas-relief seen from a unit distance).
+            z = np.float32(1.0) + resample(to_relief_height(raw_depth, kind, options.scale, options.shift), fx, fy)
+            q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
+    if threshold <= 0:
+        return q
+    if k > 1:
+        q = np.ascontiguousarray(_sharpen(q, threshold)[k // 2::k, k // 2::k])
+    return _sharpen(q, threshold)
+
+
+def _sharpen(q: np.ndarray, threshold: float) -> np.ndarray:
+    """Blurred steps, then blurred creases of a (ny, nx) disparity grid made sharp again."""
+    radius = edge_window_radius(q.shape[1], q.shape[0])
+    return restore_creases(sharpen_steps(q, radius, threshold), radius, threshold)
 
 
 @dataclass
@@ -90,25 +130,9 @@ def reconstruct(
     options = options or Options()
     height, width = rgb.shape[:2]
     camera = Camera(width, height, resolve_fov(options.fov, model_fov, exif_fov))
-    dh, dw = raw_depth.shape
-    nx, ny = grid_shape(dw, dh, options.resolution)
+    nx, ny = grid_shape(raw_depth.shape[1], raw_depth.shape[0], options.resolution)
 
-    # q: disparity (1/depth) on the grid, NaN where there is no point.  Resampled as disparity:
-    # bilinear interpolation is exact on planes there, and a pixel that mixes two surfaces
-    # across a step lies between them in proportion (mixed as depth, a pixel of a tree against
-    # a far sky would land kilometres away), which the edge rule can place.
-    with np.errstate(divide="ignore"):
-        if options.projection == "perspective":
-            q = resample(to_metric_disparity(raw_depth, kind, options.scale, options.shift), nx, ny)
-        else:
-            # Relief heights are measured from the plane; discontinuities are judged on
-            # 1 + height (a bas-relief seen from a unit distance).
-            z = np.float32(1.0) + resample(to_relief_height(raw_depth, kind, options.scale, options.shift), nx, ny)
-            q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
-    threshold = options.edge_threshold
-    if threshold > 0:
-        q = sharpen_steps(q, edge_window_radius(nx, ny), threshold)
-        q = restore_creases(q, edge_window_radius(nx, ny), threshold)
+    q = grid_disparity(raw_depth, kind, options, nx, ny)
     z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera)
@@ -130,6 +154,7 @@ def reconstruct(
         pitch = (2 * camera.tan_half_x / nx, 2 * camera.tan_half_y / ny)
     else:
         pitch = (1.0 / nx, 1.0 / (camera.aspect * ny))
+    threshold = options.edge_threshold
     cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch) if threshold > 0 else None
     faces, own, other, mid_q = triangulate(q, cuts)
     # Vertices added where cut triangles were split: halfway between two grid vertices in the
