@@ -21,8 +21,9 @@ angles), so resampling changes nothing either.
    plane that runs straight a window beyond both its ends (grazing ground, a wall edge-on).
 3. :func:`triangulate` — triangles without cut edges are kept; a triangle across a step is
    split at its cut edges' midpoints and every corner keeps the part nearest to it, extended
-   half a step along its own surface, so the two surfaces meet halfway instead of leaving a
-   whole cell uncovered.  Where the two sides' surfaces would cross (a crease too coarse to
+   half a step along its own surface (continued linearly where the surface is a plane, level
+   where it curves — it may be curving away at its silhouette), so the two surfaces meet
+   halfway instead of leaving a whole cell uncovered.  Where the two sides' surfaces would cross (a crease too coarse to
    resolve, or a steep surface ending in front of another) the triangles are dropped.
 
 Vectorised numpy only (it also runs inside Blender).
@@ -36,6 +37,7 @@ from .mesh import grid_faces
 DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a discontinuity
 EDGE_WINDOW = 0.005  # the window, as a fraction of the grid's long side (≥ a blurred step's width)
 MIN_WINDOW = 2  # grid steps
+EXTEND_STRAIGHT = 0.0005  # a side continues to a split edge's midpoint only if this straight (relative)
 MIN_REACH = 3  # a side is continued from no nearer than radius / MIN_REACH (clear of the ramp)
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
 ZONE_PLANE = 0.1  # ... unless on a plane this straight (relative × threshold) a window both ways
@@ -411,7 +413,8 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
     midpoint the flat grid index of the corner whose surface it lies on and of the other end of
     its edge (it sits halfway between them in the image), and its (M,) float32 disparity —
     the own corner's surface extended half a step (linearly, when the next edge back along
-    the same line is uncut; else constant).
+    the same line is uncut and the three samples up to the corner lie on a line within
+    EXTEND_STRAIGHT; else level).
     """
     ny, nx = q.shape
     valid = ~np.isnan(q)
@@ -460,21 +463,25 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
 
     # midpoint vertices, in id order: per edge kind, per cut edge, (first end, second end)
     own, other, mq = [], [], []
-    p = np.pad(q, 1, mode="edge")
+    p = np.pad(q, 2, mode="edge")
     for kind, cut in (("h", ch), ("v", cv), ("d", cd)):
         anycut = cuts[kind] != KEEP
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
         shape = _edge_shape(kind, ny, nx)
         gp = np.pad(grid, 1, mode="edge")
         gv, gu = _shifted(gp, 1, oj, oi, shape)[cut], _shifted(gp, 1, oj + sj, oi + si, shape)[cut]
-        vb, v, u, ub = (x[cut] for x in _edge_ends(p, kind, ny, nx, 1))
+        vbb, vb, v, u, ub, ubb = (_shifted(p, 2, oj + k * sj, oi + k * si, shape)[cut] for k in range(-2, 4))
         # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
         cp = np.pad(anycut, 1, constant_values=True)
         behind_v = ~_shifted(cp, 1, -sj, -si, shape)[cut]
         behind_u = ~_shifted(cp, 1, sj, si, shape)[cut]
         with np.errstate(invalid="ignore"):
-            qv = np.where(behind_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
-            qu = np.where(behind_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
+            # a plane (three samples in line) is continued; a curved surface, which may be
+            # curving away at its silhouette, is not
+            flat_v = behind_v & (np.abs(vbb - 2 * vb + v) < np.float32(EXTEND_STRAIGHT) * v)
+            flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
+            qv = np.where(flat_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
+            qu = np.where(flat_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
         own.append(np.stack([gv, gu], axis=1).ravel())
         other.append(np.stack([gu, gv], axis=1).ravel())
         mq.append(np.stack([qv, qu], axis=1).ravel())
