@@ -23,8 +23,9 @@ angles), so resampling changes nothing either.
    split at its cut edges' midpoints and every corner keeps the part nearest to it, extended
    half a step along its own surface (continued linearly where the surface is a plane, level
    where it curves — it may be curving away at its silhouette), so the two surfaces meet
-   halfway instead of leaving a whole cell uncovered.  Where the two sides' surfaces would cross (a crease too coarse to
-   resolve, or a steep surface ending in front of another) the triangles are dropped.
+   halfway instead of leaving a whole cell uncovered.  Where the two sides' surfaces would
+   cross (a crease too coarse to resolve, or a steep surface ending in front of another) the
+   triangles are dropped.
 
 Vectorised numpy only (it also runs inside Blender).
 """
@@ -104,6 +105,12 @@ def _radii(radius: int) -> list[int]:
     return out
 
 
+def _padded(q: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
+    """``q`` padded with NaN (no sample beyond the border) as far as :func:`_side_predictions` reaches."""
+    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))
+    return np.pad(q, reach, constant_values=np.nan), reach
+
+
 def _side_predictions(flat, base, step, radius, threshold):
     """Each side's prediction of the vertices at flat indices ``base`` along a line.
 
@@ -166,10 +173,8 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     """
     ny, nx = q.shape
     shape = q.shape
-    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))
-    pp = np.pad(q, reach, constant_values=np.nan)  # beyond the border: no sample
-    flat = pp.ravel()
-    width = nx + 2 * reach
+    pp, reach = _padded(q, radius)
+    flat, width = pp.ravel(), nx + 2 * reach
     p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
     best_gap = np.zeros(shape, np.float32)
@@ -233,15 +238,13 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     Disparity is linear on planes, so a crease is a kink: the surface is the larger (convex)
     or the smaller (concave) of the two planes continued.  Blur lifts a convex kink above both
     continuations and lowers a concave one below both; on a line across it, a vertex off both
-    sides' straight predictions in the same direction, by more than CREASE_MIN and more than
+    sides' continuations in the same direction, by more than CREASE_MIN and more than
     the sides' own curvature explains, takes the nearer prediction — the kink restored.  Of the
     lines that qualify, the one that moves the vertex most wins.
     """
     ny, nx = q.shape
-    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))
-    pp = np.pad(q, reach, constant_values=np.nan)
-    flat = pp.ravel()
-    width = nx + 2 * reach
+    pp, reach = _padded(q, radius)
+    flat, width = pp.ravel(), nx + 2 * reach
     out = q.copy()
     best = np.zeros(q.shape, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
