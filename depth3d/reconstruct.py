@@ -53,7 +53,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     Resampled as disparity: bilinear interpolation is exact on planes there, and a pixel that
     mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
     a tree against a far sky would land kilometres away), which the edge rule can place.
-    A grid coarser than FINE_BELOW is sharpened first on a grid FINE_FACTOR times finer (when
+    A grid coarser than FINE_BELOW is sharpened on a grid FINE_FACTOR times finer instead (when
     the map has the pixels), whose every FINE_FACTOR-th vertex is one of ours: a blurred thin
     object a couple of cells wide is still resolved there.
     """
@@ -73,9 +73,8 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
             q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
     if threshold <= 0:
         return q
-    if k > 1:
-        q = np.ascontiguousarray(_sharpen(q, threshold)[k // 2::k, k // 2::k])
-    return _sharpen(q, threshold)
+    q = _sharpen(q, threshold)
+    return q if k == 1 else np.ascontiguousarray(q[k // 2::k, k // 2::k])
 
 
 def _sharpen(q: np.ndarray, threshold: float) -> np.ndarray:
