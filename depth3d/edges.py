@@ -105,12 +105,6 @@ def _radii(radius: int) -> list[int]:
     return out
 
 
-def _padded(q: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
-    """``q`` padded with NaN (no sample beyond the border) as far as :func:`_side_predictions` reaches."""
-    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))
-    return np.pad(q, reach, constant_values=np.nan), reach
-
-
 def _side_predictions(flat, base, step, radius, threshold):
     """Each side's prediction of the vertices at flat indices ``base`` along a line.
 
@@ -151,6 +145,30 @@ def _side_predictions(flat, base, step, radius, threshold):
     return preds, exact, bends, slopes
 
 
+def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
+    """Vertices worth a closer look along each line (rows, columns, diagonals), with both sides'
+    continuations there (:func:`_side_predictions`).
+
+    screen(q, a, b) → (ny, nx) bool, from the samples ``a``, ``b`` ``radius`` steps either side.
+    Yields ``(dj, di, jj, ii, sides, walk)``: the line, the screened vertices' indices, the
+    four-tuple of :func:`_side_predictions`, and ``(flat, base, step)`` to sample further along
+    the line: ``flat[base + m·step]`` is m steps away (NaN off the grid).
+    """
+    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))  # the farthest sample
+    pp = np.pad(q, reach, constant_values=np.nan)  # beyond the border: no sample
+    flat, width = pp.ravel(), q.shape[1] + 2 * reach
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for dj, di in LINES:
+            a = _shifted(pp, reach, -dj * radius, -di * radius, q.shape)
+            b = _shifted(pp, reach, dj * radius, di * radius, q.shape)
+            jj, ii = np.nonzero(screen(q, a, b))
+            if len(jj) == 0:
+                continue
+            base = (jj + reach) * width + (ii + reach)
+            step = dj * width + di
+            yield dj, di, jj, ii, _side_predictions(flat, base, step, radius, threshold), (flat, base, step)
+
+
 def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     """Turn blurred steps of disparity back into clean ones.
 
@@ -171,25 +189,17 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     belongs to the nearer side (a symmetric blur crosses the middle where the step was) and
     takes that side's prediction, if it came from a triple.
     """
-    ny, nx = q.shape
-    shape = q.shape
-    pp, reach = _padded(q, radius)
-    flat, width = pp.ravel(), nx + 2 * reach
     p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
-    best_gap = np.zeros(shape, np.float32)
+    best_gap = np.zeros(q.shape, np.float32)
+
+    def screen(q, a, b):  # the samples themselves differ, and the vertex is between them
+        return (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        for dj, di in LINES:
-            # quick screen with the samples themselves, then the predictions where it passes
-            a = _shifted(pp, reach, -dj * radius, -di * radius, shape)
-            b = _shifted(pp, reach, dj * radius, di * radius, shape)
-            screen = (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
-            jj, ii = np.nonzero(screen)
-            if len(jj) == 0:
-                continue
-            base = (jj + reach) * width + (ii + reach)
+        for dj, di, jj, ii, sides, (flat, base, st) in _across_lines(q, radius, threshold, screen):
             qv = q[jj, ii]
-            (left, right), exact, _, _ = _side_predictions(flat, base, dj * width + di, radius, threshold)
+            (left, right), exact, _, _ = sides
             gap = np.abs(left - right)
             dl, dr = np.abs(qv - left), np.abs(qv - right)
             ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
@@ -201,7 +211,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
             # in front, the margin depends on the step: the largest single step within the
             # window — a sharp step has one that makes most of the gap, a blurred one not
             ask = np.flatnonzero(ramp & ~behind & (off <= np.float32(RAMP_MARGIN) * nearer))
-            st, b_ask = dj * width + di, base[ask]
+            b_ask = base[ask]
             jump = np.zeros(len(ask), np.float32)
             for m in range(-radius, radius):
                 jump = np.fmax(jump, np.abs(flat[b_ask + (m + 1) * st] - flat[b_ask + m * st]))
@@ -226,7 +236,6 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
 
 CREASE_MIN = 0.004  # a rounded crease: the vertex is off both sides' predictions by this (relative)
 CREASE_BEND = 4.0  # ... and by this many times more than the sides' own curvature explains
-CREASE_SPAN = 1.0  # a kink rounded over at most this many windows
 
 
 def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
@@ -242,27 +251,20 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     the sides' own curvature explains, takes the nearer prediction — the kink restored.  Of the
     lines that qualify, the one that moves the vertex most wins.
     """
-    ny, nx = q.shape
-    pp, reach = _padded(q, radius)
-    flat, width = pp.ravel(), nx + 2 * reach
     out = q.copy()
     best = np.zeros(q.shape, np.float32)
+
+    def screen(q, a, b):  # the vertex is off the chord between the samples
+        return np.abs(q - np.float32(0.5) * (a + b)) > np.float32(CREASE_MIN) * q
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        for dj, di in LINES:
-            a = _shifted(pp, reach, -dj * radius, -di * radius, q.shape)
-            b = _shifted(pp, reach, dj * radius, di * radius, q.shape)
-            screen = np.abs(q - np.float32(0.5) * (a + b)) > np.float32(CREASE_MIN) * q
-            jj, ii = np.nonzero(screen)
-            if len(jj) == 0:
-                continue
-            base = (jj + reach) * width + (ii + reach)
+        for _, _, jj, ii, sides, _ in _across_lines(q, radius, threshold, screen):
             qv = q[jj, ii]
-            (left, right), (el, er), (bl, br), (sl, sr) = _side_predictions(
-                flat, base, dj * width + di, radius, threshold)
+            (left, right), (el, er), (bl, br), (sl, sr) = sides
             dl, dr = qv - left, qv - right
             # a kink: the two sides' planes differ in slope and cross within the window, and the
             # rounding is no more than their slope difference over the window explains
-            kink = np.abs(sl + sr) * np.float32(CREASE_SPAN * radius)
+            kink = np.abs(sl + sr) * np.float32(radius)
             nearer = np.where(np.abs(dl) <= np.abs(dr), left, right)
             move = np.abs(qv - nearer)
             ok = el & er & (dl * dr > 0) & (nearer > 0)
