@@ -25,6 +25,7 @@ import bpy
 import numpy as np
 
 from ..atomic import atomic_path
+from ..camera import FULL_FRAME_WIDTH_MM
 from ..reconstruct import Geometry
 from .polygons import MeshArrays, grid_index, mesh_arrays
 
@@ -36,7 +37,7 @@ __all__ = [
 MATERIALS = ("emission", "principled")
 COLOR_ATTRIBUTE = "Col"
 UV_MAP = "UVMap"
-SENSOR_WIDTH_MM = 36.0
+SENSOR_WIDTH_MM = FULL_FRAME_WIDTH_MM  # the Blender camera's sensor: 35 mm full frame
 UPRIGHT_EULER = (math.pi / 2.0, 0.0, 0.0)
 
 

@@ -19,6 +19,7 @@ import bpy
 import numpy as np
 
 from ..backends import BackendError, DepthResult, get_backend
+from ..depth import check_aspect
 from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
 from ..errors import InputError
 from ..image import Photo
@@ -134,9 +135,7 @@ class PreloadedDepth:
         self.depth, self.kind, self.path = depth, kind, path
 
     def estimate(self, photo: Photo) -> DepthResult:
-        h, w = self.depth.shape
-        if abs((w / h) / (photo.width / photo.height) - 1.0) > 0.01:
-            raise InputError(f"{self.path}: depth is {w}x{h} but photo is {photo.width}x{photo.height}")
+        check_aspect(self.depth, photo.width, photo.height, str(self.path))
         return DepthResult(depth=self.depth, kind=self.kind, model=str(self.path))
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..camera import fov_from_exif
+from ..camera import _EXIF_IFD, exif_orientation, fov_from_exif
 
-_ORIENTATION = 0x0112
-_EXIF_IFD = 0x8769
 # type id → (struct code, size)
 _TYPES = {1: ("B", 1), 3: ("H", 2), 4: ("L", 4), 5: ("LL", 8), 7: ("B", 1), 9: ("l", 4), 10: ("ll", 8)}
 _MAX_ENTRIES = 512
@@ -129,7 +127,4 @@ def read_exif_info(data: bytes) -> ExifInfo:
         tags = parse_exif(block)
     except (struct.error, KeyError, ValueError, IndexError):
         return ExifInfo()
-    orientation = tags.get(_ORIENTATION, 1)
-    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
-        orientation = 1
-    return ExifInfo(orientation=orientation, tags=tags)
+    return ExifInfo(orientation=exif_orientation(tags), tags=tags)

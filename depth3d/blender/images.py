@@ -146,11 +146,10 @@ def open_photo(path: str | os.PathLike) -> tuple[Photo, bpy.types.Image]:
     return photo, image
 
 
-def load_photo(path: str | os.PathLike, *, keep: bool = False) -> Photo:
+def load_photo(path: str | os.PathLike) -> Photo:
     """Read a photo file through Blender into a :class:`Photo` (``Photo.data`` = file bytes).
 
-    The temporary image datablock is removed again unless ``keep`` is true (then it stays in
-    ``bpy.data.images``; :func:`open_photo` returns it as well).
+    The temporary image datablock is removed again (:func:`open_photo` keeps and returns it).
     """
     path = Path(path)
     image = load_image(path, check_existing=False)
@@ -158,6 +157,5 @@ def load_photo(path: str | os.PathLike, *, keep: bool = False) -> Photo:
         photo = photo_from_image(image, data=path.read_bytes())
         photo.path, photo.name = path, path.stem
     finally:
-        if not keep:
-            bpy.data.images.remove(image)
+        bpy.data.images.remove(image)
     return photo

@@ -55,10 +55,6 @@ class MeshArrays(NamedTuple):
     corner_uv: np.ndarray
     n_quads: int
 
-    @property
-    def n_triangles(self) -> int:
-        return len(self.loop_start) - self.n_quads
-
 
 def grid_index(geometry: Geometry) -> np.ndarray | None:
     """(K,) int32 full-grid index of the first K vertices, those at grid positions.
