@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="versions, devices, cached models")
 
     p = sub.add_parser("serve", help="run the depth backend service")
-    from .service.server import add_serve_arguments
+    from .service.protocol import add_serve_arguments
 
     add_serve_arguments(p)
     return parser

@@ -38,8 +38,11 @@ class ServiceError(Depth3DError):
 
 def get_health(url: str, timeout: float = 2.0) -> dict | None:
     """``/v1/health`` of the service at ``url`` as a dict, or ``None`` if nothing answers it."""
+    # direct, never through $http_proxy: a proxy would answer for 127.0.0.1 (or refuse), and
+    # a starting service would never be seen healthy
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=timeout) as response:
+        with opener.open(f"{url}/v1/health", timeout=timeout) as response:
             answer = json.loads(response.read())
     except (OSError, ValueError):  # URLError, HTTPError, refused, timeout, not JSON
         return None

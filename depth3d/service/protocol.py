@@ -5,7 +5,9 @@ depth map as a ``.npy`` file (float32, (H, W)).  See ``docs/service.md``.
 """
 from __future__ import annotations
 
+import argparse
 import io
+import os
 import struct
 import zlib
 
@@ -98,3 +100,24 @@ def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
         _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), level)),
         _png_chunk(b"IEND", b""),
     ))
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``depth3d serve`` (also ``python -m depth3d.service``).
+
+    Here rather than in :mod:`.server`, so that the CLI builds its parser without importing
+    the HTTP server.
+    """
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to listen on (default %(default)s; anything but loopback needs --token)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="port (default %(default)s; 0 picks a free one, printed at start)")
+    parser.add_argument("--model", default=None, metavar="ID|DIR", help="hub id or local folder of the depth model")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None, metavar="T",
+                        help=f"require 'Authorization: Bearer T' (default: ${TOKEN_ENV})")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, metavar="N",
+                        help="largest request body in bytes (default %(default)s)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="largest image in pixels, judged from its header (default %(default)s)")
+    parser.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)

@@ -318,23 +318,6 @@ def is_loopback(host: str) -> bool:
     return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``depth3d serve`` (also ``python -m depth3d.service``)."""
-    parser.add_argument("--host", default=protocol.DEFAULT_HOST,
-                        help="address to listen on (default %(default)s; anything but loopback needs --token)")
-    parser.add_argument("--port", type=int, default=protocol.DEFAULT_PORT,
-                        help="port (default %(default)s; 0 picks a free one, printed at start)")
-    parser.add_argument("--model", default=None, metavar="ID|DIR", help="hub id or local folder of the depth model")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
-    parser.add_argument("--token", default=os.environ.get(protocol.TOKEN_ENV) or None, metavar="T",
-                        help=f"require 'Authorization: Bearer T' (default: ${protocol.TOKEN_ENV})")
-    parser.add_argument("--max-bytes", type=int, default=protocol.DEFAULT_MAX_BYTES, metavar="N",
-                        help="largest request body in bytes (default %(default)s)")
-    parser.add_argument("--max-pixels", type=int, default=protocol.DEFAULT_MAX_PIXELS, metavar="N",
-                        help="largest image in pixels, judged from its header (default %(default)s)")
-    parser.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)
-
-
 def run_serve(args: argparse.Namespace) -> int:
     """Listen, load the model, serve until Ctrl+C (or stdin closes with --watch-stdin)."""
     if args.max_bytes <= 0 or args.max_pixels <= 0:
@@ -391,5 +374,5 @@ def _fail(message: str, code: int = 1) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="depth3d serve", description=run_serve.__doc__)
-    add_serve_arguments(parser)
+    protocol.add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))
