@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TOOLS = Path(__file__).parent / "tools"
@@ -24,6 +25,16 @@ def validate_gltf(*files: str | os.PathLike) -> list[dict]:
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(out)
+
+
+def same_point_set(a: np.ndarray, b: np.ndarray, atol: float = 1e-5, rtol: float = 0.0) -> bool:
+    """(N, 3) ``a`` and ``b`` hold the same points in any order (rows sorted, then compared)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return False
+    a = a[np.lexsort(np.round(a, 5).T)]
+    b = b[np.lexsort(np.round(b, 5).T)]
+    return bool(np.allclose(a, b, atol=atol, rtol=rtol))
 
 
 def assert_valid_gltf(*files: str | os.PathLike) -> None:

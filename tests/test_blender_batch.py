@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_valid_gltf
+from conftest import REPO, assert_valid_gltf, same_point_set
 
 # name → (width, height): different sizes so that every output has its own vertex count
 PHOTOS = {"a.png": (64, 48), "b.jpg": (80, 60), "c.png": (48, 64)}
@@ -125,9 +125,7 @@ def _read_back(tmp_path: Path, glbs=(), blend: Path | None = None) -> tuple[dict
 def _same_points(world: np.ndarray, camera_frame: np.ndarray) -> bool:
     """Blender's glTF importer maps glTF (x, y, z) to Blender (x, −z, y); compare as sets."""
     expected = camera_frame.astype(np.float64)[:, [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
-    a = world[np.lexsort(np.round(world, 5).T)]
-    b = expected[np.lexsort(np.round(expected, 5).T)]
-    return a.shape == b.shape and np.allclose(a, b, atol=1e-5)
+    return same_point_set(world, expected)
 
 
 def _error_lines(err: str) -> list[str]:

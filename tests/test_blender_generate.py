@@ -12,8 +12,7 @@ import math
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy")
-
+import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -467,7 +466,7 @@ def test_export_gltf(scene_files, tmp_path):
     """Blender's exporter writes valid .glb files whose world positions are the camera frame."""
     import trimesh
 
-    from conftest import assert_valid_gltf
+    from conftest import assert_valid_gltf, same_point_set
 
     photo, depth_file, rgb, depth = scene_files
     obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV)
@@ -481,11 +480,10 @@ def test_export_gltf(scene_files, tmp_path):
     scene = trimesh.load(mesh_glb)
     world = scene.to_geometry()
     expect = cache.rebuild_geometry(obj)
-    np.testing.assert_allclose(np.sort(world.vertices, axis=0), np.sort(expect.vertices, axis=0), atol=1e-5)
+    assert same_point_set(world.vertices, expect.vertices)
     assert len(world.faces) == len(expect.faces)
     cloud = trimesh.load(points_glb).to_geometry()
-    np.testing.assert_allclose(np.sort(cloud.vertices, axis=0), np.sort(_pinhole(depth, FOV), axis=0),
-                               rtol=1e-5, atol=1e-5)
+    assert same_point_set(cloud.vertices, _pinhole(depth, FOV), rtol=1e-5)
     # no stray temporary datablocks
     assert sorted(o.name for o in bpy.data.objects) == ["box", "box Camera", "box.001"]
 
