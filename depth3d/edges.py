@@ -18,7 +18,8 @@ angles), so resampling changes nothing either.
    the threshold relative to q, both ways.  Planes predict exactly, curved surfaces and creases
    almost.  Near a discontinuity (within the window), an edge steeper than ``ZONE_SLOPE``
    (about 83° from face-on) is what is left of a ramp and is torn too — unless it lies on a
-   plane that runs straight a window beyond both its ends (grazing ground, a wall edge-on).
+   plane (grazing ground, a wall edge-on): one that runs straight two windows beyond one of
+   its ends, or, where sharpening moved one of its ends, a window beyond both.
 3. :func:`triangulate` — triangles without cut edges are kept; a triangle across a step is
    split at its cut edges' midpoints and every corner keeps the part nearest to it, extended
    half a step along its own surface (continued linearly where the surface is a plane, level
@@ -41,7 +42,8 @@ MIN_WINDOW = 2  # grid steps
 EXTEND_STRAIGHT = 0.0005  # a side continues to a split edge's midpoint only if this straight (relative)
 MIN_REACH = 3  # a side is continued from no nearer than radius / MIN_REACH (clear of the ramp)
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
-ZONE_PLANE = 0.1  # ... unless on a plane this straight (relative × threshold) a window both ways
+ZONE_PLANE = 0.1  # ... unless on a plane this straight (relative × threshold): a window both ways,
+ZONE_PLANE_REACH = 2  # ... or, between vertices sharpening left alone, this many windows one way
 RAMP_STRAIGHT = 0.5  # a side's three samples bend by less than this × threshold (relative)
 RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative),
 RAMP_MARGIN_BLURRED = 0.015  # ... or this, beside a blurred step (no single step makes most of it),
@@ -303,14 +305,50 @@ def _along(q: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
 KEEP, SPLIT, TEAR = 0, 1, 2  # edge codes of cut_edges
 
 
+def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: int,
+              threshold: float, moved: np.ndarray | None) -> np.ndarray:
+    """Whether the ``kind`` edges at (ej, ei) lie on a plane: (E,) bool.
+
+    Disparity is linear along a plane, within ZONE_PLANE × threshold (relative).  An edge whose
+    ends are both left alone by sharpening (``moved`` False) needs the plane to run
+    ZONE_PLANE_REACH windows beyond one of its ends — ground beside a rock, whose far side
+    crosses the rock.  An edge touching a moved vertex (or any edge, when ``moved`` is None)
+    needs it a window beyond both ends: a moved vertex was on a ramp, and a surface continued
+    onto it is a guess, which a sliver of another surface just behind would prove wrong.
+    """
+    (oj, oi), (sj, si) = EDGE_KINDS[kind]
+    tol = np.float32(ZONE_PLANE * threshold)
+
+    def at(k):  # disparity k steps along the edge's line from its first end (NaN off the grid)
+        return _along(q, ej + oj + k * sj, ei + oi + k * si)
+
+    a, v, u, b = at(-radius), at(0), at(1), at(1 + radius)
+    w = np.float32(radius / (2 * radius + 1))  # v and u on the line from a to b
+    both = (np.abs(v - (a + (b - a) * w)) < tol * v) & (np.abs(u - (b + (a - b) * w)) < tol * u)
+    if moved is None:
+        return both
+    reach = ZONE_PLANE_REACH * radius
+    half = max(1, reach // 2)
+    one = np.zeros(len(ej), bool)
+    for far, mid, end, nxt in ((-reach, -half, 0, 1), (1 + reach, 1 + half, 1, 0)):
+        f, m, e, n = at(far), at(mid), at(end), at(nxt)
+        slope = (e - f) / np.float32(reach)  # per grid step, towards the edge
+        one |= (np.abs(m - (e - slope * np.float32(half))) < tol * m) & (np.abs(n - (e + slope)) < tol * n)
+    unsure = moved[ej + oj, ei + oi] | moved[ej + oj + sj, ei + oi + si]
+    return np.where(unsure, both, one)
+
+
 def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
-              pitch: tuple[float, float] = (0.0, 0.0)) -> dict[str, np.ndarray]:
+              pitch: tuple[float, float] = (0.0, 0.0),
+              moved: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Which grid edges cross a discontinuity, and how to mend the triangles there.
 
     q:      (ny, nx) float32 disparity, NaN where there is no point.
     radius: the window (:func:`edge_window_radius`) around discontinuities in which edges
             steeper than ``ZONE_SLOPE`` are torn; 0 for none.
     pitch:  grid spacing (x, y) in tan-angle units (the relief plane: in units of its width).
+    moved:  (ny, nx) bool, the vertices sharpening moved (:func:`sharpen_steps`,
+            :func:`restore_creases`); ``None`` when not known (every vertex is then in doubt).
     Returns ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` uint8 arrays:
     ``KEEP`` (continuous), ``SPLIT`` (a step: split its triangles, each surface extended halfway)
     or ``TEAR`` (a step whose two surfaces, continued, cross within the edge — a crease too
@@ -350,14 +388,10 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             _, lv, lu, _ = _edge_ends(logq, kind, ny, nx, 1)
             length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
             steep = (zv | zu) & (np.abs(lu - lv) > ZONE_SLOPE * length) & (code == KEEP)
-            # ... unless it lies on a plane that runs straight a window beyond both ends: grazing
-            # ground or a wall seen edge-on, not a ramp between two surfaces
-            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            # ... unless it lies on a plane (grazing ground, a wall seen edge-on), not a ramp
+            # between two surfaces
             ej, ei = np.nonzero(steep)
-            a, v, u, b = (_along(q, ej + oj + k * sj, ei + oi + k * si) for k in (-radius, 0, 1, 1 + radius))
-            w = np.float32(radius / (2 * radius + 1))  # v and u on the line from a to b
-            tol = np.float32(ZONE_PLANE * threshold)
-            plane = (np.abs(v - (a + (b - a) * w)) < tol * v) & (np.abs(u - (b + (a - b) * w)) < tol * u)
+            plane = _on_plane(q, kind, ej, ei, radius, threshold, moved)
             steep[ej[plane], ei[plane]] = False
             code[steep] = TEAR
     return cuts

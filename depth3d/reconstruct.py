@@ -46,9 +46,11 @@ class Options:
             raise ValueError("resolution and edge threshold must be >= 0")
 
 
-def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int) -> np.ndarray:
+def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
     """(ny, nx) float32 disparity (1/depth; relief: 1/(1 + height)) on the vertex grid, NaN
-    where there is no point, with blurred steps and creases sharpened (:mod:`depth3d.edges`).
+    where there is no point, with blurred steps and creases sharpened (:mod:`depth3d.edges`),
+    and the (ny, nx) bool mask of the vertices sharpening moved (``None`` when sharpened on
+    the finer grid, whose moves our vertices cannot place; or when nothing was sharpened).
 
     Resampled as disparity: bilinear interpolation is exact on planes there, and a pixel that
     mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
@@ -72,9 +74,11 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
             z = np.float32(1.0) + resample(to_relief_height(raw_depth, kind, options.scale, options.shift), fx, fy)
             q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
     if threshold <= 0:
-        return q
-    q = _sharpen(q, threshold)
-    return q if k == 1 else np.ascontiguousarray(q[k // 2::k, k // 2::k])
+        return q, None
+    sharp = _sharpen(q, threshold)
+    if k == 1:
+        return sharp, (sharp != q) & ~np.isnan(q)
+    return np.ascontiguousarray(sharp[k // 2::k, k // 2::k]), None
 
 
 def _sharpen(q: np.ndarray, threshold: float) -> np.ndarray:
@@ -131,7 +135,7 @@ def reconstruct(
     camera = Camera(width, height, resolve_fov(options.fov, model_fov, exif_fov))
     nx, ny = grid_shape(raw_depth.shape[1], raw_depth.shape[0], options.resolution)
 
-    q = grid_disparity(raw_depth, kind, options, nx, ny)
+    q, moved = grid_disparity(raw_depth, kind, options, nx, ny)
     z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera)
@@ -154,7 +158,7 @@ def reconstruct(
     else:
         pitch = (1.0 / nx, 1.0 / (camera.aspect * ny))
     threshold = options.edge_threshold
-    cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch) if threshold > 0 else None
+    cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch, moved) if threshold > 0 else None
     faces, own, other, mid_q = triangulate(q, cuts)
     # Vertices added where cut triangles were split: halfway between two grid vertices in the
     # image, on the surface of the first (``own``) at disparity ``mid_q``.
