@@ -52,6 +52,7 @@ RAMP_TAIL = 0.1  # ... and within this of the nearer one (a ramp's tail),
 RAMP_SLOPE = 0.25  # ... or on a slope of this share of the mean slope of a ramp 2r wide,
 RAMP_RELATIVE_SLOPE = 0.02  # ... or of this share of its own disparity per grid step
 RAMP_SHARP = 0.6  # a single step of more than this share of the gap is a sharp step
+CURVING_AWAY = 0.003  # a front surface's continuation bending by more than this (relative) onto a ramp
 
 
 def edge_window_radius(nx: int, ny: int) -> int:
@@ -171,12 +172,14 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
             yield dj, di, jj, ii, _side_predictions(flat, base, step, radius, threshold), (flat, base, step)
 
 
-def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool = False) -> np.ndarray:
     """Turn blurred steps of disparity back into clean ones.
 
     q:         (ny, nx) float32 disparity (1/depth), NaN where there is no point.
     radius:    window in grid steps (:func:`edge_window_radius`), about a blurred step's width.
     threshold: relative difference of the two sides that marks a step.
+    drop_curving: ramp vertices on the front surface whose continuation bends by more than
+               CURVING_AWAY (relative) become NaN: see below.
     Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
 
     Along rows, columns and diagonals, each side of a vertex predicts it by continuing that
@@ -189,7 +192,11 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     the vertex must be near one of them (a ramp's tail) or on a slope (both neighbours differ
     from it in the same direction: a thin flat surface between two others is no ramp).  It
     belongs to the nearer side (a symmetric blur crosses the middle where the step was) and
-    takes that side's prediction, if it came from a triple.
+    takes that side's prediction, if it came from a triple.  Where that is the front surface and
+    its continuation bends strongly (a surface curving away at its silhouette: a hill against
+    the sky, a rock against the ground behind), its last few pixels turn towards the line of
+    sight faster than any continuation from beyond the ramp can follow, and blur has replaced
+    them; with ``drop_curving`` such a vertex is left out rather than guessed.
     """
     p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
@@ -230,8 +237,13 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
             # close to its side and beside a sharp step (one step makes most of the gap): a
             # surface curving away at its silhouette, not a blurred step
             ramp &= ~close | (np.fmax(np.abs(back), np.abs(ahead)) < np.float32(RAMP_SHARP) * gap)
+            value = nearer
+            if drop_curving:
+                bend = np.where(near_left, sides[2][0], sides[2][1])
+                curving = ~behind & (bend > np.float32(CURVING_AWAY) * nearer)
+                value = np.where(curving, np.float32(np.nan), nearer)
             jj, ii = jj[ramp], ii[ramp]
-            out[jj, ii] = nearer[ramp]
+            out[jj, ii] = value[ramp]
             best_gap[jj, ii] = gap[ramp]
     return out.astype(np.float32, copy=False)
 

@@ -57,7 +57,10 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     a tree against a far sky would land kilometres away), which the edge rule can place.
     A grid coarser than FINE_BELOW is sharpened on a grid FINE_FACTOR times finer instead (when
     the map has the pixels), whose every FINE_FACTOR-th vertex is one of ours: a blurred thin
-    object a couple of cells wide is still resolved there.
+    object a couple of cells wide is still resolved there.  Only a grid sharpened at its own size
+    leaves out the last vertices of surfaces curving away at their silhouettes
+    (:func:`~depth3d.edges.sharpen_steps`): subsampled, one such vertex would take a whole cell
+    of the coarse grid with it.
     """
     dh, dw = raw_depth.shape
     threshold = options.edge_threshold
@@ -75,16 +78,16 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
             q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
     if threshold <= 0:
         return q, None
-    sharp = _sharpen(q, threshold)
+    sharp = _sharpen(q, threshold, drop_curving=k == 1)
     if k == 1:
         return sharp, (sharp != q) & ~np.isnan(q)
     return np.ascontiguousarray(sharp[k // 2::k, k // 2::k]), None
 
 
-def _sharpen(q: np.ndarray, threshold: float) -> np.ndarray:
+def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:
     """Blurred steps, then blurred creases of a (ny, nx) disparity grid made sharp again."""
     radius = edge_window_radius(q.shape[1], q.shape[0])
-    return restore_creases(sharpen_steps(q, radius, threshold), radius, threshold)
+    return restore_creases(sharpen_steps(q, radius, threshold, drop_curving), radius, threshold)
 
 
 @dataclass

@@ -235,8 +235,8 @@ def measure(render: dict, resolution: int, blur: str) -> tuple[float, float, int
 # strict: the day one passes, the mark must go.
 OPEN = {
     ("outdoor", 256, "sharp"): "grazing ground, coarse cells: 0.75 % flying, 96.9 % covered",
-    **{("outdoor", r, "model"): "hills curving away at silhouettes against the sky, blurred: 1.0–1.3 % flying"
-       for r in RESOLUTIONS},
+    ("outdoor", 256, "model"): "hills curving away at silhouettes, blurred, coarse cells: 1.2 % flying, 96.8 % covered",
+    ("outdoor", 1024, "model"): "hills curving away at silhouettes, blurred: 0.60 % flying, 97.5 % covered",
 }
 
 
