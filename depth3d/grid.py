@@ -1,8 +1,11 @@
 """The vertex grid: its shape for a requested resolution and sampling maps onto it.
 
-A grid of ``nx`` × ``ny`` vertices covers the photo; vertex (i, j) sits at the normalised
-image position s = (i + 0.5) / nx, t = (j + 0.5) / ny (t = 0 at the top), i.e. at pixel
-centres when the grid has one vertex per pixel.
+A grid of ``nx`` × ``ny`` vertices spans the pixel centres of the map it samples (the depth
+map, its *span*, ``W`` × ``H`` pixels), from the first to the last, evenly: vertex (i, j) sits at
+pixel coordinates x = i·(W − 1)/(nx − 1), y = j·(H − 1)/(ny − 1) (pixel k's centre is at k),
+i.e. at the normalised image position s = (x + 0.5) / W, t = (y + 0.5) / H (t = 0 at the top).
+With one vertex per pixel that is every pixel centre; coarser grids still reach the outermost
+pixels, so the mesh covers the photo as far as the full-resolution one does.
 """
 from __future__ import annotations
 
@@ -23,25 +26,41 @@ def grid_shape(width: int, height: int, resolution: int) -> tuple[int, int]:
     return max(2, round(width * k)), max(2, round(height * k))
 
 
-def _axis_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grid_positions(n: int, span: int) -> np.ndarray:
+    """(n,) float64 normalised positions (0–1) of ``n`` grid vertices across a span of ``span``
+    pixels: from its first pixel centre to its last, evenly (the centre, for a single vertex)."""
+    if n < 2:
+        return np.full(n, 0.5)
+    return (np.arange(n, dtype=np.float64) * ((span - 1) / (n - 1)) + 0.5) / span
+
+
+def grid_step(n: int, span: int) -> float:
+    """Normalised spacing of ``n`` grid vertices across a span of ``span`` pixels."""
+    return (span - 1) / (span * (n - 1)) if n > 1 else 1.0
+
+
+def _axis_weights(n_out: int, n_in: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Left index, right index and right weight for linear resampling of one axis."""
-    x = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    x = grid_positions(n_out, span) * n_in - 0.5
     x = np.clip(x, 0.0, n_in - 1)
     i0 = np.floor(x).astype(np.intp)
     i1 = np.minimum(i0 + 1, n_in - 1)
     return i0, i1, (x - i0).astype(np.float32)
 
 
-def resample(values: np.ndarray, nx: int, ny: int) -> np.ndarray:
+def resample(values: np.ndarray, nx: int, ny: int, span: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W[, C]) → (ny, nx[, C]) by bilinear sampling at the grid positions.
 
+    span: (width, height) of the map the grid spans (:mod:`depth3d.grid`), when ``values`` is
+    another image of the same view (the photo, at its own size); default: ``values`` itself.
     Identity (a copy-free view) when the grid is the map's own size.
     """
     h, w = values.shape[:2]
-    if (nx, ny) == (w, h):
+    span_w, span_h = span or (w, h)
+    if (nx, ny) == (w, h) == (span_w, span_h):
         return values
-    x0, x1, wx = _axis_weights(nx, w)
-    y0, y1, wy = _axis_weights(ny, h)
+    x0, x1, wx = _axis_weights(nx, w, span_w)
+    y0, y1, wy = _axis_weights(ny, h, span_h)
     v = values.astype(np.float32, copy=False)
     if v.ndim == 3:
         wx, wy = wx[:, None], wy[:, None]
@@ -52,10 +71,11 @@ def resample(values: np.ndarray, nx: int, ny: int) -> np.ndarray:
     return top + (bot - top) * wy
 
 
-def grid_uv(nx: int, ny: int) -> np.ndarray:
-    """(ny·nx, 2) float32 texture coordinates of the grid: u right, v up, origin bottom-left."""
-    u = (np.arange(nx, dtype=np.float32) + 0.5) / nx
-    v = 1.0 - (np.arange(ny, dtype=np.float32) + 0.5) / ny
+def grid_uv(nx: int, ny: int, span: tuple[int, int]) -> np.ndarray:
+    """(ny·nx, 2) float32 texture coordinates of the grid spanning ``span`` (width, height):
+    u right, v up, origin bottom-left."""
+    u = grid_positions(nx, span[0]).astype(np.float32)
+    v = (1.0 - grid_positions(ny, span[1])).astype(np.float32)
     uv = np.empty((ny, nx, 2), dtype=np.float32)
     uv[:, :, 0] = u[None, :]
     uv[:, :, 1] = v[:, None]

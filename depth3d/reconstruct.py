@@ -14,7 +14,7 @@ from .depth import to_metric_disparity, to_relief_height
 from .edges import (
     DEFAULT_EDGE_THRESHOLD, cut_edges, edge_window_radius, restore_creases, sharpen_steps, triangulate,
 )
-from .grid import grid_shape, grid_uv, resample
+from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
 from .projection import perspective_points, relief_points
 
@@ -22,7 +22,7 @@ GEOMETRIES = ("mesh", "points")
 PROJECTIONS = ("perspective", "relief")
 DEFAULT_RESOLUTION = 1024
 FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
-FINE_FACTOR = 3  # ... this many times finer (odd, so that our vertices are among its own)
+FINE_FACTOR = 3  # ... this many times finer
 
 
 @dataclass
@@ -56,7 +56,8 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
     a tree against a far sky would land kilometres away), which the edge rule can place.
     A grid coarser than FINE_BELOW is sharpened on a grid FINE_FACTOR times finer instead (when
-    the map has the pixels), whose every FINE_FACTOR-th vertex is one of ours: a blurred thin
+    the map has the pixels; both span the map, :mod:`depth3d.grid`), whose every FINE_FACTOR-th
+    vertex is one of ours: a blurred thin
     object a couple of cells wide is still resolved there.  Only a grid sharpened at its own size
     leaves out the last vertices of surfaces curving away at their silhouettes
     (:func:`~depth3d.edges.sharpen_steps`): subsampled, one such vertex would take a whole cell
@@ -65,9 +66,9 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     dh, dw = raw_depth.shape
     threshold = options.edge_threshold
     k = FINE_FACTOR
-    if not (threshold > 0 and max(nx, ny) < FINE_BELOW and k * nx <= dw and k * ny <= dh):
-        k = 1
-    fx, fy = k * nx, k * ny
+    fx, fy = k * (nx - 1) + 1, k * (ny - 1) + 1  # every k-th of its vertices is one of ours
+    if not (threshold > 0 and max(nx, ny) < FINE_BELOW and fx <= dw and fy <= dh):
+        k, fx, fy = 1, nx, ny
     with np.errstate(divide="ignore"):
         if options.projection == "perspective":
             q = resample(to_metric_disparity(raw_depth, kind, options.scale, options.shift), fx, fy)
@@ -81,7 +82,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     sharp = _sharpen(q, threshold, drop_curving=k == 1)
     if k == 1:
         return sharp, (sharp != q) & ~np.isnan(q)
-    return np.ascontiguousarray(sharp[k // 2::k, k // 2::k]), None
+    return np.ascontiguousarray(sharp[::k, ::k]), None
 
 
 def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:
@@ -101,6 +102,8 @@ class Geometry:
     texture:  (H, W, 3) uint8 sRGB photo.
     camera:   the camera that sees the photo exactly (the FOV in use).
     grid:     (nx, ny) of the vertex grid before unused vertices were dropped.
+    span:     (width, height) of the depth map whose pixel centres the grid spans
+              (:mod:`depth3d.grid`).
     """
 
     vertices: np.ndarray
@@ -110,6 +113,7 @@ class Geometry:
     camera: Camera
     colors: np.ndarray | None = None
     grid: tuple[int, int] = (0, 0)
+    span: tuple[int, int] = (0, 0)
     name: str = "photo"
     meta: dict = field(default_factory=dict)
 
@@ -136,30 +140,32 @@ def reconstruct(
     options = options or Options()
     height, width = rgb.shape[:2]
     camera = Camera(width, height, resolve_fov(options.fov, model_fov, exif_fov))
-    nx, ny = grid_shape(raw_depth.shape[1], raw_depth.shape[0], options.resolution)
+    span = (raw_depth.shape[1], raw_depth.shape[0])
+    nx, ny = grid_shape(*span, options.resolution)
 
     q, moved = grid_disparity(raw_depth, kind, options, nx, ny)
     z = np.float32(1.0) / q
     if options.projection == "perspective":
-        points = perspective_points(z, camera)
+        points = perspective_points(z, camera, span)
     else:
-        points = relief_points(z - np.float32(1.0), camera.aspect)
+        points = relief_points(z - np.float32(1.0), camera.aspect, span)
 
     vertices = points.reshape(-1, 3)
-    uv = grid_uv(nx, ny)
+    uv = grid_uv(nx, ny, span)
     meta = {"fov_deg": camera.fov_deg, "kind": kind}
     if options.geometry == "points":
         keep = np.isfinite(z).ravel()
-        colors = resample(rgb, nx, ny)
+        colors = resample(rgb, nx, ny, span)
         colors = np.asarray(np.round(colors) if colors.dtype != np.uint8 else colors, dtype=np.uint8)
         return Geometry(
             vertices=vertices[keep], faces=None, uv=uv[keep], texture=rgb, camera=camera,
-            colors=colors.reshape(-1, 3)[keep], grid=(nx, ny), name=name, meta=meta,
+            colors=colors.reshape(-1, 3)[keep], grid=(nx, ny), span=span, name=name, meta=meta,
         )
+    step = (grid_step(nx, span[0]), grid_step(ny, span[1]))  # normalised image units
     if options.projection == "perspective":
-        pitch = (2 * camera.tan_half_x / nx, 2 * camera.tan_half_y / ny)
+        pitch = (2 * camera.tan_half_x * step[0], 2 * camera.tan_half_y * step[1])
     else:
-        pitch = (1.0 / nx, 1.0 / (camera.aspect * ny))
+        pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
     cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch, moved) if threshold > 0 else None
     faces, own, other, mid_q = triangulate(q, cuts)
@@ -178,5 +184,5 @@ def reconstruct(
     used, faces = compact(faces, len(vertices))
     return Geometry(
         vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
-        grid=(nx, ny), name=name, meta=meta,
+        grid=(nx, ny), span=span, name=name, meta=meta,
     )

@@ -240,18 +240,36 @@ def test_resample_is_exact_on_linear_maps_at_grid_positions():
     h, w, nx, ny = 300, 400, 128, 96
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     out = resample(3 * xx - 2 * yy + 7, nx, ny)
-    # vertex (i, j) sits at normalised (i+.5)/nx, (j+.5)/ny → pixel coordinates minus the 0.5 centre
-    x = (np.arange(nx) + 0.5) * w / nx - 0.5
-    y = (np.arange(ny) + 0.5) * h / ny - 0.5
-    np.testing.assert_allclose(out, 3 * x[None, :] - 2 * y[:, None] + 7, rtol=1e-5)
+    # the grid spans the pixel centres: from the first (0) to the last (w − 1), evenly
+    x = np.arange(nx) * (w - 1) / (nx - 1)
+    y = np.arange(ny) * (h - 1) / (ny - 1)
+    np.testing.assert_allclose(out, 3 * x[None, :] - 2 * y[:, None] + 7, rtol=1e-5, atol=1e-3)
+    # another image of the same view (a photo at twice the size) is sampled at the same places:
+    # each of its pixels holds the x of its centre in the map's pixels
+    xx2 = np.mgrid[0:2 * h, 0:2 * w][1].astype(np.float32)
+    on_photo = resample((xx2 + 0.5) / 2 - 0.5, nx, ny, span=(w, h))
+    np.testing.assert_allclose(on_photo, np.broadcast_to(x[None, :], (ny, nx)), atol=1e-4)
     same = np.random.default_rng(0).random((h, w)).astype(np.float32)
     assert resample(same, w, h) is same
 
 
 def test_grid_uv():
-    uv = grid_uv(4, 3).reshape(3, 4, 2)
+    uv = grid_uv(4, 3, (4, 3)).reshape(3, 4, 2)  # a vertex per pixel: the pixel centres
     np.testing.assert_allclose(uv[0, :, 0], (np.arange(4) + 0.5) / 4, rtol=1e-6)
     np.testing.assert_allclose(uv[:, 0, 1], 1 - (np.arange(3) + 0.5) / 3, rtol=1e-6)  # v up: top row high
+    uv = grid_uv(3, 2, (9, 5)).reshape(2, 3, 2)  # coarser: first to last pixel centre
+    np.testing.assert_allclose(uv[0, :, 0], np.array([0.5, 4.5, 8.5]) / 9, rtol=1e-6)
+    np.testing.assert_allclose(uv[:, 0, 1], 1 - np.array([0.5, 4.5]) / 5, rtol=1e-6)
+
+
+def test_coarse_mesh_reaches_the_outermost_pixel_centres(tmp_path):
+    """At any resolution the mesh spans the photo from its first to its last pixel centre."""
+    z = 2.0 + 0.01 * np.mgrid[0:H, 0:W][0].astype(np.float32)  # a floor-like tilt
+    glb = read_glb(convert(tmp_path, z, "--resolution", "17", "--fov", "60", out="coarse.glb"))
+    p = glb["position"]
+    x = p[:, 0] / -p[:, 2]  # tan-angle
+    half = TAN30 * (W - 1) / W  # the outermost pixel centres, at ±(W/2 − 0.5) pixels
+    assert x.min() == pytest.approx(-half, rel=1e-5) and x.max() == pytest.approx(half, rel=1e-5)
 
 
 # --------------------------------------------------------------------------- discontinuities

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..grid import grid_step, grid_uv
 from ..reconstruct import Geometry
 
 __all__ = ["MeshArrays", "mesh_arrays", "grid_index"]
@@ -61,26 +62,27 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
 
     :func:`~depth3d.reconstruct.reconstruct` lists the kept grid vertices first, row-major,
     then any extra vertices (midpoints of cut edges, whose UVs lie halfway between grid
-    positions).  A grid vertex (i, j) has UV ((i + 0.5)/nx, 1 − (j + 0.5)/ny), so its index is
-    exact.  ``None`` when the geometry does not have that layout.
+    positions).  A grid vertex's UV is its grid position (:func:`depth3d.grid.grid_uv`), so its
+    index is exact.  ``None`` when the geometry does not have that layout.
     """
     nx, ny = geometry.grid
+    span_w, span_h = geometry.span if min(geometry.span) > 0 else geometry.grid
     uv = geometry.uv
     if nx < 3 or ny < 2 or len(uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
         return None
     n_grid = nx * ny
     if len(uv) >= n_grid:  # the common case, every grid vertex kept: one comparison
         cells = uv[:n_grid].reshape(ny, nx, 2)
-        u = (np.arange(nx, dtype=np.float32) + np.float32(0.5)) / np.float32(nx)
-        v = np.float32(1.0) - (np.arange(ny, dtype=np.float32) + np.float32(0.5)) / np.float32(ny)
-        if (np.abs(cells[:, :, 0] - u) < np.float32(0.25 / nx)).all() and \
-                (np.abs(cells[:, :, 1] - v[:, None]) < np.float32(0.25 / ny)).all():
+        expect = grid_uv(nx, ny, (span_w, span_h)).reshape(ny, nx, 2)
+        if (np.abs(cells[:, :, 0] - expect[0, :, 0]) < np.float32(0.25 * grid_step(nx, span_w))).all() and \
+                (np.abs(cells[:, :, 1] - expect[:, 0, 1][:, None]) < np.float32(0.25 * grid_step(ny, span_h))).all():
             return np.arange(n_grid, dtype=np.int32)
-    fi = uv[:, 0] * np.float32(nx)
-    fj = (np.float32(1.0) - uv[:, 1]) * np.float32(ny)
-    i = np.floor(fi).astype(np.int32)
-    j = np.floor(fj).astype(np.int32)
-    on_grid = (np.abs(fi - i - np.float32(0.5)) < 0.25) & (np.abs(fj - j - np.float32(0.5)) < 0.25)
+    # grid index along each axis, fractional (midpoints at halves): the inverse of grid_positions
+    fi = (uv[:, 0] * np.float32(span_w) - np.float32(0.5)) * np.float32((nx - 1) / max(span_w - 1, 1))
+    fj = ((np.float32(1.0) - uv[:, 1]) * np.float32(span_h) - np.float32(0.5)) * np.float32((ny - 1) / max(span_h - 1, 1))
+    i = np.rint(fi).astype(np.int32)
+    j = np.rint(fj).astype(np.int32)
+    on_grid = (np.abs(fi - i) < 0.25) & (np.abs(fj - j) < 0.25)
     k = int(np.count_nonzero(on_grid))
     if not on_grid[:k].all():
         return None
