@@ -44,7 +44,7 @@ MIN_REACH = 3  # a side is continued from no nearer than radius / MIN_REACH (cle
 ZONE_SLOPE = 8.0  # |d log depth| per unit of tan-angle (≈ 83° from face-on), torn near a step
 ZONE_PLANE = 0.1  # ... unless on a plane this straight (relative × threshold): a window both ways,
 ZONE_PLANE_REACH = 2  # ... or, between vertices sharpening left alone, this many windows one way
-RAMP_STRAIGHT = 0.5  # a side's three samples bend by less than this × threshold (relative)
+RAMP_STRAIGHT = 0.5  # a side's parabola departs from its line by less than this × threshold at the vertex
 RAMP_MARGIN = 0.03  # a ramp vertex is off both side predictions by more than this (relative),
 RAMP_MARGIN_BLURRED = 0.015  # ... or this, beside a blurred step (no single step makes most of it),
 RAMP_MARGIN_BEHIND = 0.01  # ... or this, when the nearer prediction is the surface behind;
@@ -113,14 +113,16 @@ def _side_predictions(flat, base, step, radius, threshold):
 
     flat: the padded disparity, raveled; step: the flat offset of one grid step along the line.
     For each side (−step, +step): the parabola through the farthest nearly straight triple of
-    samples r, r+k, r+2k steps away (r = radius … 2, 1; k = max(1, r // 2); bending by less than
-    RAMP_STRAIGHT × threshold relative), continued to the vertex — exact on planes, close on
-    gently curved surfaces, such as terrain curving away towards its silhouette; else the
-    sample ``radius`` steps away.  Returns ``(preds, exact, bends, slopes)``: two (N,)
-    predictions, two (N,) bool "from a triple", two (N,) second differences of those triples
-    scaled to the prediction's distance (how far a straight continuation would miss: the
-    curvature's share of the prediction), and two (N,) slopes per grid step towards the vertex
-    (0 without a triple).
+    samples r, r+k, r+2k steps away (r = radius … 2, 1; k = max(1, r // 2); bending so little
+    that the parabola departs from a straight line at the vertex by less than RAMP_STRAIGHT ×
+    threshold, relative: the curvature is trusted only as far as it cannot make a step of its
+    own — a blurred step's tail, which bends the samples nearest to it, must not), continued
+    to the vertex — exact on planes, close on gently curved surfaces, such as terrain curving
+    away towards its silhouette; else the sample ``radius`` steps away.
+    Returns ``(preds, exact, bends, slopes)``: two (N,) predictions, two (N,) bool "from a
+    triple", two (N,) second differences of those triples scaled to the prediction's distance
+    (how far a straight continuation would miss: the curvature's share of the prediction), and
+    two (N,) slopes per grid step towards the vertex (0 without a triple).
     """
     radii = [r for r in reversed(_radii(radius)) if r * MIN_REACH >= radius]
     preds, exact, bends, slopes = [], [], [], []
@@ -134,9 +136,9 @@ def _side_predictions(flat, base, step, radius, threshold):
             k = max(1, r // 2)
             s1, s2, s3 = (flat[base + st * (r + m * k)] for m in (0, 1, 2))
             bend = np.abs(s1 - 2 * s2 + s3)
-            ok = ~found & (bend < np.float32(RAMP_STRAIGHT * threshold) * s2)
             t = r / k  # the vertex is t triple steps beyond s1; a straight line misses by bend·t(t+1)/2
             curve = np.float32(t * (t + 1) / 2)
+            ok = ~found & (bend * curve < np.float32(RAMP_STRAIGHT * threshold) * s2)
             pred = np.where(ok, s1 + (s1 - s2) * np.float32(t) + (s1 - 2 * s2 + s3) * curve, pred)
             bend_at = np.where(ok, bend * curve, bend_at)
             slope = np.where(ok, (s1 - s2) / np.float32(k), slope)
