@@ -157,10 +157,12 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
     screen(q, a, b) → (ny, nx) bool, from the samples ``a``, ``b`` ``radius`` steps either side.
     Yields ``(dj, di, jj, ii, sides, walk)``: the line, the screened vertices' indices, the
     four-tuple of :func:`_side_predictions`, and ``(flat, base, step)`` to sample further along
-    the line: ``flat[base + m·step]`` is m steps away (NaN off the grid).
+    the line: ``flat[base + m·step]`` is m steps away (the border value, off the grid).
     """
     reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))  # the farthest sample
-    pp = np.pad(q, reach, constant_values=np.nan)  # beyond the border: no sample
+    # beyond the photo's border a surface continues level (the border value repeated): a step
+    # that meets the frame, such as a roof cut by the top edge, is still sharpened across it
+    pp = np.pad(q, reach, mode="edge")
     flat, width = pp.ravel(), q.shape[1] + 2 * reach
     with np.errstate(invalid="ignore", divide="ignore"):
         for dj, di in LINES:

@@ -170,17 +170,20 @@ def reconstruct(
     cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch, moved) if threshold > 0 else None
     faces, own, other, mid_q = triangulate(q, cuts)
     # Vertices added where cut triangles were split: halfway between two grid vertices in the
-    # image, on the surface of the first (``own``) at disparity ``mid_q``.
+    # image (their UVs' mean), on the surface of the first (``own``) at disparity ``mid_q``.
+    mid_uv = np.float32(0.5) * (uv[own] + uv[other])
     mid_z = np.float32(1.0) / mid_q
+    mid = np.empty((len(mid_q), 3), np.float32)
     if options.projection == "perspective":
-        z_flat = z.reshape(-1)
-        rays = vertices[own] / z_flat[own, None] + vertices[other] / z_flat[other, None]
-        mid = rays * (np.float32(0.5) * mid_z)[:, None]
+        mid[:, 0] = (2 * mid_uv[:, 0] - 1) * np.float32(camera.tan_half_x) * mid_z
+        mid[:, 1] = (2 * mid_uv[:, 1] - 1) * np.float32(camera.tan_half_y) * mid_z
+        np.negative(mid_z, out=mid[:, 2])
     else:
-        mid = np.float32(0.5) * (vertices[own] + vertices[other])
+        mid[:, 0] = mid_uv[:, 0] - np.float32(0.5)
+        mid[:, 1] = (mid_uv[:, 1] - np.float32(0.5)) / np.float32(camera.aspect)
         mid[:, 2] = mid_z - np.float32(1.0)
     vertices = np.concatenate([vertices, mid])
-    uv = np.concatenate([uv, np.float32(0.5) * (uv[own] + uv[other])])
+    uv = np.concatenate([uv, mid_uv])
     used, faces = compact(faces, len(vertices))
     return Geometry(
         vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
