@@ -16,10 +16,11 @@ angles), so resampling changes nothing either.
 2. :func:`cut_edges` — a grid edge (horizontal, vertical or diagonal) is a discontinuity when
    each of its ends is predicted badly from the other side: ``|q_u − (2·q_v − q_v′)|`` above
    the threshold relative to q, both ways.  Planes predict exactly, curved surfaces and creases
-   almost.  Near a discontinuity (within the window), an edge steeper than ``ZONE_SLOPE``
-   (about 83° from face-on) is what is left of a ramp and is torn too — unless it lies on a
-   plane (grazing ground, a wall edge-on): one that runs straight two windows beyond one of
-   its ends, or, where sharpening moved one of its ends, a window beyond both.
+   almost.  Near a discontinuity (within the window) or on a ramp sharpening left alone, an
+   edge steeper than ``ZONE_SLOPE`` (about 83° from face-on) is what is left of a ramp and is
+   torn too — unless it lies on a plane (grazing ground, a wall edge-on): one that runs
+   straight two windows beyond one of its ends, or, where sharpening moved one of its ends
+   onto the surface behind, a window beyond both.
 3. :func:`triangulate` — triangles without cut edges are kept; a triangle across a step is
    split at its cut edges' midpoints and every corner keeps the part nearest to it, extended
    half a step along its own surface (continued linearly where the surface is a plane, level
@@ -52,7 +53,7 @@ RAMP_TAIL = 0.1  # ... and within this of the nearer one (a ramp's tail),
 RAMP_SLOPE = 0.25  # ... or on a slope of this share of the mean slope of a ramp 2r wide,
 RAMP_RELATIVE_SLOPE = 0.02  # ... or of this share of its own disparity per grid step
 RAMP_SHARP = 0.6  # a single step of more than this share of the gap is a sharp step
-CURVING_AWAY = 0.003  # a front surface's continuation bending by more than this (relative) onto a ramp
+CURVING_AWAY = 0.004  # a front surface's continuation bending by more than this (relative) onto a ramp
 
 
 def edge_window_radius(nx: int, ny: int) -> int:
@@ -322,15 +323,15 @@ KEEP, SPLIT, TEAR = 0, 1, 2  # edge codes of cut_edges
 
 
 def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: int,
-              threshold: float, moved: np.ndarray | None) -> np.ndarray:
+              threshold: float, guessed: np.ndarray | None) -> np.ndarray:
     """Whether the ``kind`` edges at (ej, ei) lie on a plane: (E,) bool.
 
-    Disparity is linear along a plane, within ZONE_PLANE × threshold (relative).  An edge whose
-    ends are both left alone by sharpening (``moved`` False) needs the plane to run
-    ZONE_PLANE_REACH windows beyond one of its ends — ground beside a rock, whose far side
-    crosses the rock.  An edge touching a moved vertex (or any edge, when ``moved`` is None)
-    needs it a window beyond both ends: a moved vertex was on a ramp, and a surface continued
-    onto it is a guess, which a sliver of another surface just behind would prove wrong.
+    Disparity is linear along a plane, within ZONE_PLANE × threshold (relative).  An edge needs
+    the plane to run ZONE_PLANE_REACH windows beyond one of its ends — ground beside a rock,
+    whose far side crosses the rock.  An edge touching a ``guessed`` vertex (or any edge, when
+    ``guessed`` is None) needs it a window beyond both ends: sharpening moved that vertex onto
+    the surface behind a step, continued under the front one, where a sliver of another
+    surface just behind would prove the guess wrong.
     """
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
     tol = np.float32(ZONE_PLANE * threshold)
@@ -341,7 +342,7 @@ def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: 
     a, v, u, b = at(-radius), at(0), at(1), at(1 + radius)
     w = np.float32(radius / (2 * radius + 1))  # v and u on the line from a to b
     both = (np.abs(v - (a + (b - a) * w)) < tol * v) & (np.abs(u - (b + (a - b) * w)) < tol * u)
-    if moved is None:
+    if guessed is None:
         return both
     reach = ZONE_PLANE_REACH * radius
     half = max(1, reach // 2)
@@ -350,20 +351,41 @@ def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: 
         f, m, e, n = at(far), at(mid), at(end), at(nxt)
         slope = (e - f) / np.float32(reach)  # per grid step, towards the edge
         one |= (np.abs(m - (e - slope * np.float32(half))) < tol * m) & (np.abs(n - (e + slope)) < tol * n)
-    unsure = moved[ej + oj, ei + oi] | moved[ej + oj + sj, ei + oi + si]
+    unsure = guessed[ej + oj, ei + oi] | guessed[ej + oj + sj, ei + oi + si]
     return np.where(unsure, both, one)
+
+
+def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+    """(ny, nx) bool: vertices on a ramp that sharpening left alone.
+
+    A ramp as wide as the window, straight in disparity (a model's output upsampled
+    bilinearly), predicts its own vertices and is not moved; nor is any of its edges a step.
+    Along some line its vertex lies between the samples a window either way, which differ by
+    more than the threshold, and off their chord by more than the threshold (a plane between
+    them, grazing ground, lies on the chord).
+    """
+    pp = np.pad(q, radius, mode="edge")
+    ramp = np.zeros(q.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for dj, di in LINES:
+            a = _shifted(pp, radius, -dj * radius, -di * radius, q.shape)
+            b = _shifted(pp, radius, dj * radius, di * radius, q.shape)
+            chord = np.float32(0.5) * (a + b)
+            ramp |= ((np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+                     & (np.abs(q - chord) > threshold * q))
+    return ramp & (q == measured)
 
 
 def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
               pitch: tuple[float, float] = (0.0, 0.0),
-              moved: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              measured: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Which grid edges cross a discontinuity, and how to mend the triangles there.
 
     q:      (ny, nx) float32 disparity, NaN where there is no point.
     radius: the window (:func:`edge_window_radius`) around discontinuities in which edges
             steeper than ``ZONE_SLOPE`` are torn; 0 for none.
     pitch:  grid spacing (x, y) in tan-angle units (the relief plane: in units of its width).
-    moved:  (ny, nx) bool, the vertices sharpening moved (:func:`sharpen_steps`,
+    measured: (ny, nx) float32, ``q`` before sharpening (:func:`sharpen_steps`,
             :func:`restore_creases`); ``None`` when not known (every vertex is then in doubt).
     Returns ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` uint8 arrays:
     ``KEEP`` (continuous), ``SPLIT`` (a step: split its triangles, each surface extended halfway)
@@ -397,6 +419,10 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             near[oj + sj:oj + sj + h0, oi + si:oi + si + w0] |= hit
         for axis in (0, 1):
             near = _window_extreme(near, radius, axis, np.maximum)
+        guessed = None
+        if measured is not None:
+            guessed = q < measured  # moved onto the surface behind (NaN: False)
+            near |= _unsharpened_ramps(q, measured, radius, threshold)
         zone = np.pad(near.astype(bool), 1, mode="edge")
         logq = np.pad(np.log(q), 1, mode="edge")
         for kind, code in cuts.items():
@@ -407,7 +433,7 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             # ... unless it lies on a plane (grazing ground, a wall seen edge-on), not a ramp
             # between two surfaces
             ej, ei = np.nonzero(steep)
-            plane = _on_plane(q, kind, ej, ei, radius, threshold, moved)
+            plane = _on_plane(q, kind, ej, ei, radius, threshold, guessed)
             steep[ej[plane], ei[plane]] = False
             code[steep] = TEAR
     return cuts

@@ -48,9 +48,9 @@ class Options:
 
 def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
     """(ny, nx) float32 disparity (1/depth; relief: 1/(1 + height)) on the vertex grid, NaN
-    where there is no point, with blurred steps and creases sharpened (:mod:`depth3d.edges`),
-    and the (ny, nx) bool mask of the vertices sharpening moved (``None`` when sharpened on
-    the finer grid, whose moves our vertices cannot place; or when nothing was sharpened).
+    where there is no point, with blurred steps and creases sharpened (:mod:`depth3d.edges`);
+    and the same grid before sharpening (``None`` when sharpened on the finer grid, whose
+    moves our vertices cannot place, or when nothing was sharpened).
 
     Resampled as disparity: bilinear interpolation is exact on planes there, and a pixel that
     mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
@@ -81,7 +81,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
         return q, None
     sharp = _sharpen(q, threshold, drop_curving=k == 1)
     if k == 1:
-        return sharp, (sharp != q) & ~np.isnan(q)
+        return sharp, q
     return np.ascontiguousarray(sharp[::k, ::k]), None
 
 
@@ -143,7 +143,7 @@ def reconstruct(
     span = (raw_depth.shape[1], raw_depth.shape[0])
     nx, ny = grid_shape(*span, options.resolution)
 
-    q, moved = grid_disparity(raw_depth, kind, options, nx, ny)
+    q, measured = grid_disparity(raw_depth, kind, options, nx, ny)
     z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera, span)
@@ -167,7 +167,7 @@ def reconstruct(
     else:
         pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
-    cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch, moved) if threshold > 0 else None
+    cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch, measured) if threshold > 0 else None
     faces, own, other, mid_q = triangulate(q, cuts)
     # Vertices added where cut triangles were split: halfway between two grid vertices in the
     # image (their UVs' mean), on the surface of the first (``own``) at disparity ``mid_q``.

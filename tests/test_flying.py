@@ -236,7 +236,6 @@ def measure(render: dict, resolution: int, blur: str) -> tuple[float, float, int
 OPEN = {
     ("outdoor", 256, "sharp"): "grazing ground, coarse cells: 0.77 % flying, 97.2 % covered",
     ("outdoor", 256, "model"): "hills curving away at silhouettes, blurred, coarse cells: 1.3 % flying, 96.9 % covered",
-    ("outdoor", 1024, "model"): "surfaces curving away at silhouettes, blurred: 0.32 % flying, 97.9 % covered",
 }
 
 
