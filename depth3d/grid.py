@@ -2,7 +2,7 @@
 
 A grid of ``nx`` × ``ny`` vertices spans the pixel centres of the map it samples (the depth
 map, its *span*, ``W`` × ``H`` pixels), from the first to the last, evenly: vertex (i, j) sits at
-pixel coordinates x = i·(W − 1)/(nx − 1), y = j·(H − 1)/(ny − 1) (pixel k's centre is at k),
+x = i·(W − 1)/(nx − 1), y = j·(H − 1)/(ny − 1) pixels from the first pixel's centre,
 i.e. at the normalised image position s = (x + 0.5) / W, t = (y + 0.5) / H (t = 0 at the top).
 With one vertex per pixel that is every pixel centre; coarser grids still reach the outermost
 pixels, so the mesh covers the photo as far as the full-resolution one does.
