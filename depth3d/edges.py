@@ -439,6 +439,17 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     return cuts
 
 
+def coarsen_cuts(cuts: dict[str, np.ndarray], k: int, ny: int, nx: int) -> dict[str, np.ndarray]:
+    """:func:`cut_edges` codes of a grid ``k`` times finer → those of the (ny, nx) grid of every
+    k-th vertex: each coarse edge takes the strongest code (KEEP < SPLIT < TEAR) of the k fine
+    edges along it (a diagonal runs through the fine diagonals of its k cells)."""
+    return {
+        "h": np.max([cuts["h"][::k, m::k][:ny, :nx - 1] for m in range(k)], axis=0),
+        "v": np.max([cuts["v"][m::k, ::k][:ny - 1, :nx] for m in range(k)], axis=0),
+        "d": np.max([cuts["d"][m::k, k - 1 - m::k][:ny - 1, :nx - 1] for m in range(k)], axis=0),
+    }
+
+
 def _mid_ids(cut: np.ndarray, base: int) -> tuple[np.ndarray, int]:
     """Ids of the two midpoint vertices of every cut edge: (…, 2) int32 (−1 uncut), next base."""
     n = int(np.count_nonzero(cut))

@@ -12,7 +12,8 @@ import numpy as np
 from .camera import Camera, resolve_fov
 from .depth import to_metric_disparity, to_relief_height
 from .edges import (
-    DEFAULT_EDGE_THRESHOLD, cut_edges, edge_window_radius, restore_creases, sharpen_steps, triangulate,
+    DEFAULT_EDGE_THRESHOLD, coarsen_cuts, cut_edges, edge_window_radius, restore_creases, sharpen_steps,
+    triangulate,
 )
 from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
@@ -47,18 +48,19 @@ class Options:
 
 
 def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
-    """(ny, nx) float32 disparity (1/depth; relief: 1/(1 + height)) on the vertex grid, NaN
-    where there is no point, with blurred steps and creases sharpened (:mod:`depth3d.edges`);
-    and the same grid before sharpening (``None`` when sharpened on the finer grid, whose
-    moves our vertices cannot place, or when nothing was sharpened).
+    """Disparity (1/depth; relief: 1/(1 + height)) on the edge grid, NaN where there is no point,
+    with blurred steps and creases sharpened (:mod:`depth3d.edges`).
+
+    Returns ``(q, measured, k)``: the sharpened (k·(ny−1)+1, k·(nx−1)+1) float32 grid, the same
+    grid before sharpening (``None`` when nothing was sharpened), and k: the vertex grid is
+    every k-th vertex of the edge grid (both span the map, :mod:`depth3d.grid`).
 
     Resampled as disparity: bilinear interpolation is exact on planes there, and a pixel that
     mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
     a tree against a far sky would land kilometres away), which the edge rule can place.
-    A grid coarser than FINE_BELOW is sharpened on a grid FINE_FACTOR times finer instead (when
-    the map has the pixels; both span the map, :mod:`depth3d.grid`), whose every FINE_FACTOR-th
-    vertex is one of ours: a blurred thin
-    object a couple of cells wide is still resolved there.  Only a grid sharpened at its own size
+    A vertex grid coarser than FINE_BELOW finds its edges on a grid FINE_FACTOR times finer
+    (when the map has the pixels; k = FINE_FACTOR, else 1): a blurred thin object a couple of
+    cells wide is still resolved there.  Only a grid sharpened at the vertex grid's own size
     leaves out the last vertices of surfaces curving away at their silhouettes
     (:func:`~depth3d.edges.sharpen_steps`): subsampled, one such vertex would take a whole cell
     of the coarse grid with it.
@@ -66,7 +68,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     dh, dw = raw_depth.shape
     threshold = options.edge_threshold
     k = FINE_FACTOR
-    fx, fy = k * (nx - 1) + 1, k * (ny - 1) + 1  # every k-th of its vertices is one of ours
+    fx, fy = k * (nx - 1) + 1, k * (ny - 1) + 1
     if not (threshold > 0 and max(nx, ny) < FINE_BELOW and fx <= dw and fy <= dh):
         k, fx, fy = 1, nx, ny
     with np.errstate(divide="ignore"):
@@ -78,11 +80,27 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
             z = np.float32(1.0) + resample(to_relief_height(raw_depth, kind, options.scale, options.shift), fx, fy)
             q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
     if threshold <= 0:
-        return q, None
-    sharp = _sharpen(q, threshold, drop_curving=k == 1)
+        return q, None, k
+    return _sharpen(q, threshold, drop_curving=k == 1), q, k
+
+
+def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
+              pitch: tuple[float, float]) -> dict[str, np.ndarray]:
+    """:func:`~depth3d.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
+    ``q`` (sharpened; ``measured`` before), whose spacing is ``pitch`` (x, y) in tan-angle units.
+
+    A coarser vertex grid (k > 1) takes the finer grid's verdict on each fine edge along its
+    own edges (the finer grid knows which of its vertices sharpening guessed, and resolves
+    ground, slivers and ramps the coarse cells span), and adds its own steps: a crease the
+    finer grid resolves can still be a step for a cell that spans it.
+    """
+    radius = edge_window_radius(q.shape[1], q.shape[0])
+    cuts = cut_edges(q, threshold, radius, (pitch[0] / k, pitch[1] / k), measured)
     if k == 1:
-        return sharp, q
-    return np.ascontiguousarray(sharp[::k, ::k]), None
+        return cuts
+    coarse = np.ascontiguousarray(q[::k, ::k])
+    own = cut_edges(coarse, threshold, 0, pitch)
+    return {kind: np.maximum(own[kind], c) for kind, c in coarsen_cuts(cuts, k, *coarse.shape).items()}
 
 
 def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:
@@ -143,7 +161,8 @@ def reconstruct(
     span = (raw_depth.shape[1], raw_depth.shape[0])
     nx, ny = grid_shape(*span, options.resolution)
 
-    q, measured = grid_disparity(raw_depth, kind, options, nx, ny)
+    edge_q, measured, k = grid_disparity(raw_depth, kind, options, nx, ny)
+    q = edge_q if k == 1 else np.ascontiguousarray(edge_q[::k, ::k])
     z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera, span)
@@ -167,7 +186,7 @@ def reconstruct(
     else:
         pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
-    cuts = cut_edges(q, threshold, edge_window_radius(nx, ny), pitch, measured) if threshold > 0 else None
+    cuts = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else None
     faces, own, other, mid_q = triangulate(q, cuts)
     # Vertices added where cut triangles were split: halfway between two grid vertices in the
     # image (their UVs' mean), on the surface of the first (``own``) at disparity ``mid_q``.
