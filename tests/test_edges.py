@@ -63,3 +63,45 @@ def test_a_blurred_step_wider_than_the_window_is_cut_cleanly(resolution):
     keep_all = reconstruct(np.zeros(depth.shape + (3,), np.uint8), depth, "depth",
                            Options(fov=60, resolution=resolution, edge_threshold=0))
     assert _off_surface(keep_all)[0] > 0.02
+
+
+def _sphere_before_wall(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Planar depth along the rays (x/z, y/z) = (u, v): a ball of radius 1 m at 5 m, a bit to the
+    right, in front of a wall at 20 m."""
+    c, r = np.array([0.3, 0.0, -5.0]), 1.0
+    d = np.stack([u, v, -np.ones_like(u)], axis=-1)  # the ray, at unit planar depth
+    a, b, cc = (d * d).sum(-1), -2 * (d * c).sum(-1), (c * c).sum() - r * r
+    disc = b * b - 4 * a * cc
+    t = np.where(disc >= 0, (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a), np.inf)
+    return np.minimum(t, 20.0)
+
+
+def test_a_ball_curving_away_at_its_silhouette_is_left_out_not_guessed(monkeypatch):
+    """Blur replaces a ball's last pixels before its silhouette with a mix of ball and wall; no
+    continuation from inside follows the ball as it turns away.  Those vertices are dropped,
+    which leaves a fraction of the triangles off the true surface that continuing them does."""
+    from test_flying import model_blur
+
+    import depth3d.edges as edges
+
+    h, w, fov = 960, 1280, 60.0
+    tan_x = np.tan(np.radians(fov / 2))
+    cols = ((np.arange(w) + 0.5) / w * 2 - 1) * tan_x
+    rows = (1 - (np.arange(h) + 0.5) / h * 2) * tan_x * h / w
+    depth = model_blur(_sphere_before_wall(*np.meshgrid(cols, rows)).astype(np.float32))
+
+    def flying(resolution: int) -> float:
+        geo = reconstruct(np.zeros((h, w, 3), np.uint8), depth, "depth", Options(fov=fov, resolution=resolution))
+        tri = geo.vertices[geo.faces].astype(np.float64)
+        centroid = tri.mean(axis=1)
+        z = -centroid[:, 2]
+        off = np.abs(z / _sphere_before_wall(centroid[:, 0] / z, centroid[:, 1] / z) - 1) > 0.01
+        area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+        return float(area[off].sum() / area.sum())
+
+    dropped = {res: flying(res) for res in (1024, 0)}
+    monkeypatch.setattr(edges, "CURVING_AWAY", np.inf)
+    continued = {res: flying(res) for res in (1024, 0)}
+    for res in dropped:
+        assert dropped[res] <= 0.005
+        assert dropped[res] < 0.5 * continued[res], (res, dropped[res], continued[res])
