@@ -184,7 +184,8 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     radius:    window in grid steps (:func:`edge_window_radius`), about a blurred step's width.
     threshold: relative difference of the two sides that marks a step.
     drop_curving: ramp vertices on the front surface whose continuation bends by more than
-               CURVING_AWAY (relative) become NaN: see below.
+               CURVING_AWAY (relative, either way: beside a silhouette it is curving away)
+               become NaN: see below.
     Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
 
     Along rows, columns and diagonals, each side of a vertex predicts it by continuing that
@@ -327,11 +328,12 @@ def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: 
     """Whether the ``kind`` edges at (ej, ei) lie on a plane: (E,) bool.
 
     Disparity is linear along a plane, within ZONE_PLANE × threshold (relative).  An edge needs
-    the plane to run ZONE_PLANE_REACH windows beyond one of its ends — ground beside a rock,
-    whose far side crosses the rock.  An edge touching a ``guessed`` vertex (or any edge, when
-    ``guessed`` is None) needs it a window beyond both ends: sharpening moved that vertex onto
-    the surface behind a step, continued under the front one, where a sliver of another
-    surface just behind would prove the guess wrong.
+    the plane to run a window beyond both ends, or ZONE_PLANE_REACH windows beyond one of its
+    ends — ground beside a rock, whose far side crosses the rock.  An edge touching a
+    ``guessed`` vertex (or any edge, when ``guessed`` is None) needs the first: sharpening
+    lowered that vertex (moved it onto the surface behind a step, continued under the front
+    one, or pressed a crease back), and a sliver of another surface just behind would prove
+    such a guess wrong.
     """
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
     tol = np.float32(ZONE_PLANE * threshold)
@@ -352,7 +354,7 @@ def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: 
         slope = (e - f) / np.float32(reach)  # per grid step, towards the edge
         one |= (np.abs(m - (e - slope * np.float32(half))) < tol * m) & (np.abs(n - (e + slope)) < tol * n)
     unsure = guessed[ej + oj, ei + oi] | guessed[ej + oj + sj, ei + oi + si]
-    return np.where(unsure, both, one)
+    return both | (one & ~unsure)
 
 
 def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, threshold: float) -> np.ndarray:
@@ -421,7 +423,7 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             near = _window_extreme(near, radius, axis, np.maximum)
         guessed = None
         if measured is not None:
-            guessed = q < measured  # moved onto the surface behind (NaN: False)
+            guessed = q < measured  # lowered by sharpening (NaN: False)
             near |= _unsharpened_ramps(q, measured, radius, threshold)
         zone = np.pad(near.astype(bool), 1, mode="edge")
         logq = np.pad(np.log(q), 1, mode="edge")
@@ -437,6 +439,19 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             steep[ej[plane], ei[plane]] = False
             code[steep] = TEAR
     return cuts
+
+
+def edges_apart(q: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """Whether each grid edge's two ends differ by more than ``threshold`` (relative):
+    ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` bool."""
+    ny, nx = q.shape
+    p = np.pad(q, 1, mode="edge")
+    out = {}
+    with np.errstate(invalid="ignore"):
+        for kind in EDGE_KINDS:
+            _, v, u, _ = _edge_ends(p, kind, ny, nx, 1)
+            out[kind] = _relative(v, u) > threshold
+    return out
 
 
 def coarsen_cuts(cuts: dict[str, np.ndarray], k: int, ny: int, nx: int) -> dict[str, np.ndarray]:
@@ -528,6 +543,10 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
     bc = cd
     first_cut = ab | ac | bc
     second_cut = bc | cdd | bd
+    # a step crosses a triangle through two of its edges; one cut edge alone (the step passes
+    # a corner, or a coarse cell's neighbour saw it) leaves the triangle whole
+    first_cut &= (ab.astype(np.int8) + ac + bc) >= 2
+    second_cut &= (bc.astype(np.int8) + cdd + bd) >= 2
     faces = [grid_faces(first_ok & ~first_cut, second_ok & ~second_cut)]
 
     ids_h, base = _mid_ids(ch, ny * nx)

@@ -28,15 +28,21 @@ def grid_shape(width: int, height: int, resolution: int) -> tuple[int, int]:
 
 def grid_positions(n: int, span: int) -> np.ndarray:
     """(n,) float64 normalised positions (0–1) of ``n`` grid vertices across a span of ``span``
-    pixels: from its first pixel centre to its last, evenly (the centre, for a single vertex)."""
+    pixels: from its first pixel centre to its last, evenly (the centre, for a single vertex).
+    A grid with more vertices than the span has pixels (a map 1 pixel wide still gets a grid 2
+    wide) puts them at the centres of n equal cells instead."""
     if n < 2:
         return np.full(n, 0.5)
+    if n > span:
+        return (np.arange(n, dtype=np.float64) + 0.5) / n
     return (np.arange(n, dtype=np.float64) * ((span - 1) / (n - 1)) + 0.5) / span
 
 
 def grid_step(n: int, span: int) -> float:
     """Normalised spacing of ``n`` grid vertices across a span of ``span`` pixels."""
-    return (span - 1) / (span * (n - 1)) if n > 1 else 1.0
+    if n < 2:
+        return 1.0
+    return 1.0 / n if n > span else (span - 1) / (span * (n - 1))
 
 
 def _axis_weights(n_out: int, n_in: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

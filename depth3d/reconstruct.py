@@ -12,8 +12,8 @@ import numpy as np
 from .camera import Camera, resolve_fov
 from .depth import to_metric_disparity, to_relief_height
 from .edges import (
-    DEFAULT_EDGE_THRESHOLD, coarsen_cuts, cut_edges, edge_window_radius, restore_creases, sharpen_steps,
-    triangulate,
+    DEFAULT_EDGE_THRESHOLD, KEEP, coarsen_cuts, cut_edges, edge_window_radius, edges_apart, restore_creases,
+    sharpen_steps, triangulate,
 )
 from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
@@ -89,10 +89,11 @@ def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
     """:func:`~depth3d.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
     ``q`` (sharpened; ``measured`` before), whose spacing is ``pitch`` (x, y) in tan-angle units.
 
-    A coarser vertex grid (k > 1) takes the finer grid's verdict on each fine edge along its
-    own edges (the finer grid knows which of its vertices sharpening guessed, and resolves
-    ground, slivers and ramps the coarse cells span), and adds its own steps: a crease the
-    finer grid resolves can still be a step for a cell that spans it.
+    A coarser vertex grid (k > 1) takes, on each of its edges whose ends differ by more than
+    the threshold, the strongest verdict of the fine edges along it (the finer grid knows which
+    of its vertices sharpening guessed, and resolves ground, slivers and ramps the coarse cells
+    span), and adds its own steps: a crease the finer grid resolves can still be a step for a
+    cell that spans it.
     """
     radius = edge_window_radius(q.shape[1], q.shape[0])
     cuts = cut_edges(q, threshold, radius, (pitch[0] / k, pitch[1] / k), measured)
@@ -100,7 +101,11 @@ def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
         return cuts
     coarse = np.ascontiguousarray(q[::k, ::k])
     own = cut_edges(coarse, threshold, 0, pitch)
-    return {kind: np.maximum(own[kind], c) for kind, c in coarsen_cuts(cuts, k, *coarse.shape).items()}
+    # an edge whose ends agree passes over something smaller than a cell, which the coarse
+    # mesh cannot show: it stays whole
+    apart = edges_apart(coarse, threshold)
+    return {kind: np.maximum(own[kind], np.where(apart[kind], c, KEEP)).astype(np.uint8)
+            for kind, c in coarsen_cuts(cuts, k, *coarse.shape).items()}
 
 
 def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:

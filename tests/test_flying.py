@@ -235,7 +235,7 @@ def measure(render: dict, resolution: int, blur: str) -> tuple[float, float, int
 # strict: the day one passes, the mark must go.
 OPEN = {
     ("outdoor", 256, "model"): "silhouettes and the grazing ground-hill crease, blurred, in 5-pixel cells: "
-                               "0.55 % flying, 96.8 % covered",
+                               "0.59 % flying, 97.4 % covered",
 }
 
 

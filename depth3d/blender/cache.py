@@ -127,7 +127,8 @@ def _photo_pixels(obj: bpy.types.Object, need_colours: bool) -> np.ndarray:
     if rgb.shape[:2] != (s.photo_height, s.photo_width):
         from ..grid import resample
 
-        rgb = np.round(resample(rgb, s.photo_width, s.photo_height)).astype(np.uint8)
+        size = (s.photo_width, s.photo_height)
+        rgb = np.round(resample(rgb, *size, span=size)).astype(np.uint8)  # pixel centres to pixel centres
     _pixels.clear()
     _pixels[key] = (signature, rgb)
     return rgb

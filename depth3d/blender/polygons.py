@@ -70,6 +70,8 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
     uv = geometry.uv
     if nx < 3 or ny < 2 or len(uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
         return None
+    if span_w < nx or span_h < ny:  # a map smaller than its grid: cell centres, not this layout
+        return None
     n_grid = nx * ny
     if len(uv) >= n_grid:  # the common case, every grid vertex kept: one comparison
         cells = uv[:n_grid].reshape(ny, nx, 2)

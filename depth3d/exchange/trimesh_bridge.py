@@ -44,7 +44,14 @@ def _photo_material_class():
         def __hash__(self) -> int:
             return id(self)
 
+    PhotoMaterial.__module__, PhotoMaterial.__qualname__ = __name__, "PhotoMaterial"  # pickled by name
     return PhotoMaterial
+
+
+def __getattr__(name: str):
+    if name == "PhotoMaterial":
+        return _photo_material_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_trimesh(geometry: Geometry, prefer_jpeg: bool = True):
