@@ -51,11 +51,14 @@ def check_aspect(depth: np.ndarray, width: int, height: int, label: str) -> None
         raise InputError(f"{label}: depth is {w}x{h} but photo is {width}x{height}")
 
 
-def normalize_disparity(disparity: np.ndarray) -> np.ndarray:
-    """(H, W) disparity → (H, W) float32 in [0, 1]: 0 at the farthest, 1 at the nearest."""
+def normalize_disparity(disparity: np.ndarray, limits: tuple[float, float] | None = None) -> np.ndarray:
+    """(H, W) disparity → (H, W) float32 in [0, 1]: 0 at the farthest, 1 at the nearest.
+
+    limits: the (min, max) of the whole map, when ``disparity`` holds only some of its samples.
+    """
     d = np.asarray(disparity, dtype=np.float32)
-    lo, hi = float(d.min()), float(d.max())
-    return (d - lo) * np.float32(1.0 / (hi - lo))
+    lo, hi = limits if limits is not None else (float(d.min()), float(d.max()))
+    return (d - np.float32(lo)) * np.float32(1.0 / (hi - lo))
 
 
 def near_far_to_scale_shift(near: float, far: float) -> tuple[float, float]:
@@ -80,13 +83,14 @@ def default_scale_shift(kind: str, projection: str = "perspective") -> tuple[flo
     return 1.0, 0.0
 
 
-def _scaled(raw: np.ndarray, kind: str, scale: float | None, shift: float | None) -> np.ndarray:
+def _scaled(raw: np.ndarray, kind: str, scale: float | None, shift: float | None,
+            limits: tuple[float, float] | None = None) -> np.ndarray:
     """disparity: ``S·d + T`` on normalised d (1/m); depth: ``S·z + T`` (m).  ≤ 0 → NaN."""
     ds, dt = default_scale_shift(kind)
     scale = ds if scale is None else float(scale)
     shift = dt if shift is None else float(shift)
     if kind == "disparity":
-        v = normalize_disparity(raw) * np.float32(scale) + np.float32(shift)
+        v = normalize_disparity(raw, limits) * np.float32(scale) + np.float32(shift)
     elif kind == "depth":
         v = np.asarray(raw, dtype=np.float32)
         if scale != 1.0 or shift != 0.0:
@@ -97,16 +101,26 @@ def _scaled(raw: np.ndarray, kind: str, scale: float | None, shift: float | None
 
 
 def to_metric_disparity(
-    raw: np.ndarray, kind: str, scale: float | None = None, shift: float | None = None
+    raw: np.ndarray, kind: str, scale: float | None = None, shift: float | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """(H, W) raw depth or disparity → (H, W) float32 metric disparity, 1 / planar depth (1/m).
 
     Points at or behind the camera (depth ≤ 0, or disparity ≤ 0 after scale/shift) are NaN: the
     geometry leaves them out.  The geometry works on disparity: planes are linear in it, so it
-    resamples exactly, and a disparity map needs no division at all.
+    resamples exactly, and a disparity map needs no division at all.  Elementwise, given the
+    whole map's ``limits`` (:func:`disparity_limits`) when ``raw`` holds only some of its samples.
     """
-    v = _scaled(raw, kind, scale, shift)
+    v = _scaled(raw, kind, scale, shift, limits)
     return v if kind == "disparity" else np.float32(1.0) / v
+
+
+def disparity_limits(raw: np.ndarray, kind: str) -> tuple[float, float] | None:
+    """The (min, max) a disparity map is normalised by (None for metric depth, which is not)."""
+    if kind != "disparity":
+        return None
+    d = np.asarray(raw, dtype=np.float32)
+    return float(d.min()), float(d.max())
 
 
 def nearness(raw: np.ndarray, kind: str) -> np.ndarray:

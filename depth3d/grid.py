@@ -54,26 +54,30 @@ def _axis_weights(n_out: int, n_in: int, span: int) -> tuple[np.ndarray, np.ndar
     return i0, i1, (x - i0).astype(np.float32)
 
 
-def resample(values: np.ndarray, nx: int, ny: int, span: tuple[int, int] | None = None) -> np.ndarray:
+def resample(values: np.ndarray, nx: int, ny: int, span: tuple[int, int] | None = None,
+             convert=None) -> np.ndarray:
     """(H, W[, C]) → (ny, nx[, C]) by bilinear sampling at the grid positions.
 
-    span: (width, height) of the map the grid spans (:mod:`depth3d.grid`), when ``values`` is
-    another image of the same view (the photo, at its own size); default: ``values`` itself.
-    Identity (a copy-free view) when the grid is the map's own size.
+    span:    (width, height) of the map the grid spans (:mod:`depth3d.grid`), when ``values`` is
+             another image of the same view (the photo, at its own size); default: ``values``.
+    convert: an elementwise function applied to the samples before they are interpolated —
+             to the four corners of each vertex only, not to the whole map.
+    Identity (a copy-free view, unless converted) when the grid is the map's own size.
     """
     h, w = values.shape[:2]
     span_w, span_h = span or (w, h)
     if (nx, ny) == (w, h) == (span_w, span_h):
-        return values
+        return values if convert is None else convert(values)
     x0, x1, wx = _axis_weights(nx, w, span_w)
     y0, y1, wy = _axis_weights(ny, h, span_h)
-    v = values.astype(np.float32, copy=False)
-    if v.ndim == 3:
+    rows0, rows1 = values[y0], values[y1]
+    corners = [rows0[:, x0], rows0[:, x1], rows1[:, x0], rows1[:, x1]]
+    c00, c01, c10, c11 = (np.asarray(convert(c) if convert else c, np.float32) for c in corners)
+    if c00.ndim == 3:
         wx, wy = wx[:, None], wy[:, None]
-    rows0, rows1 = v[y0], v[y1]
-    top = rows0[:, x0] + (rows0[:, x1] - rows0[:, x0]) * wx
-    bot = rows1[:, x0] + (rows1[:, x1] - rows1[:, x0]) * wx
-    wy = wy[:, None] if v.ndim == 2 else wy[:, None, :]
+    top = c00 + (c01 - c00) * wx
+    bot = c10 + (c11 - c10) * wx
+    wy = wy[:, None] if c00.ndim == 2 else wy[:, None, :]
     return top + (bot - top) * wy
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .camera import Camera, resolve_fov
-from .depth import to_metric_disparity, to_relief_height
+from .depth import disparity_limits, to_metric_disparity, to_relief_height
 from .edges import (
     DEFAULT_EDGE_THRESHOLD, KEEP, coarsen_cuts, cut_edges, edge_window_radius, edges_apart, restore_creases,
     sharpen_steps, triangulate,
@@ -73,7 +73,9 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
         k, fx, fy = 1, nx, ny
     with np.errstate(divide="ignore"):
         if options.projection == "perspective":
-            q = resample(to_metric_disparity(raw_depth, kind, options.scale, options.shift), fx, fy)
+            limits = disparity_limits(raw_depth, kind)
+            q = resample(raw_depth, fx, fy, convert=lambda a: to_metric_disparity(
+                a, kind, options.scale, options.shift, limits))
         else:
             # Relief heights are measured from the plane; discontinuities are judged on
             # 1 + height (a bas-relief seen from a unit distance).
