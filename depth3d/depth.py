@@ -57,7 +57,7 @@ def normalize_disparity(disparity: np.ndarray, limits: tuple[float, float] | Non
     limits: the (min, max) of the whole map, when ``disparity`` holds only some of its samples.
     """
     d = np.asarray(disparity, dtype=np.float32)
-    lo, hi = limits if limits is not None else (float(d.min()), float(d.max()))
+    lo, hi = limits if limits is not None else disparity_limits(d, "disparity")
     return (d - np.float32(lo)) * np.float32(1.0 / (hi - lo))
 
 

@@ -151,6 +151,20 @@ def _side_predictions(flat, base, step, radius, threshold):
     return preds, exact, bends, slopes
 
 
+def _window_ends(pp: np.ndarray, pad: int, radius: int, shape: tuple[int, int]):
+    """Per line (rows, columns, diagonals): ``(dj, di, a, b)``, the samples ``radius`` steps back
+    and ahead of every vertex of the (ny, nx) grid that ``pp`` holds padded by ``pad``."""
+    for dj, di in LINES:
+        yield (dj, di, _shifted(pp, pad, -dj * radius, -di * radius, shape),
+               _shifted(pp, pad, dj * radius, di * radius, shape))
+
+
+def _straddles(q: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """The vertex lies strictly between the samples ``a`` and ``b``, which differ by more than
+    the threshold (relative): it may be on a ramp between two surfaces."""
+    return (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+
+
 def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
     """Vertices worth a closer look along each line (rows, columns, diagonals), with both sides'
     continuations there (:func:`_side_predictions`).
@@ -166,9 +180,7 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
     pp = np.pad(q, reach, mode="edge")
     flat, width = pp.ravel(), q.shape[1] + 2 * reach
     with np.errstate(invalid="ignore", divide="ignore"):
-        for dj, di in LINES:
-            a = _shifted(pp, reach, -dj * radius, -di * radius, q.shape)
-            b = _shifted(pp, reach, dj * radius, di * radius, q.shape)
+        for dj, di, a, b in _window_ends(pp, reach, radius, q.shape):
             jj, ii = np.nonzero(screen(q, a, b))
             if len(jj) == 0:
                 continue
@@ -209,7 +221,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     best_gap = np.zeros(q.shape, np.float32)
 
     def screen(q, a, b):  # the samples themselves differ, and the vertex is between them
-        return (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+        return _straddles(q, a, b, threshold)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         for dj, di, jj, ii, sides, (flat, base, st) in _across_lines(q, radius, threshold, screen):
@@ -366,15 +378,11 @@ def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, thresho
     more than the threshold, and off their chord by more than the threshold (a plane between
     them, grazing ground, lies on the chord).
     """
-    pp = np.pad(q, radius, mode="edge")
     ramp = np.zeros(q.shape, bool)
     with np.errstate(invalid="ignore"):
-        for dj, di in LINES:
-            a = _shifted(pp, radius, -dj * radius, -di * radius, q.shape)
-            b = _shifted(pp, radius, dj * radius, di * radius, q.shape)
+        for _, _, a, b in _window_ends(np.pad(q, radius, mode="edge"), radius, radius, q.shape):
             chord = np.float32(0.5) * (a + b)
-            ramp |= ((np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
-                     & (np.abs(q - chord) > threshold * q))
+            ramp |= _straddles(q, a, b, threshold) & (np.abs(q - chord) > threshold * q)
     return ramp & (q == measured)
 
 

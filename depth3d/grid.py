@@ -26,23 +26,34 @@ def grid_shape(width: int, height: int, resolution: int) -> tuple[int, int]:
     return max(2, round(width * k)), max(2, round(height * k))
 
 
-def grid_positions(n: int, span: int) -> np.ndarray:
-    """(n,) float64 normalised positions (0–1) of ``n`` grid vertices across a span of ``span``
-    pixels: from its first pixel centre to its last, evenly (the centre, for a single vertex).
-    A grid with more vertices than the span has pixels (a map 1 pixel wide still gets a grid 2
-    wide) puts them at the centres of n equal cells instead."""
+def _layout(n: int, span: int) -> tuple[float, float]:
+    """Normalised position of vertex 0 and spacing of ``n`` grid vertices across ``span`` pixels.
+
+    From the first pixel centre to the last, evenly (the centre, for a single vertex).  A grid
+    with more vertices than the span has pixels (a map 1 pixel wide still gets a grid 2 wide)
+    puts them at the centres of n equal cells instead."""
     if n < 2:
-        return np.full(n, 0.5)
+        return 0.5, 1.0
     if n > span:
-        return (np.arange(n, dtype=np.float64) + 0.5) / n
-    return (np.arange(n, dtype=np.float64) * ((span - 1) / (n - 1)) + 0.5) / span
+        return 0.5 / n, 1.0 / n
+    return 0.5 / span, (span - 1) / (span * (n - 1))
+
+
+def grid_positions(n: int, span: int) -> np.ndarray:
+    """(n,) float64 normalised positions (0–1) of ``n`` grid vertices across ``span`` pixels."""
+    first, step = _layout(n, span)
+    return first + np.arange(n, dtype=np.float64) * step
 
 
 def grid_step(n: int, span: int) -> float:
     """Normalised spacing of ``n`` grid vertices across a span of ``span`` pixels."""
-    if n < 2:
-        return 1.0
-    return 1.0 / n if n > span else (span - 1) / (span * (n - 1))
+    return _layout(n, span)[1]
+
+
+def grid_index_at(position: np.ndarray, n: int, span: int) -> np.ndarray:
+    """Fractional grid index (float32) of normalised positions: the inverse of :func:`grid_positions`."""
+    first, step = _layout(n, span)
+    return (np.asarray(position, np.float32) - np.float32(first)) * np.float32(1.0 / step)
 
 
 def _axis_weights(n_out: int, n_in: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

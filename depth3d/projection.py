@@ -1,4 +1,9 @@
-"""Grids of depth → 3-D points, in the camera frame (−Z forward, +Y up, +X right, metres)."""
+"""Depth at image positions → 3-D points, in the camera frame (−Z forward, +Y up, +X right, metres).
+
+Image positions are normalised: s = 0 … 1 left to right, t = 0 … 1 top to bottom (a UV is
+(s, 1 − t)).  The ``*_at`` functions take any broadcastable s, t and depth; the ``*_points``
+functions take a grid of depth sampled at :mod:`depth3d.grid`'s positions.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +12,46 @@ from .camera import Camera
 from .grid import grid_positions
 
 
+def perspective_at(s: np.ndarray, t: np.ndarray, depth: np.ndarray, camera: Camera) -> np.ndarray:
+    """Pinhole unprojection of planar depth (NaN = no point) at image positions (s, t).
+
+    Returns (..., 3) float32 points, the broadcast shape of s, t and depth, with z = −depth.
+    """
+    depth = np.asarray(depth, np.float32)
+    tx = ((np.asarray(s, np.float64) * 2.0 - 1.0) * camera.tan_half_x).astype(np.float32)
+    ty = ((1.0 - np.asarray(t, np.float64) * 2.0) * camera.tan_half_y).astype(np.float32)
+    pts = np.empty(np.broadcast_shapes(tx.shape, ty.shape, depth.shape) + (3,), dtype=np.float32)
+    pts[..., 0] = depth * tx
+    pts[..., 1] = depth * ty
+    np.negative(depth, out=pts[..., 2])
+    return pts
+
+
+def relief_at(s: np.ndarray, t: np.ndarray, height: np.ndarray, aspect: float) -> np.ndarray:
+    """The photo as a plane of width 1 and height 1/aspect in z = 0, centred on the origin, +Y
+    up, displaced along +Z by ``height`` (NaN = no point) at image positions (s, t).
+
+    Returns (..., 3) float32 points, the broadcast shape of s, t and height.
+    """
+    height = np.asarray(height, np.float32)
+    x = (np.asarray(s, np.float64) - 0.5).astype(np.float32)
+    y = ((0.5 - np.asarray(t, np.float64)) / aspect).astype(np.float32)
+    pts = np.empty(np.broadcast_shapes(x.shape, y.shape, height.shape) + (3,), dtype=np.float32)
+    pts[..., 0] = x
+    pts[..., 1] = y
+    pts[..., 2] = height
+    return pts
+
+
+def _grid_st(shape: tuple[int, int], span: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(1, nx) s and (ny, 1) t of a (ny, nx) grid spanning ``span`` (default: its own size)."""
+    ny, nx = shape
+    span_w, span_h = span or (nx, ny)
+    return grid_positions(nx, span_w)[None, :], grid_positions(ny, span_h)[:, None]
+
+
 def perspective_points(depth: np.ndarray, camera: Camera, span: tuple[int, int] | None = None) -> np.ndarray:
-    """Pinhole unprojection of planar depth.
+    """Pinhole unprojection of a (ny, nx) grid of planar depth.
 
     depth:  (ny, nx) float32 planar depth along the camera axis (NaN = no point), sampled at
             the grid positions of :mod:`depth3d.grid` spanning a map of ``span`` (width, height)
@@ -16,30 +59,10 @@ def perspective_points(depth: np.ndarray, camera: Camera, span: tuple[int, int] 
     camera: the photo's camera (its aspect and horizontal FOV; the grid size may differ).
     Returns (ny, nx, 3) float32 points with z = −depth.
     """
-    ny, nx = depth.shape
-    span_w, span_h = span or (nx, ny)
-    tx = (grid_positions(nx, span_w) * 2.0 - 1.0) * camera.tan_half_x
-    ty = (1.0 - grid_positions(ny, span_h) * 2.0) * camera.tan_half_y
-    pts = np.empty((ny, nx, 3), dtype=np.float32)
-    pts[:, :, 0] = depth * tx.astype(np.float32)[None, :]
-    pts[:, :, 1] = depth * ty.astype(np.float32)[:, None]
-    np.negative(depth, out=pts[:, :, 2])
-    return pts
+    return perspective_at(*_grid_st(depth.shape, span), depth, camera)
 
 
 def relief_points(height: np.ndarray, aspect: float, span: tuple[int, int] | None = None) -> np.ndarray:
-    """The photo as a plane of width 1 and height 1/aspect in z = 0, displaced along +Z.
-
-    height: (ny, nx) float32 displacement (NaN = no point), at the grid positions spanning
-            ``span`` as for :func:`perspective_points`.
-    Returns (ny, nx, 3) float32 points centred on the origin, +Y up.
-    """
-    ny, nx = height.shape
-    span_w, span_h = span or (nx, ny)
-    x = (grid_positions(nx, span_w) - 0.5).astype(np.float32)
-    y = ((0.5 - grid_positions(ny, span_h)) / aspect).astype(np.float32)
-    pts = np.empty((ny, nx, 3), dtype=np.float32)
-    pts[:, :, 0] = x[None, :]
-    pts[:, :, 1] = y[:, None]
-    pts[:, :, 2] = height
-    return pts
+    """:func:`relief_at` on a (ny, nx) grid of displacement at the grid positions spanning
+    ``span`` as for :func:`perspective_points`.  Returns (ny, nx, 3) float32 points."""
+    return relief_at(*_grid_st(height.shape, span), height, aspect)

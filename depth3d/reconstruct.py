@@ -17,7 +17,7 @@ from .edges import (
 )
 from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
-from .projection import perspective_points, relief_points
+from .projection import perspective_at, perspective_points, relief_at, relief_points
 
 GEOMETRIES = ("mesh", "points")
 PROJECTIONS = ("perspective", "relief")
@@ -199,15 +199,11 @@ def reconstruct(
     # image (their UVs' mean), on the surface of the first (``own``) at disparity ``mid_q``.
     mid_uv = np.float32(0.5) * (uv[own] + uv[other])
     mid_z = np.float32(1.0) / mid_q
-    mid = np.empty((len(mid_q), 3), np.float32)
+    mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":
-        mid[:, 0] = (2 * mid_uv[:, 0] - 1) * np.float32(camera.tan_half_x) * mid_z
-        mid[:, 1] = (2 * mid_uv[:, 1] - 1) * np.float32(camera.tan_half_y) * mid_z
-        np.negative(mid_z, out=mid[:, 2])
+        mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
-        mid[:, 0] = mid_uv[:, 0] - np.float32(0.5)
-        mid[:, 1] = (mid_uv[:, 1] - np.float32(0.5)) / np.float32(camera.aspect)
-        mid[:, 2] = mid_z - np.float32(1.0)
+        mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
     vertices = np.concatenate([vertices, mid])
     uv = np.concatenate([uv, mid_uv])
     used, faces = compact(faces, len(vertices))

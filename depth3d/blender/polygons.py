@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..grid import grid_step, grid_uv
+from ..grid import grid_index_at, grid_step, grid_uv
 from ..reconstruct import Geometry
 
 __all__ = ["MeshArrays", "mesh_arrays", "grid_index"]
@@ -70,8 +70,6 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
     uv = geometry.uv
     if nx < 3 or ny < 2 or len(uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
         return None
-    if span_w < nx or span_h < ny:  # a map smaller than its grid: cell centres, not this layout
-        return None
     n_grid = nx * ny
     if len(uv) >= n_grid:  # the common case, every grid vertex kept: one comparison
         cells = uv[:n_grid].reshape(ny, nx, 2)
@@ -79,9 +77,9 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
         if (np.abs(cells[:, :, 0] - expect[0, :, 0]) < np.float32(0.25 * grid_step(nx, span_w))).all() and \
                 (np.abs(cells[:, :, 1] - expect[:, 0, 1][:, None]) < np.float32(0.25 * grid_step(ny, span_h))).all():
             return np.arange(n_grid, dtype=np.int32)
-    # grid index along each axis, fractional (midpoints at halves): the inverse of grid_positions
-    fi = (uv[:, 0] * np.float32(span_w) - np.float32(0.5)) * np.float32((nx - 1) / max(span_w - 1, 1))
-    fj = ((np.float32(1.0) - uv[:, 1]) * np.float32(span_h) - np.float32(0.5)) * np.float32((ny - 1) / max(span_h - 1, 1))
+    # grid index along each axis, fractional (midpoints at halves)
+    fi = grid_index_at(uv[:, 0], nx, span_w)
+    fj = grid_index_at(np.float32(1.0) - uv[:, 1], ny, span_h)
     i = np.rint(fi).astype(np.int32)
     j = np.rint(fj).astype(np.int32)
     on_grid = (np.abs(fi - i) < 0.25) & (np.abs(fj - j) < 0.25)
