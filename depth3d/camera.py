@@ -15,7 +15,7 @@ FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)  # 43.27 mm
 
 # EXIF tag numbers: Orientation in IFD0; the rest in the Exif IFD (0x8769), or IFD0 in TIFF/EP
 _ORIENTATION = 0x0112
-_EXIF_IFD = 0x8769
+EXIF_IFD = 0x8769
 _FOCAL_LENGTH = 0x920A
 _FOCAL_35MM = 0xA405
 _FOCAL_PLANE_X_RES = 0xA20E
@@ -99,7 +99,7 @@ def _exif_tags(exif) -> dict:
     tags = dict(exif)
     get_ifd = getattr(exif, "get_ifd", None)
     if get_ifd is not None:
-        tags.update(get_ifd(_EXIF_IFD))
+        tags.update(get_ifd(EXIF_IFD))
     return tags
 
 

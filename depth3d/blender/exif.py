@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..camera import _EXIF_IFD, exif_orientation, fov_from_exif
+from ..camera import EXIF_IFD, exif_orientation, fov_from_exif
 
 # type id → (struct code, size)
 _TYPES = {1: ("B", 1), 3: ("H", 2), 4: ("L", 4), 5: ("LL", 8), 7: ("B", 1), 9: ("l", 4), 10: ("ll", 8)}
@@ -112,9 +112,9 @@ def parse_exif(block: bytes) -> ExifTags:
     (ifd0_offset,) = struct.unpack(endian + "I", block[4:8])
     ifd0, _ = _read_ifd(block, ifd0_offset, endian)
     sub = {}
-    pointer = ifd0.get(_EXIF_IFD)
+    pointer = ifd0.get(EXIF_IFD)
     if isinstance(pointer, int) and 0 < pointer < len(block):
-        sub[_EXIF_IFD], _ = _read_ifd(block, pointer, endian)
+        sub[EXIF_IFD], _ = _read_ifd(block, pointer, endian)
     return ExifTags(ifd0, sub)
 
 
