@@ -27,7 +27,9 @@ angles), so resampling changes nothing either.
    where it curves — it may be curving away at its silhouette), so the two surfaces meet
    halfway instead of leaving a whole cell uncovered.  Where the two sides' surfaces would
    cross (a crease too coarse to resolve, or a steep surface ending in front of another) the
-   triangles are dropped.
+   triangles are dropped.  A coarse grid whose edges a finer one found (:func:`locate_cuts`)
+   is split where the fine grid placed the step instead of at the middle, and its TEARs leave a
+   gap one fine step wide instead of dropping whole cells.
 
 Vectorised numpy only (it also runs inside Blender).
 """
@@ -462,15 +464,86 @@ def edges_apart(q: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
     return out
 
 
+def _along_coarse(a: np.ndarray, kind: str, k: int, ny: int, nx: int, ends: bool = False) -> np.ndarray:
+    """The fine grid's ``kind`` edges (``ends``: its vertices) along each ``kind`` edge of the
+    (ny, nx) grid of every k-th fine vertex, first end to second: (k (k + 1), *edge shape)."""
+    shape = _edge_shape(kind, ny, nx)
+    n = k + 1 if ends else k
+    # the m-th fine edge (vertex) of coarse edge (J, I) sits at fine (J·k + oj·k + m·sj, ...)
+    (oj, oi), (sj, si) = EDGE_KINDS[kind]
+    lift = -1 if (kind == "d" and not ends) else 0  # a fine "d" edge is named by its (j, i+1) end
+    return np.stack([a[oj * k + m * sj::k, oi * k + m * si + lift::k][:shape[0], :shape[1]]
+                     for m in range(n)])
+
+
 def coarsen_cuts(cuts: dict[str, np.ndarray], k: int, ny: int, nx: int) -> dict[str, np.ndarray]:
     """:func:`cut_edges` codes of a grid ``k`` times finer → those of the (ny, nx) grid of every
     k-th vertex: each coarse edge takes the strongest code (KEEP < SPLIT < TEAR) of the k fine
     edges along it (a diagonal runs through the fine diagonals of its k cells)."""
-    return {
-        "h": np.max([cuts["h"][::k, m::k][:ny, :nx - 1] for m in range(k)], axis=0),
-        "v": np.max([cuts["v"][m::k, ::k][:ny - 1, :nx] for m in range(k)], axis=0),
-        "d": np.max([cuts["d"][m::k, k - 1 - m::k][:ny - 1, :nx - 1] for m in range(k)], axis=0),
-    }
+    return {kind: _along_coarse(c, kind, k, ny, nx).max(axis=0) for kind, c in cuts.items()}
+
+
+def locate_cuts(q: np.ndarray, cuts: dict[str, np.ndarray], k: int,
+                coarse_cuts: dict[str, np.ndarray]) -> dict[str, tuple]:
+    """Where each side's surface ends on the cut edges of a coarse grid, from a grid ``k`` times
+    finer: the coarse cell is split where the fine grid found the step, not at its middle.
+
+    q:    (k·(ny−1)+1, k·(nx−1)+1) float32 fine disparity (sharpened); ``cuts`` its
+          :func:`cut_edges`; coarse_cuts: those of the (ny, nx) grid of every k-th vertex.
+    Returns ``{kind: (located, t_v, q_v, t_u, q_u)}``, arrays of the coarse edge shapes: whether
+    a cut coarse edge has fine cuts along it; the fraction of the edge (from its first end v
+    towards u) where v's surface ends and its disparity there, and the fraction where u's
+    begins and its disparity.  A side runs up to the fine cut nearest to it: to its middle,
+    extended half a fine step (:func:`half_steps`), at a SPLIT; to its near end at a TEAR.
+    """
+    ny, nx = coarse_cuts["h"].shape[0], coarse_cuts["v"].shape[1]
+    out = {}
+    for kind, code in cuts.items():
+        ext_v, ext_u = half_steps(q, cuts, kind)
+        c = _along_coarse(code, kind, k, ny, nx)
+        cut = c != KEEP
+        located = (coarse_cuts[kind] != KEEP) & cut.any(axis=0)
+        m1 = np.argmax(cut, axis=0)[None]
+        m2 = (k - 1 - np.argmax(cut[::-1], axis=0))[None]
+        split1 = np.take_along_axis(c, m1, 0)[0] == SPLIT
+        split2 = np.take_along_axis(c, m2, 0)[0] == SPLIT
+        f = _along_coarse(q, kind, k, ny, nx, ends=True)
+        take = lambda a, m: np.take_along_axis(a, m, 0)[0]  # noqa: E731
+        q_v = np.where(split1, take(_along_coarse(ext_v, kind, k, ny, nx), m1), take(f, m1))
+        q_u = np.where(split2, take(_along_coarse(ext_u, kind, k, ny, nx), m2), take(f, m2 + 1))
+        t_v = (m1[0] + np.where(split1, 0.5, 0.0)) / k
+        t_u = (m2[0] + np.where(split2, 0.5, 1.0)) / k
+        out[kind] = (located, t_v.astype(np.float32), q_v.astype(np.float32),
+                     t_u.astype(np.float32), q_u.astype(np.float32))
+    return out
+
+
+def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
+               sel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each end's surface extended half a step along the ``kind`` edges (``sel``: a bool mask of
+    them; default all) towards the other end: ``(q_v, q_u)`` disparities, (E,) for a mask, else
+    of the edge shape.  Linearly, where the edge behind the end is uncut and the three samples up
+    to the end lie on a line within EXTEND_STRAIGHT (a plane); else level (a curved surface may
+    be curving away at its silhouette).
+    """
+    ny, nx = q.shape
+    (oj, oi), (sj, si) = EDGE_KINDS[kind]
+    shape = _edge_shape(kind, ny, nx)
+    sel = np.ones(shape, bool) if sel is None else sel
+    p = np.pad(q, 2, mode="edge")
+    vbb, vb, v, u, ub, ubb = (_shifted(p, 2, oj + m * sj, oi + m * si, shape)[sel] for m in range(-2, 4))
+    # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
+    cp = np.pad(cuts[kind] != KEEP, 1, constant_values=True)
+    behind_v = ~_shifted(cp, 1, -sj, -si, shape)[sel]
+    behind_u = ~_shifted(cp, 1, sj, si, shape)[sel]
+    with np.errstate(invalid="ignore"):
+        flat_v = behind_v & (np.abs(vbb - 2 * vb + v) < np.float32(EXTEND_STRAIGHT) * v)
+        flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
+        q_v = np.where(flat_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
+        q_u = np.where(flat_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
+    if sel.all():
+        q_v, q_u = q_v.reshape(shape), q_u.reshape(shape)
+    return q_v, q_u
 
 
 def _mid_ids(cut: np.ndarray, base: int) -> tuple[np.ndarray, int]:
@@ -518,18 +591,27 @@ def _split(corners, cut, mids):
     return faces
 
 
-def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
-    """Faces of the vertex grid, with triangles across cut edges split at the edge midpoints.
+def _triangle_edges(e: dict[str, np.ndarray]):
+    """Per-edge arrays → the edges of each grid cell's two triangles, (ny−1, nx−1) each:
+    ``((ab, ac, bc), (bc, cd, bd))`` for the cell a = (j, i), b = (j, i+1), c = (j+1, i),
+    d = (j+1, i+1), whose first triangle is (a, c, b) and second (b, c, d)."""
+    return ((e["h"][:-1], e["v"][:, :-1], e["d"]), (e["d"], e["h"][1:], e["v"][:, 1:]))
+
+
+def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None, located: dict[str, tuple] | None = None):
+    """Faces of the vertex grid, with triangles across cut edges split where the step is.
 
     q:    (ny, nx) disparity, NaN where there is no point (triangles touching it are dropped).
     cuts: :func:`cut_edges`, or ``None`` to keep every triangle whole.
-    Returns ``(faces, mid_own, mid_other, mid_q)``: (F, 3) int32 faces, counter-clockwise seen
-    from the camera, indexing the ny·nx grid vertices followed by M midpoint vertices; for each
-    midpoint the flat grid index of the corner whose surface it lies on and of the other end of
-    its edge (it sits halfway between them in the image), and its (M,) float32 disparity —
-    the own corner's surface extended half a step (linearly, when the next edge back along
-    the same line is uncut and the three samples up to the corner lie on a line within
-    EXTEND_STRAIGHT; else level).
+    located: :func:`locate_cuts` for a grid whose steps a finer one placed: a cut edge it
+          locates is split there, its TEARs included (each side up to its fine cut, the gap
+          a fine step wide); ``None``: every cut edge is split at its middle (:func:`half_steps`)
+          and triangles with a TEAR are dropped.
+    Returns ``(faces, mid_own, mid_other, mid_q, mid_t)``: (F, 3) int32 faces, counter-clockwise
+    seen from the camera, indexing the ny·nx grid vertices followed by M split vertices; for
+    each split vertex the flat grid index of the corner whose surface it lies on and of the
+    other end of its edge, its (M,) float32 disparity and its (M,) float32 place on the edge
+    (the fraction of the way from its own corner; one that falls on its corner is not used).
     """
     ny, nx = q.shape
     valid = ~np.isnan(q)
@@ -537,24 +619,23 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
     second_ok = valid[:-1, 1:] & valid[1:, :-1] & valid[1:, 1:]
     if cuts is None:
         empty = np.zeros((0,), np.int32)
-        return grid_faces(first_ok, second_ok), empty, empty, np.zeros((0,), np.float32)
-    tear = {k: c == TEAR for k, c in cuts.items()}
-    torn1 = tear["h"][:-1] | tear["v"][:, :-1] | tear["d"]
-    torn2 = tear["d"] | tear["h"][1:] | tear["v"][:, 1:]
-    first_ok &= ~torn1
-    second_ok &= ~torn2
-    ch, cv, cd = (cuts[k] == SPLIT for k in ("h", "v", "d"))
-    ab = ch[:-1]  # edge a–b of quad (j, i): a = (j, i), b = (j, i+1), c = (j+1, i), d = (j+1, i+1)
-    cdd = ch[1:]
-    ac = cv[:, :-1]
-    bd = cv[:, 1:]
-    bc = cd
-    first_cut = ab | ac | bc
-    second_cut = bc | cdd | bd
+        return grid_faces(first_ok, second_ok), empty, empty, np.zeros((0,), np.float32), np.zeros((0,), np.float32)
+    at = {kind: (located[kind][0] if located else np.zeros(c.shape, bool)) for kind, c in cuts.items()}
+    cut = {kind: (c == SPLIT) | at[kind] for kind, c in cuts.items()}
+    ch, cv, cd = cut["h"], cut["v"], cut["d"]
+    (ab, ac, bc), (_, cdd, bd) = _triangle_edges(cut)
     # a step crosses a triangle through two of its edges; one cut edge alone (the step passes
-    # a corner, or a coarse cell's neighbour saw it) leaves the triangle whole
-    first_cut &= (ab.astype(np.int8) + ac + bc) >= 2
-    second_cut &= (bc.astype(np.int8) + cdd + bd) >= 2
+    # a corner, or a coarse cell's neighbour saw it) leaves the triangle whole — or drops it,
+    # when that edge is a TEAR; so does a TEAR whose place is not known
+    first_n = ab.astype(np.int8) + ac + bc
+    second_n = bc.astype(np.int8) + cdd + bd
+    tears = _triangle_edges({kind: c == TEAR for kind, c in cuts.items()})
+    unplaced = _triangle_edges({kind: (c == TEAR) & ~at[kind] for kind, c in cuts.items()})
+    for ok, n, tear, lost in ((first_ok, first_n, tears[0], unplaced[0]),
+                              (second_ok, second_n, tears[1], unplaced[1])):
+        ok &= ~(lost[0] | lost[1] | lost[2] | ((tear[0] | tear[1] | tear[2]) & (n < 2)))
+    first_cut = first_n >= 2
+    second_cut = second_n >= 2
     faces = [grid_faces(first_ok & ~first_cut, second_ok & ~second_cut)]
 
     ids_h, base = _mid_ids(ch, ny * nx)
@@ -580,29 +661,32 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None):
     )
     faces = np.concatenate(faces).astype(np.int32, copy=False)
 
-    # midpoint vertices, in id order: per edge kind, per cut edge, (first end, second end)
-    own, other, mq = [], [], []
-    p = np.pad(q, 2, mode="edge")
-    for kind, cut in (("h", ch), ("v", cv), ("d", cd)):
-        anycut = cuts[kind] != KEEP
+    # split vertices, in id order: per edge kind, per cut edge, (first end, second end)
+    own, other, mq, mt = [], [], [], []
+    gp = np.pad(grid, 1, mode="edge")
+    for kind, sel in (("h", ch), ("v", cv), ("d", cd)):
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
         shape = _edge_shape(kind, ny, nx)
-        gp = np.pad(grid, 1, mode="edge")
-        gv, gu = _shifted(gp, 1, oj, oi, shape)[cut], _shifted(gp, 1, oj + sj, oi + si, shape)[cut]
-        vbb, vb, v, u, ub, ubb = (_shifted(p, 2, oj + k * sj, oi + k * si, shape)[cut] for k in range(-2, 4))
-        # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
-        cp = np.pad(anycut, 1, constant_values=True)
-        behind_v = ~_shifted(cp, 1, -sj, -si, shape)[cut]
-        behind_u = ~_shifted(cp, 1, sj, si, shape)[cut]
-        with np.errstate(invalid="ignore"):
-            # a plane (three samples in line) is continued; a curved surface, which may be
-            # curving away at its silhouette, is not
-            flat_v = behind_v & (np.abs(vbb - 2 * vb + v) < np.float32(EXTEND_STRAIGHT) * v)
-            flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
-            qv = np.where(flat_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
-            qu = np.where(flat_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
+        gv, gu = _shifted(gp, 1, oj, oi, shape)[sel], _shifted(gp, 1, oj + sj, oi + si, shape)[sel]
+        qv, qu = half_steps(q, cuts, kind, sel)
+        tv, tu = np.full(len(qv), 0.5, np.float32), np.full(len(qv), 0.5, np.float32)
+        if located:
+            here, t_v, q_v, t_u, q_u = (x[sel] for x in located[kind])
+            qv, qu = np.where(here, q_v, qv), np.where(here, q_u, qu)
+            tv, tu = np.where(here, t_v, tv), np.where(here, np.float32(1.0) - t_u, tu)
         own.append(np.stack([gv, gu], axis=1).ravel())
         other.append(np.stack([gu, gv], axis=1).ravel())
         mq.append(np.stack([qv, qu], axis=1).ravel())
-    return (faces, np.concatenate(own), np.concatenate(other),
-            np.concatenate(mq).astype(np.float32, copy=False))
+        mt.append(np.stack([tv, tu], axis=1).ravel())
+    own, other = np.concatenate(own), np.concatenate(other)
+    mq = np.concatenate(mq).astype(np.float32, copy=False)
+    mt = np.concatenate(mt).astype(np.float32, copy=False)
+    if located:
+        # a side that ends at its own corner is that corner: its slivers are no triangles
+        at_corner = np.flatnonzero(mt <= 0)
+        if len(at_corner):
+            remap = np.arange(base, dtype=np.int32)
+            remap[ny * nx + at_corner] = own[at_corner]
+            faces = remap[faces]
+            faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+    return faces, own, other, mq, mt

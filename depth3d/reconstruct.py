@@ -12,7 +12,8 @@ import numpy as np
 from .camera import Camera, resolve_fov
 from .depth import disparity_limits, to_metric_disparity, to_relief_height
 from .edges import (
-    DEFAULT_EDGE_THRESHOLD, KEEP, coarsen_cuts, cut_edges, edge_window_radius, edges_apart, restore_creases,
+    DEFAULT_EDGE_THRESHOLD, KEEP, coarsen_cuts, cut_edges, edge_window_radius, edges_apart, locate_cuts,
+    restore_creases,
     sharpen_steps, triangulate,
 )
 from .grid import grid_shape, grid_step, grid_uv, resample
@@ -87,7 +88,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
 
 
 def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
-              pitch: tuple[float, float]) -> dict[str, np.ndarray]:
+              pitch: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict | None]:
     """:func:`~depth3d.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
     ``q`` (sharpened; ``measured`` before), whose spacing is ``pitch`` (x, y) in tan-angle units.
 
@@ -96,18 +97,21 @@ def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
     of its vertices sharpening guessed, and resolves ground, slivers and ramps the coarse cells
     span), and adds its own steps: a crease the finer grid resolves can still be a step for a
     cell that spans it.
+    Returns the vertex grid's cuts and, for k > 1, where its cut edges are split
+    (:func:`~depth3d.edges.locate_cuts`; ``None`` for k = 1).
     """
     radius = edge_window_radius(q.shape[1], q.shape[0])
     cuts = cut_edges(q, threshold, radius, (pitch[0] / k, pitch[1] / k), measured)
     if k == 1:
-        return cuts
+        return cuts, None
     coarse = np.ascontiguousarray(q[::k, ::k])
     own = cut_edges(coarse, threshold, 0, pitch)
     # an edge whose ends agree passes over something smaller than a cell, which the coarse
     # mesh cannot show: it stays whole
     apart = edges_apart(coarse, threshold)
-    return {kind: np.maximum(own[kind], np.where(apart[kind], c, KEEP)).astype(np.uint8)
-            for kind, c in coarsen_cuts(cuts, k, *coarse.shape).items()}
+    merged = {kind: np.maximum(own[kind], np.where(apart[kind], c, KEEP)).astype(np.uint8)
+              for kind, c in coarsen_cuts(cuts, k, *coarse.shape).items()}
+    return merged, locate_cuts(q, cuts, k, merged)
 
 
 def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:
@@ -193,11 +197,11 @@ def reconstruct(
     else:
         pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
-    cuts = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else None
-    faces, own, other, mid_q = triangulate(q, cuts)
-    # Vertices added where cut triangles were split: halfway between two grid vertices in the
-    # image (their UVs' mean), on the surface of the first (``own``) at disparity ``mid_q``.
-    mid_uv = np.float32(0.5) * (uv[own] + uv[other])
+    cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
+    faces, own, other, mid_q, mid_t = triangulate(q, cuts, located)
+    # Vertices added where cut triangles were split: on the way from a grid vertex (``own``) to
+    # another in the image (``mid_t`` of it), on the surface of the first at disparity ``mid_q``.
+    mid_uv = uv[own] + mid_t[:, None] * (uv[other] - uv[own])
     mid_z = np.float32(1.0) / mid_q
     mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":

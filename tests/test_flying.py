@@ -231,22 +231,12 @@ def measure(render: dict, resolution: int, blur: str) -> tuple[float, float, int
 # --------------------------------------------------------------------------- tests
 
 
-# Combinations that do not meet the targets yet (measured figures: the closing note of issue 2).
-# strict: the day one passes, the mark must go.
-OPEN = {
-    ("outdoor", 256, "model"): "silhouettes and the grazing ground-hill crease, blurred, in 5-pixel cells: "
-                               "0.59 % flying, 97.4 % covered",
-}
-
-
 def _cases():
     for scene in SCENES:
         for scale in SCALES:
             for resolution in RESOLUTIONS:
                 for blur in BLURS:
-                    reason = OPEN.get((scene, resolution, blur))
-                    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-                    yield pytest.param(scene, scale, resolution, blur, marks=marks,
+                    yield pytest.param(scene, scale, resolution, blur,
                                        id=f"{scene}-x{scale:g}-{resolution or 'full'}-{blur}")
 
 

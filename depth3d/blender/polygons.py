@@ -34,6 +34,9 @@ __all__ = ["MeshArrays", "mesh_arrays", "grid_index"]
 FOLD = 1e-5
 ROUNDING = 1e-5
 TINY = 1e-30
+# split vertices lie a sixth of a cell or more from grid positions (the finer grid's half-steps,
+# :func:`depth3d.edges.locate_cuts`); float32 grid indices are exact to ~1e-4
+ON_GRID = 0.05
 _CHUNK_ROWS = 48  # grid rows per block of the fold test (its temporaries stay in cache)
 _BLOCK = 1 << 14  # polygons per block of corner writes
 
@@ -61,7 +64,7 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
     """(K,) int32 full-grid index of the first K vertices, those at grid positions.
 
     :func:`~depth3d.reconstruct.reconstruct` lists the kept grid vertices first, row-major,
-    then any extra vertices (midpoints of cut edges, whose UVs lie halfway between grid
+    then any extra vertices (where cut edges were split, whose UVs lie between grid
     positions).  A grid vertex's UV is its grid position (:func:`depth3d.grid.grid_uv`), so its
     index is exact.  ``None`` when the geometry does not have that layout.
     """
@@ -82,7 +85,7 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
     fj = grid_index_at(np.float32(1.0) - uv[:, 1], ny, span_h)
     i = np.rint(fi).astype(np.int32)
     j = np.rint(fj).astype(np.int32)
-    on_grid = (np.abs(fi - i) < 0.25) & (np.abs(fj - j) < 0.25)
+    on_grid = (np.abs(fi - i) < ON_GRID) & (np.abs(fj - j) < ON_GRID)
     k = int(np.count_nonzero(on_grid))
     if not on_grid[:k].all():
         return None
