@@ -20,8 +20,9 @@ import depth3d.blender as addon  # noqa: E402
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.blender.images import load_photo, photo_from_image  # noqa: E402
+from depth3d.blender.polygons import grid_index  # noqa: E402
 from depth3d.errors import InputError  # noqa: E402
-from depth3d.grid import grid_shape  # noqa: E402
+from depth3d.grid import grid_index_at, grid_shape  # noqa: E402
 from depth3d.reconstruct import Options, reconstruct  # noqa: E402
 
 W, H = 40, 30
@@ -338,7 +339,7 @@ def test_build_mesh_edges_match_blender(scene_files):
     """Quads where both triangles of a grid cell are kept, triangles elsewhere: Blender
     triangulates them into exactly the core's triangles (with or without face normals cached),
     and our NumPy edges equal the ones Blender computes itself (update(calc_edges=True)) — for
-    cut and split triangles, a full grid, a grid with holes, a surface folded too sharply for
+    cut and split triangles, a full grid, a grid with holes, a coarse grid, a surface folded too sharply for
     quads, and any other triangle list (all triangles)."""
     from dataclasses import replace
 
@@ -351,6 +352,8 @@ def test_build_mesh_edges_match_blender(scene_files):
         reconstruct(rgb, depth, "depth", Options(resolution=0, edge_threshold=0)),
         reconstruct(rgb, holes, "depth", Options(resolution=0, edge_threshold=0)),
         reconstruct(rgb, holes, "depth", Options(resolution=25)),
+        # a coarse grid split where its finer edge grid placed the steps (not halfway)
+        reconstruct(rgb, depth, "depth", Options(resolution=12)),
         reconstruct(rgb, spiky, "depth", Options(resolution=0, edge_threshold=0)),
         reconstruct(rgb, spiky, "depth", Options(resolution=0, edge_threshold=0, projection="relief")),
     ]
@@ -389,7 +392,16 @@ def test_build_mesh_edges_match_blender(scene_files):
         assert ours.validate() is False  # corner edges consistent, nothing to fix
     cells = (W - 1) * (H - 1)
     assert n_quads[1] >= cells - 4 and 0 < n_quads[0] < cells  # full grid; cut at the box
-    for geometry, quads in zip(cases[4:6], n_quads[4:6]):  # cells folded by over 90°: triangles
+    # the coarse grid keeps its layout (quads) with split vertices off the cells' middles
+    coarse = cases[4]
+    g = grid_index(coarse)
+    assert g is not None and n_quads[4] > 0
+    split = np.stack([grid_index_at(coarse.uv[len(g):, 0], coarse.grid[0], coarse.span[0]),
+                      grid_index_at(1 - coarse.uv[len(g):, 1], coarse.grid[1], coarse.span[1])], axis=1)
+    frac = np.abs(split - np.rint(split))  # 0 on a grid line, 0.5 halfway
+    assert (frac > 0.1).any(axis=1).all()  # none at a grid position
+    assert ((frac > 0.1) & (frac < 0.4)).any()  # some nearer a corner than halfway
+    for geometry, quads in zip(cases[5:7], n_quads[5:7]):  # cells folded by over 90°: triangles
         p = geometry.vertices.astype(np.float64).reshape(H, W, 3)
         bl = p[1:, :-1]
         diagonal = p[:-1, 1:] - bl

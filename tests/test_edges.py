@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depth3d.edges import KEEP, SPLIT, TEAR, coarsen_cuts
+from depth3d.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
 from depth3d.reconstruct import Options, reconstruct
 
 
@@ -25,6 +25,71 @@ def test_coarsen_cuts_takes_the_strongest_fine_edge_along_each_coarse_edge():
     assert list(zip(*np.nonzero(coarse["v"]))) == [(2, 1)] and coarse["v"][2, 1] == SPLIT
     assert list(zip(*np.nonzero(coarse["d"]))) == [(1, 2)] and coarse["d"][1, 2] == TEAR
     assert KEEP == 0
+
+
+def _one_cell(code: int, column: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One coarse cell (2 × 2 vertices) over a fine grid 3 times finer (4 × 4) with a vertical step
+    between fine columns ``column`` and ``column`` + 1, coded ``code`` on the fine edges it
+    crosses: → (fine cuts, fine q, coarse q)."""
+    k = 3
+    qf = np.where(np.arange(4) <= column, np.float32(0.5), np.float32(0.25))[None, :].repeat(4, 0)
+    fine = {"h": np.zeros((4, 3), np.uint8), "v": np.zeros((3, 4), np.uint8), "d": np.zeros((3, 3), np.uint8)}
+    fine["h"][:, column] = code
+    # the coarse diagonal runs fine (0, 3) → (3, 0) through fine columns 3 − m: it crosses the
+    # step at its m = 2 − column-th fine step, the fine diagonal (m, 3 − m − 1)
+    m = 2 - column
+    fine["d"][m, 2 - m] = code
+    return fine, qf, np.ascontiguousarray(qf[::k, ::k])
+
+
+def _image_area(faces, own, other, mid_t, nx: int):
+    """Area of ``triangulate``'s faces in grid units, and each face's x extent (min, max)."""
+    n = len(own)
+    grid = np.arange(2 * nx)
+    pos = np.stack([grid % nx, grid // nx], axis=1).astype(np.float64)
+    mids = pos[own] + mid_t[:, None] * (pos[other] - pos[own]) if n else np.zeros((0, 2))
+    pos = np.concatenate([pos, mids])
+    t = pos[faces]
+    area = 0.5 * np.abs((t[:, 1, 0] - t[:, 0, 0]) * (t[:, 2, 1] - t[:, 0, 1])
+                        - (t[:, 2, 0] - t[:, 0, 0]) * (t[:, 1, 1] - t[:, 0, 1]))
+    return area, t[:, :, 0].min(axis=1), t[:, :, 0].max(axis=1)
+
+
+@pytest.mark.parametrize("code, column, left, right", [
+    (TEAR, 1, 1 / 3, 1 / 3),  # each side up to its end of the torn fine edge: a gap 1/3 wide
+    (SPLIT, 0, 1 / 6, 5 / 6),  # the sides meet halfway along the cut fine edge
+    (SPLIT, 2, 5 / 6, 1 / 6),
+])
+def test_a_coarse_cell_is_split_where_the_fine_grid_cut_it(code, column, left, right):
+    fine, qf, qc = _one_cell(code, column)
+    coarse = coarsen_cuts(fine, 3, 2, 2)
+    faces, own, other, _, mid_t = triangulate(qc, coarse, locate_cuts(qf, fine, 3, coarse))
+    area, x0, x1 = _image_area(faces, own, other, mid_t, 2)
+    on_left, on_right = x1 <= 1 - right + 1e-6, x0 >= left - 1e-6
+    assert (on_left | on_right).all()  # no face spans the step
+    assert area[on_left].sum() == pytest.approx(left) and area[on_right].sum() == pytest.approx(right)
+    # not placed: a TEAR drops the cell's triangles, a SPLIT meets in the middle
+    faces, own, other, _, mid_t = triangulate(qc, coarse)
+    area, x0, x1 = _image_area(faces, own, other, mid_t, 2)
+    assert area.sum() == pytest.approx(0 if code == TEAR else 1)
+
+
+def test_a_coarse_mesh_meets_at_a_sharp_step_where_it_is():
+    """A step between planes at 2 m and 3 m at pixel edge 638 of a 1280-wide map, 1.5 pixels
+    from a vertex of the 256 grid (cells 5 pixels wide): the surfaces meet within a fine step
+    (1.67 pixels) of it, not at the middle of the cell (640), and cover every pixel between."""
+    h, w = 960, 1280
+    depth = np.full((h, w), 2.0, np.float32)
+    depth[:, 638:] = 3.0
+    geo = reconstruct(np.zeros((h, w, 3), np.uint8), depth, "depth", Options(fov=60, resolution=256))
+    p, f = geo.vertices.astype(np.float64), geo.faces
+    z = -p[f][:, :, 2]
+    near, far = np.isclose(z, 2.0, rtol=1e-5).all(axis=1), np.isclose(z, 3.0, rtol=1e-5).all(axis=1)
+    assert (near | far).all()
+    col = p[:, 0] / -p[:, 2] / np.tan(np.radians(30)) * (w / 2) + w / 2  # image x, pixels
+    fine_step = (w - 1) / (3 * 255)
+    assert abs(col[f[near]].max() - 638) < 0.5 * fine_step
+    assert col[f[near]].max() == pytest.approx(col[f[far]].min(), abs=1e-3)
 
 
 def _wall_and_box(h: int = 960, w: int = 1280) -> np.ndarray:
