@@ -513,6 +513,7 @@ def locate_cuts(q: np.ndarray, cuts: dict[str, np.ndarray], k: int,
         q_u = np.where(split2, take(_along_coarse(ext_u, kind, k, ny, nx), m2), take(f, m2 + 1))
         t_v = (m1[0] + np.where(split1, 0.5, 0.0)) / k
         t_u = (m2[0] + np.where(split2, 0.5, 1.0)) / k
+        located &= np.isfinite(q_v) & np.isfinite(q_u)  # a fine vertex with no point is no end
         out[kind] = (located, t_v.astype(np.float32), q_v.astype(np.float32),
                      t_u.astype(np.float32), q_u.astype(np.float32))
     return out
@@ -529,7 +530,8 @@ def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
     ny, nx = q.shape
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
     shape = _edge_shape(kind, ny, nx)
-    sel = np.ones(shape, bool) if sel is None else sel
+    whole = sel is None
+    sel = np.ones(shape, bool) if whole else sel
     p = np.pad(q, 2, mode="edge")
     vbb, vb, v, u, ub, ubb = (_shifted(p, 2, oj + m * sj, oi + m * si, shape)[sel] for m in range(-2, 4))
     # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
@@ -541,7 +543,7 @@ def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
         flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
         q_v = np.where(flat_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
         q_u = np.where(flat_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
-    if sel.all():
+    if whole:
         q_v, q_u = q_v.reshape(shape), q_u.reshape(shape)
     return q_v, q_u
 

@@ -170,3 +170,27 @@ def test_a_ball_curving_away_at_its_silhouette_is_left_out_not_guessed(monkeypat
     for res in dropped:
         assert dropped[res] <= 0.005
         assert dropped[res] < 0.5 * continued[res], (res, dropped[res], continued[res])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_steps_and_holes_give_valid_meshes_at_every_grid(seed):
+    """Boxes at random depths, holes (NaN, behind the camera), any map and grid size, both
+    projections: finite vertices, and no face that is degenerate or flipped in the image."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(20, 200, 2))
+    depth = np.full((h, w), 3.0, np.float32)
+    for _ in range(int(rng.integers(1, 6))):
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        depth[y:y + rng.integers(1, 40), x:x + rng.integers(1, 40)] = rng.uniform(0.5, 20)
+    if seed % 2:
+        depth[rng.random((h, w)) < 0.02] = np.nan
+        depth[rng.integers(0, h):, :rng.integers(0, w)] = -1.0
+    for resolution in (8, 12, 30, max(h, w) // 3, 0):
+        for projection in ("perspective", "relief"):
+            geo = reconstruct(np.zeros((h, w, 3), np.uint8), depth, "depth",
+                              Options(fov=50, resolution=resolution, projection=projection))
+            assert np.isfinite(geo.vertices).all()
+            uv = geo.uv.astype(np.float64)[geo.faces]
+            area = ((uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1])
+                    - (uv[:, 2, 0] - uv[:, 0, 0]) * (uv[:, 1, 1] - uv[:, 0, 1]))
+            assert (area > 1e-12).all(), (resolution, projection)  # counter-clockwise, not flat
