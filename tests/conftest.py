@@ -15,6 +15,25 @@ TOOLS = Path(__file__).parent / "tools"
 REPO = Path(__file__).resolve().parent.parent
 
 
+def random_photo(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:
+    """A photo of random pixels, (width, height) ``size``, saved to ``path`` (format by suffix)."""
+    from PIL import Image
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def box_depth(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """A .npy planar depth of 3 m with a box at 1.5 m (a discontinuity the edge rule cuts)."""
+    w, h = size
+    z = np.full((h, w), 3.0, np.float32)
+    z[h // 5: h // 2, w // 3: 2 * w // 3] = 1.5
+    np.save(path, z)
+    return path
+
+
 def validate_gltf(*files: str | os.PathLike) -> list[dict]:
     """Run Khronos glTF-Validator on ``files``; one report dict per file."""
     node = shutil.which("node")

@@ -16,26 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_valid_gltf, same_point_set
+from conftest import REPO, assert_valid_gltf, box_depth, random_photo, same_point_set
 
 # name → (width, height): different sizes so that every output has its own vertex count
 PHOTOS = {"a.png": (64, 48), "b.jpg": (80, 60), "c.png": (48, 64)}
-
-
-def _photo(path: Path, size: tuple[int, int], seed: int) -> Path:
-    w, h = size
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def _step_depth(path: Path, size: tuple[int, int]) -> Path:
-    """Planar depth 3 m with a box at 1.5 m (a discontinuity the edge rule cuts)."""
-    w, h = size
-    z = np.full((h, w), 3.0, np.float32)
-    z[h // 5: h // 2, w // 3: 2 * w // 3] = 1.5
-    np.save(path, z)
-    return path
 
 
 @pytest.fixture
@@ -44,12 +28,12 @@ def batch(tmp_path):
     photos, depth = tmp_path / "photos", tmp_path / "depth"
     photos.mkdir(), depth.mkdir()
     for seed, (name, size) in enumerate(PHOTOS.items()):
-        _photo(photos / name, size, seed)
-        _step_depth(depth / f"{Path(name).stem}.npy", size)
+        random_photo(photos / name, size, seed)
+        box_depth(depth / f"{Path(name).stem}.npy", size)
     # Not decodable by Blender.  (A merely truncated JPEG is not enough: Blender's libjpeg
     # decodes what is there and fills the rest with grey.)
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8)
-    _step_depth(depth / "broken.npy", (64, 48))
+    box_depth(depth / "broken.npy", (64, 48))
     return photos, depth
 
 
@@ -215,7 +199,7 @@ def test_exif_rotated_photo_is_textured_upright(tmp_path, main):
     exif[0x0112] = 6
     photo = tmp_path / "side.jpg"
     Image.fromarray(stored).save(photo, exif=exif, quality=95)
-    depth = _step_depth(tmp_path / "side.npy", (48, 64))  # upright: 48 wide, 64 high
+    depth = box_depth(tmp_path / "side.npy", (48, 64))  # upright: 48 wide, 64 high
     out = tmp_path / "side.glb"
     assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth)]) == 0
     assert_valid_gltf(out)

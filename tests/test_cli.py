@@ -10,24 +10,11 @@ import pytest
 import trimesh
 from PIL import Image
 
-from conftest import assert_valid_gltf
+from conftest import assert_valid_gltf, box_depth, random_photo
 from depth3d.cli import main
 from tiny_models import save_tiny_depth_anything, save_tiny_dpt
 
 W, H = 64, 48
-
-
-def _photo(path: Path, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def _step_depth(path: Path) -> Path:
-    z = np.full((H, W), 3.0, np.float32)
-    z[10:30, 20:40] = 1.5
-    np.save(path, z)
-    return path
 
 
 @pytest.fixture
@@ -36,11 +23,11 @@ def batch(tmp_path):
     photos, depth = tmp_path / "photos", tmp_path / "depth"
     photos.mkdir(), depth.mkdir()
     for i, name in enumerate(["a.png", "b.jpg", "c.png"]):
-        _photo(photos / name, i)
-        _step_depth(depth / f"{Path(name).stem}.npy")
+        random_photo(photos / name, (W, H), i)
+        box_depth(depth / f"{Path(name).stem}.npy", (W, H))
     good = (photos / "b.jpg").read_bytes()
     (photos / "broken.jpg").write_bytes(good[: len(good) // 3])  # truncated JPEG
-    _step_depth(depth / "broken.npy")
+    box_depth(depth / "broken.npy", (W, H))
     return photos, depth
 
 
@@ -70,7 +57,7 @@ def test_all_good_exits_zero_and_names_outputs(batch, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["glb", "gltf", "ply", "obj"])
 def test_single_output_file_per_format(tmp_path, fmt):
-    photo, depth = _photo(tmp_path / "p.png"), _step_depth(tmp_path / "d.npy")
+    photo, depth = random_photo(tmp_path / "p.png", (W, H)), box_depth(tmp_path / "d.npy", (W, H))
     out = tmp_path / f"result.{fmt}"
     assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth)]) == 0
     mesh = trimesh.load(out, force="mesh")
@@ -91,7 +78,7 @@ def test_single_output_file_per_format(tmp_path, fmt):
     ],
 )
 def test_bad_depth_is_one_clear_line_and_no_file(tmp_path, capsys, make_depth, reason):
-    photo = _photo(tmp_path / "p.png")
+    photo = random_photo(tmp_path / "p.png", (W, H))
     np.save(tmp_path / "d.npy", make_depth())
     out = tmp_path / "out.glb"
     assert main(["convert", str(photo), "-o", str(out), "--depth", str(tmp_path / "d.npy")]) == 1
@@ -106,7 +93,7 @@ def test_bad_photo_is_one_clear_line(tmp_path, capsys, content):
     photo = tmp_path / "bad.png"
     photo.write_bytes(content)
     out = tmp_path / "out.glb"
-    assert main(["convert", str(photo), "-o", str(out), "--depth", str(_step_depth(tmp_path / "d.npy"))]) == 1
+    assert main(["convert", str(photo), "-o", str(out), "--depth", str(box_depth(tmp_path / "d.npy", (W, H)))]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "bad.png" in err and "\n" not in err, err
     assert not out.exists()
@@ -126,8 +113,8 @@ def test_bad_photo_is_one_clear_line(tmp_path, capsys, content):
 )
 def test_usage_errors_exit_2(argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _photo(tmp_path / "x.png")
-    _step_depth(tmp_path / "d.npy")
+    random_photo(tmp_path / "x.png", (W, H))
+    box_depth(tmp_path / "d.npy", (W, H))
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
@@ -135,7 +122,7 @@ def test_usage_errors_exit_2(argv, tmp_path, monkeypatch):
 
 def test_console_script_runs(tmp_path):
     """The installed `depth3d` entry point (what users type), as a real process."""
-    photo, depth = _photo(tmp_path / "p.png"), _step_depth(tmp_path / "d.npy")
+    photo, depth = random_photo(tmp_path / "p.png", (W, H)), box_depth(tmp_path / "d.npy", (W, H))
     exe = Path(sys.executable).with_name("depth3d")
     run = subprocess.run([str(exe), "convert", str(photo), "-o", str(tmp_path / "o.glb"),
                           "--depth", str(depth)], capture_output=True, text=True, timeout=120)
@@ -155,7 +142,7 @@ def tiny_models(tmp_path_factory):
 @pytest.mark.parametrize("family", ["depth-anything", "dpt"])
 @pytest.mark.parametrize("geometry", ["mesh", "points"])
 def test_tiny_models_convert_to_valid_glb(tiny_models, tmp_path, family, geometry):
-    photo = _photo(tmp_path / "p.jpg")
+    photo = random_photo(tmp_path / "p.jpg", (W, H))
     out = tmp_path / "o.glb"
     code = main(["convert", str(photo), "-o", str(out), "--model", str(tiny_models[family]),
                  "--geometry", geometry, "--edge-threshold", "0"])
@@ -169,7 +156,7 @@ def test_tiny_models_convert_to_valid_glb(tiny_models, tmp_path, family, geometr
 def test_depth_command_writes_maps(tiny_models, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
-    _photo(photos / "a.png"), _photo(photos / "b.jpg", 1)
+    random_photo(photos / "a.png", (W, H)), random_photo(photos / "b.jpg", (W, H), 1)
     out = tmp_path / "maps"
     assert main(["depth", str(photos), "-o", str(out), "--model", str(tiny_models["depth-anything"])]) == 0
     for stem in "ab":
