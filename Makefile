@@ -1,6 +1,7 @@
 # The two commands of the README:  `make demo`  and  `make test`.
 # Both create .venv and install everything they need on first use.
-PYTHON ?= python3
+# bpy 4.5 needs Python 3.11: take python3.11 where it is installed beside another python3
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
