@@ -497,54 +497,54 @@ def locate_cuts(q: np.ndarray, cuts: dict[str, np.ndarray], k: int,
     extended half a fine step (:func:`half_steps`), at a SPLIT; to its near end at a TEAR.
     """
     ny, nx = coarse_cuts["h"].shape[0], coarse_cuts["v"].shape[1]
+    assert q.shape == (k * (ny - 1) + 1, k * (nx - 1) + 1), (q.shape, k, ny, nx)
     out = {}
     for kind, code in cuts.items():
-        ext_v, ext_u = half_steps(q, cuts, kind)
         c = _along_coarse(code, kind, k, ny, nx)
-        cut = c != KEEP
-        located = (coarse_cuts[kind] != KEEP) & cut.any(axis=0)
-        m1 = np.argmax(cut, axis=0)[None]
-        m2 = (k - 1 - np.argmax(cut[::-1], axis=0))[None]
-        split1 = np.take_along_axis(c, m1, 0)[0] == SPLIT
-        split2 = np.take_along_axis(c, m2, 0)[0] == SPLIT
-        f = _along_coarse(q, kind, k, ny, nx, ends=True)
-        take = lambda a, m: np.take_along_axis(a, m, 0)[0]  # noqa: E731
-        q_v = np.where(split1, take(_along_coarse(ext_v, kind, k, ny, nx), m1), take(f, m1))
-        q_u = np.where(split2, take(_along_coarse(ext_u, kind, k, ny, nx), m2), take(f, m2 + 1))
-        t_v = (m1[0] + np.where(split1, 0.5, 0.0)) / k
-        t_u = (m2[0] + np.where(split2, 0.5, 1.0)) / k
-        located &= np.isfinite(q_v) & np.isfinite(q_u)  # a fine vertex with no point is no end
-        out[kind] = (located, t_v.astype(np.float32), q_v.astype(np.float32),
-                     t_u.astype(np.float32), q_u.astype(np.float32))
+        located = (coarse_cuts[kind] != KEEP) & (c != KEEP).any(axis=0)
+        jj, ii = np.nonzero(located)
+        c = c[:, jj, ii]
+        n = np.arange(len(jj))
+        m1 = np.argmax(c != KEEP, axis=0)  # the fine cut nearest to v, and to u
+        m2 = k - 1 - np.argmax(c[::-1] != KEEP, axis=0)
+        split1, split2 = c[m1, n] == SPLIT, c[m2, n] == SPLIT
+        (oj, oi), (sj, si) = EDGE_KINDS[kind]
+        # fine vertex m along coarse edge (j, i), which starts at coarse vertex (j + oj, i + oi);
+        # the fine edge from it is named by its own first end less (oj, oi)
+        fj, fi = (jj + oj) * k, (ii + oi) * k
+        ext_v = half_steps(q, cuts, kind, fj + m1 * sj - oj, fi + m1 * si - oi)[0]
+        ext_u = half_steps(q, cuts, kind, fj + m2 * sj - oj, fi + m2 * si - oi)[1]
+        q_v = np.where(split1, ext_v, q[fj + m1 * sj, fi + m1 * si])
+        q_u = np.where(split2, ext_u, q[fj + (m2 + 1) * sj, fi + (m2 + 1) * si])
+        ok = np.isfinite(q_v) & np.isfinite(q_u)  # a fine vertex with no point is no end
+        located[jj[~ok], ii[~ok]] = False
+        fields = [np.zeros(located.shape, np.float32) for _ in range(4)]
+        for field, value in zip(fields, ((m1 + np.where(split1, 0.5, 0.0)) / k, q_v,
+                                         (m2 + np.where(split2, 0.5, 1.0)) / k, q_u)):
+            field[jj[ok], ii[ok]] = value[ok]
+        out[kind] = (located, *fields)
     return out
 
 
 def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
-               sel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each end's surface extended half a step along the ``kind`` edges (``sel``: a bool mask of
-    them; default all) towards the other end: ``(q_v, q_u)`` disparities, (E,) for a mask, else
-    of the edge shape.  Linearly, where the edge behind the end is uncut and the three samples up
-    to the end lie on a line within EXTEND_STRAIGHT (a plane); else level (a curved surface may
-    be curving away at its silhouette).
+               jj: np.ndarray, ii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each end's surface extended half a step along the ``kind`` edges at (jj, ii) towards
+    the other end: ``(q_v, q_u)``, (E,) disparities.  Linearly, where the edge behind the end
+    is uncut and the three samples up to the end lie on a line within EXTEND_STRAIGHT (a
+    plane); else level (a curved surface may be curving away at its silhouette).
     """
-    ny, nx = q.shape
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
-    shape = _edge_shape(kind, ny, nx)
-    whole = sel is None
-    sel = np.ones(shape, bool) if whole else sel
     p = np.pad(q, 2, mode="edge")
-    vbb, vb, v, u, ub, ubb = (_shifted(p, 2, oj + m * sj, oi + m * si, shape)[sel] for m in range(-2, 4))
+    vbb, vb, v, u, ub, ubb = (p[2 + oj + m * sj + jj, 2 + oi + m * si + ii] for m in range(-2, 4))
     # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
     cp = np.pad(cuts[kind] != KEEP, 1, constant_values=True)
-    behind_v = ~_shifted(cp, 1, -sj, -si, shape)[sel]
-    behind_u = ~_shifted(cp, 1, sj, si, shape)[sel]
+    behind_v = ~cp[1 - sj + jj, 1 - si + ii]
+    behind_u = ~cp[1 + sj + jj, 1 + si + ii]
     with np.errstate(invalid="ignore"):
         flat_v = behind_v & (np.abs(vbb - 2 * vb + v) < np.float32(EXTEND_STRAIGHT) * v)
         flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
         q_v = np.where(flat_v & (1.5 * v - 0.5 * vb > 0), 1.5 * v - 0.5 * vb, v)
         q_u = np.where(flat_u & (1.5 * u - 0.5 * ub > 0), 1.5 * u - 0.5 * ub, u)
-    if whole:
-        q_v, q_u = q_v.reshape(shape), q_u.reshape(shape)
     return q_v, q_u
 
 
@@ -670,7 +670,7 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None, located: dict
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
         shape = _edge_shape(kind, ny, nx)
         gv, gu = _shifted(gp, 1, oj, oi, shape)[sel], _shifted(gp, 1, oj + sj, oi + si, shape)[sel]
-        qv, qu = half_steps(q, cuts, kind, sel)
+        qv, qu = half_steps(q, cuts, kind, *np.nonzero(sel))
         tv, tu = np.full(len(qv), 0.5, np.float32), np.full(len(qv), 0.5, np.float32)
         if located:
             here, t_v, q_v, t_u, q_u = (x[sel] for x in located[kind])

@@ -198,10 +198,10 @@ def reconstruct(
         pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
-    faces, own, other, mid_q, mid_t = triangulate(q, cuts, located)
+    faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
     # Vertices added where cut triangles were split: on the way from a grid vertex (``own``) to
-    # another in the image (``mid_t`` of it), on the surface of the first at disparity ``mid_q``.
-    mid_uv = uv[own] + mid_t[:, None] * (uv[other] - uv[own])
+    # another in the image (``mid_frac`` of it), on the surface of the first at disparity ``mid_q``.
+    mid_uv = uv[own] + mid_frac[:, None] * (uv[other] - uv[own])
     mid_z = np.float32(1.0) / mid_q
     mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":

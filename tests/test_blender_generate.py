@@ -534,3 +534,33 @@ def test_photos_read_by_blender_match_the_core(tmp_path):
         assert np.abs(ours.rgb.astype(int) - core.rgb).max() <= tolerance, name
         assert ours.data == (tmp_path / name).read_bytes() and ours.name == name.split(".")[0]
     assert not bpy.data.images
+
+
+def test_grid_index_never_takes_a_split_vertex_for_a_grid_vertex():
+    """The last grid vertex left out, and the first split vertex after it a sixth of a cell
+    away (a fine SPLIT beside it; its own side of the other cut edge ends on it): only the
+    vertices at grid positions are the grid's."""
+    from depth3d.camera import Camera
+    from depth3d.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
+    from depth3d.grid import grid_uv
+    from depth3d.mesh import compact
+    from depth3d.reconstruct import Geometry
+
+    k, (ny, nx), span = 3, (2, 3), (30, 20)
+    fine_q = np.full((4, 7), 0.5, np.float32)
+    fine_q[2:, 6] = 0.25
+    fine = {"h": np.full((4, 6), KEEP, np.uint8), "v": np.full((3, 7), KEEP, np.uint8),
+            "d": np.full((3, 6), KEEP, np.uint8)}
+    fine["h"][3, 5] = SPLIT  # the last fine step of coarse edge (1, 1)–(1, 2)
+    fine["v"][2, 6] = TEAR  # the last fine step of coarse edge (0, 2)–(1, 2)
+    coarse = coarsen_cuts(fine, k, ny, nx)
+    faces, own, other, _, frac = triangulate(np.ascontiguousarray(fine_q[::k, ::k]), coarse,
+                                             locate_cuts(fine_q, fine, k, coarse))
+    uv = grid_uv(nx, ny, span)
+    uv = np.concatenate([uv, uv[own] + frac[:, None] * (uv[other] - uv[own])])
+    used, faces = compact(faces, len(uv))
+    assert used[:nx * ny].tolist() == [True] * 5 + [False]
+    geometry = Geometry(vertices=np.zeros((int(used.sum()), 3), np.float32), faces=faces, uv=uv[used],
+                        texture=np.zeros((20, 30, 3), np.uint8), camera=Camera(30, 20, 50.0),
+                        grid=(nx, ny), span=span)
+    np.testing.assert_array_equal(grid_index(geometry), np.arange(5))

@@ -77,8 +77,8 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
     if len(uv) >= n_grid:  # the common case, every grid vertex kept: one comparison
         cells = uv[:n_grid].reshape(ny, nx, 2)
         expect = grid_uv(nx, ny, (span_w, span_h)).reshape(ny, nx, 2)
-        if (np.abs(cells[:, :, 0] - expect[0, :, 0]) < np.float32(0.25 * grid_step(nx, span_w))).all() and \
-                (np.abs(cells[:, :, 1] - expect[:, 0, 1][:, None]) < np.float32(0.25 * grid_step(ny, span_h))).all():
+        if (np.abs(cells[:, :, 0] - expect[0, :, 0]) < np.float32(ON_GRID * grid_step(nx, span_w))).all() and \
+                (np.abs(cells[:, :, 1] - expect[:, 0, 1][:, None]) < np.float32(ON_GRID * grid_step(ny, span_h))).all():
             return np.arange(n_grid, dtype=np.int32)
     # grid index along each axis, fractional (midpoints at halves)
     fi = grid_index_at(uv[:, 0], nx, span_w)
