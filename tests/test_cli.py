@@ -55,11 +55,12 @@ def test_all_good_exits_zero_and_names_outputs(batch, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a.ply", "b.ply", "c.ply"]
 
 
-@pytest.mark.parametrize("fmt", ["glb", "gltf", "ply", "obj"])
-def test_single_output_file_per_format(tmp_path, fmt):
+@pytest.mark.parametrize("fmt, resolution", [("glb", "1024"), ("gltf", "1024"), ("ply", "1024"), ("obj", "1024"),
+                                             ("glb", "16")])  # 16: a coarse grid, split where a finer one cut
+def test_single_output_file_per_format(tmp_path, fmt, resolution):
     photo, depth = random_photo(tmp_path / "p.png", (W, H)), box_depth(tmp_path / "d.npy", (W, H))
     out = tmp_path / f"result.{fmt}"
-    assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth)]) == 0
+    assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth), "--resolution", resolution]) == 0
     mesh = trimesh.load(out, force="mesh")
     assert len(mesh.vertices) > 0 and len(mesh.faces) > 0
     if fmt in ("glb", "gltf"):
