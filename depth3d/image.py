@@ -39,6 +39,7 @@ class Photo:
     data:     the file's encoded bytes when they can be sent as-is: no EXIF rotation needed and
               not EXR (``None`` otherwise: encode ``rgb`` instead).
     fov_deg:  horizontal field of view from EXIF, degrees, or ``None``.
+    orientation: the file's EXIF orientation (1–8), already applied to ``rgb``; 1 when none.
     """
 
     rgb: np.ndarray
@@ -46,6 +47,7 @@ class Photo:
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)
     fov_deg: float | None = None
+    orientation: int = 1
 
     @property
     def width(self) -> int:
@@ -141,6 +143,7 @@ def read_photo_bytes(
         path=path,
         data=data if orientation == 1 else None,
         fov_deg=fov_from_exif(exif, rgb.shape[1], rgb.shape[0]),
+        orientation=orientation,
     )
 
 

@@ -331,8 +331,28 @@ def test_exif_orientation_matches_pillow(tmp_path):
         from depth3d.camera import fov_from_35mm_equivalent
 
         assert photo.fov_deg == pytest.approx(fov_from_35mm_equivalent(28, w, h))
-        assert (photo.data is None) == (orientation != 1)
+        assert (photo.data is None) == (orientation != 1) and photo.orientation == orientation
     assert not bpy.data.images
+
+
+def test_a_sideways_photo_is_textured_upright(tmp_path):
+    """A JPEG stored sideways with EXIF orientation 6: Blender shows the file as stored, so the
+    mesh's texture is a new image of the upright pixels (64 high, left half of the file on top)."""
+    stored = np.zeros((48, 64, 3), np.uint8)
+    stored[:, :32] = (255, 0, 0)  # left half red → top half once turned 90° clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = tmp_path / "side.jpg"
+    Image.fromarray(stored).save(photo, exif=exif, quality=95)
+    depth = np.full((64, 48), 2.0, np.float32)
+    depth[20:40, 10:30] = 1.5
+    np.save(tmp_path / "side.npy", depth)
+    obj, _ = _generate(filepath=str(photo), depth_filepath=str(tmp_path / "side.npy"), add_camera=False)
+    image = obj.data.materials[0].node_tree.nodes["Image Texture"].image
+    assert tuple(image.size) == (48, 64)
+    rgb = photo_from_image(image).rgb.astype(np.int16)
+    assert (np.abs(rgb[:24] - (255, 0, 0)).max(axis=2) < 40).mean() > 0.95  # top half red
+    assert (rgb[40:].max(axis=2) < 40).mean() > 0.95  # bottom half black
 
 
 def test_build_mesh_edges_match_blender(scene_files):

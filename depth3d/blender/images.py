@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..image import Photo, apply_orientation, to_rgb8
 from .exif import read_exif_info
 
-__all__ = ["load_image", "load_photo", "open_photo", "image_orientation", "photo_from_image", "image_pixels", "image_path"]
+__all__ = ["load_image", "load_photo", "open_photo", "photo_from_image", "image_pixels", "image_path"]
 
 
 def image_path(image: bpy.types.Image) -> Path | None:
@@ -74,17 +74,6 @@ def _encoded_bytes(image: bpy.types.Image) -> bytes | None:
     return None
 
 
-def image_orientation(image: bpy.types.Image) -> int:
-    """EXIF orientation (1–8) of the file behind ``image``; 1 when none.
-
-    Blender shows images as stored, ignoring this: with anything but 1 the datablock is
-    sideways or mirrored compared with :func:`photo_from_image`'s pixels, so a texture for
-    the geometry has to be made from the upright pixels instead.
-    """
-    data = _encoded_bytes(image)
-    return read_exif_info(data).orientation if data is not None else 1
-
-
 def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Photo:
     """A :class:`Photo` of an image datablock (pixels as shown in Blender, EXIF applied).
 
@@ -108,7 +97,7 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
     return Photo(
         rgb=rgb, name=name, path=path,
         data=data if orientation == 1 else None,
-        fov_deg=fov,
+        fov_deg=fov, orientation=orientation,
     )
 
 

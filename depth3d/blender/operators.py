@@ -21,7 +21,7 @@ from ..errors import Depth3DError
 from ..pipeline import estimate_depth
 from ..reconstruct import DEFAULT_RESOLUTION, Options, reconstruct
 from . import build, cache, depth_source
-from .images import image_orientation, open_photo, photo_from_image
+from .images import open_photo, photo_from_image
 from .prefs import get_prefs
 from .props import EDGE_HELP, GEOMETRY_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS
 
@@ -231,7 +231,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         made = []
         try:
             collection = context.collection or context.scene.collection
-            if image is not None and image_orientation(image) != 1:
+            if image is not None and job.photo.orientation != 1:
                 # Blender shows the file unrotated: texture from the upright pixels instead.
                 job.discard()
                 image = job.image = build.image_from_rgb(job.photo.rgb, job.photo.name)
