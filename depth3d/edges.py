@@ -466,7 +466,8 @@ def edges_apart(q: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
 
 def _along_coarse(a: np.ndarray, kind: str, k: int, ny: int, nx: int, ends: bool = False) -> np.ndarray:
     """The fine grid's ``kind`` edges (``ends``: its vertices) along each ``kind`` edge of the
-    (ny, nx) grid of every k-th fine vertex, first end to second: (k (k + 1), *edge shape)."""
+    (ny, nx) grid of every k-th fine vertex, first end to second: (k, *edge shape), or
+    (k + 1, *edge shape) for the vertices."""
     shape = _edge_shape(kind, ny, nx)
     n = k + 1 if ends else k
     # the m-th fine edge (vertex) of coarse edge (J, I) sits at fine (J·k + oj·k + m·sj, ...)
@@ -512,8 +513,11 @@ def locate_cuts(q: np.ndarray, cuts: dict[str, np.ndarray], k: int,
         # fine vertex m along coarse edge (j, i), which starts at coarse vertex (j + oj, i + oi);
         # the fine edge from it is named by its own first end less (oj, oi)
         fj, fi = (jj + oj) * k, (ii + oi) * k
-        ext_v = half_steps(q, cuts, kind, fj + m1 * sj - oj, fi + m1 * si - oi)[0]
-        ext_u = half_steps(q, cuts, kind, fj + m2 * sj - oj, fi + m2 * si - oi)[1]
+        # the fine edges m1 (v's side ends there) and m2 (u's begins), extended in one pass
+        fine_j = np.concatenate([fj + m1 * sj, fj + m2 * sj]) - oj
+        fine_i = np.concatenate([fi + m1 * si, fi + m2 * si]) - oi
+        ext_v, ext_u = half_steps(q, cuts, kind, fine_j, fine_i)
+        ext_v, ext_u = ext_v[:len(jj)], ext_u[len(jj):]
         q_v = np.where(split1, ext_v, q[fj + m1 * sj, fi + m1 * si])
         q_u = np.where(split2, ext_u, q[fj + (m2 + 1) * sj, fi + (m2 + 1) * si])
         ok = np.isfinite(q_v) & np.isfinite(q_u)  # a fine vertex with no point is no end
