@@ -1,17 +1,18 @@
-"""Writers, one format per module (``gltf``, ``ply``, ``obj``), chosen by :func:`export`."""
+"""Writers, one format per module (``gltf``, ``ply``, ``obj``, ``usdz``), chosen by :func:`export`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..reconstruct import Geometry
 
-FORMATS = ("glb", "gltf", "ply", "obj")
+FORMATS = ("glb", "gltf", "ply", "obj", "usdz")
 
 
 def export(geometry: Geometry, path: str | Path, fmt: str | None = None, unlit: bool = True) -> Path:
     """Write ``geometry`` to ``path`` in ``fmt`` (default: from the suffix).  Atomic.
 
-    ``unlit``: glTF only — show the photo as it is (KHR_materials_unlit) rather than lit PBR.
+    ``unlit``: glTF and USDZ — show the photo as it is (KHR_materials_unlit; USDZ: emissive)
+    rather than lit PBR.
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
@@ -19,6 +20,10 @@ def export(geometry: Geometry, path: str | Path, fmt: str | None = None, unlit: 
         from .gltf import export_glb, export_gltf
 
         return (export_glb if fmt == "glb" else export_gltf)(geometry, path, unlit=unlit)
+    if fmt == "usdz":
+        from .usdz import export_usdz
+
+        return export_usdz(geometry, path, unlit=unlit)
     if fmt == "ply":
         from .ply import export_ply as writer
     elif fmt == "obj":
