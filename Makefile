@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_TOOLS := tests/tools/node_modules/.installed
+VIEWER := tests/viewer/node_modules/.installed
 
 .PHONY: demo test bench extension clean
 
@@ -25,7 +26,12 @@ demo: $(STAMP)
 		--depth samples/depth --blend out/samples.blend
 	@echo "demo: wrote out/*.glb (core) and out/blender/*.glb + out/samples.blend (Blender)"
 
-test: $(STAMP) $(NODE_TOOLS)
+# three.js and puppeteer-core for the real-viewer test (the browser itself: .ci/run, apt)
+$(VIEWER): tests/viewer/package.json tests/viewer/package-lock.json
+	npm ci --prefix tests/viewer --no-audit --no-fund
+	touch $(VIEWER)
+
+test: $(STAMP) $(NODE_TOOLS) $(VIEWER)
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
@@ -41,4 +47,4 @@ extension: $(STAMP)
 	$(BIN)/python $(BLENDER_EXT) build --source-dir . --output-dir dist
 
 clean:
-	rm -rf $(VENV) tests/tools/node_modules out dist
+	rm -rf $(VENV) tests/tools/node_modules tests/viewer/node_modules out dist

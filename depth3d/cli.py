@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"depth3d {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("convert", help="photos → .glb/.gltf/.ply/.obj")
+    p = sub.add_parser("convert", help="photos → .glb/.gltf/.ply/.obj/.usdz")
     add_convert_arguments(p)
 
     p = sub.add_parser("depth", help="depth maps only: float .npy + 16-bit PNG + preview")
