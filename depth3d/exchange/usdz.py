@@ -34,37 +34,22 @@ import numpy as np
 from ..atomic import atomic_path
 from ..camera import FULL_FRAME_WIDTH_MM
 from ..reconstruct import Geometry
-from .trimesh_bridge import JPEG_QUALITY
+from .gltf.camera import camera_translation
+from .gltf.material import encode_image
 
-__all__ = ["DEFAULT_TEXTURE_SIZE", "TEXTURE_NAME", "export_usdz", "resize_texture"]
+__all__ = ["DEFAULT_TEXTURE_SIZE", "TEXTURE_NAME", "export_usdz"]
 
 DEFAULT_TEXTURE_SIZE = 2048  # long side; AR Quick Look's budget is one 2048² texture
 TEXTURE_NAME = "photo.jpg"  # its name inside the package
 
 
-def resize_texture(rgb: np.ndarray, max_size: int):
-    """(H, W, 3) uint8 → a Pillow image whose long side is at most ``max_size`` px.
-
-    Downscaled with Pillow's Lanczos filter, whose kernel widens with the scale factor (a
-    proper low-pass, no aliasing); never upscaled; the aspect ratio is kept (each side rounded).
-    """
-    from PIL import Image
-
-    if max_size < 1:
-        raise ValueError(f"texture size must be at least 1 px, got {max_size}")
-    img = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
-    long_side = max(img.size)
-    if long_side > max_size:
-        k = max_size / long_side
-        img = img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.LANCZOS)
-    return img
-
-
 def export_usdz(geometry: Geometry, path: str | Path, texture_size: int = DEFAULT_TEXTURE_SIZE,
-                unlit: bool = True) -> Path:
+                unlit: bool = True, power_of_two: bool = False) -> Path:
     """Write ``geometry`` (a mesh) as a .usdz package at ``path`` (atomic); return the path.
 
-    texture_size: long side limit of the embedded photo in px (Lanczos-downscaled, JPEG).
+    texture_size: long side limit of the embedded photo in px; power_of_two: sides rounded to
+                  powers of two — the glTF writer's rule (:func:`~.gltf.material.texture_size`:
+                  Lanczos, never upscaled), JPEG.
     unlit: the photo as emission over a black diffuse (looks unlit under any lighting), else as
            diffuse colour.
     Raises ValueError for a point cloud or a texture size below 1, before anything is written.
@@ -72,13 +57,16 @@ def export_usdz(geometry: Geometry, path: str | Path, texture_size: int = DEFAUL
     if not geometry.is_mesh:
         raise ValueError("USDZ holds meshes only (AR Quick Look shows no point clouds); "
                          "use --geometry mesh, or .ply/.glb for points")
-    image = resize_texture(geometry.texture, texture_size)
+    if texture_size < 1:
+        raise ValueError(f"texture size must be at least 1 px, got {texture_size}")
+    image = encode_image(geometry.texture, texture_size, power_of_two)
     from pxr import UsdUtils
 
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="depth3d-usdz-") as work:
         layer = os.path.join(work, "scene.usdc")
-        image.save(os.path.join(work, TEXTURE_NAME), quality=JPEG_QUALITY, subsampling=0)
+        with open(os.path.join(work, TEXTURE_NAME), "wb") as f:
+            f.write(image.data)
         _write_stage(geometry, layer, unlit)
         with atomic_path(path) as tmp:
             # the ARKit variant flattens to one layer and checks AR Quick Look's constraints;
@@ -145,18 +133,22 @@ def _write_stage(geometry: Geometry, layer: str, unlit: bool) -> None:
 
 
 def _define_camera(stage, prim_path, geometry: Geometry) -> None:
-    """A camera at the origin (USD cameras look down −Z, +Y up: our frame) with the photo's
-    horizontal FOV: focal length and apertures in mm on a 36 mm-wide sensor, aperture aspect =
-    the photo's; clipping around the mesh's depth range."""
+    """The photo's camera (USD cameras look down −Z, +Y up: our frame), where the glTF writer
+    puts it (:func:`~.gltf.camera.camera_translation`: the origin; a relief's stands back), with
+    the photo's horizontal FOV: focal length and apertures in mm on a 36 mm-wide sensor,
+    aperture aspect = the photo's; clipping around the mesh's depth range."""
     from pxr import Gf, UsdGeom
 
     cam = geometry.camera
     camera = UsdGeom.Camera.Define(stage, prim_path)
+    position = camera_translation(cam, geometry.meta.get("projection", "perspective"))
+    if any(position):
+        camera.AddTranslateOp().Set(Gf.Vec3d(*position))
     camera.CreateProjectionAttr(UsdGeom.Tokens.perspective)
     camera.CreateFocalLengthAttr(float(cam.lens_mm(FULL_FRAME_WIDTH_MM)))
     camera.CreateHorizontalApertureAttr(float(FULL_FRAME_WIDTH_MM))
     camera.CreateVerticalApertureAttr(float(FULL_FRAME_WIDTH_MM / cam.aspect))
-    depth = -geometry.vertices[:, 2] if len(geometry.vertices) else np.array([1.0])
+    depth = position[2] - geometry.vertices[:, 2] if len(geometry.vertices) else np.array([1.0])
     depth = depth[np.isfinite(depth) & (depth > 0)]
     near = float(depth.min()) / 2 if len(depth) else 0.01
     far = float(depth.max()) * 2 if len(depth) else 1000.0

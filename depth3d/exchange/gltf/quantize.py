@@ -1,0 +1,62 @@
+"""KHR_mesh_quantization: positions as normalized int16, texture coordinates as normalized uint16.
+
+Positions: per axis, ``p = translation + scale · q / 32767`` with ``q`` int16 in [−32767, 32767],
+``translation`` the centre of the bounding box and ``scale`` its half extent; the decoding
+transform is the mesh node's ``translation``/``scale`` (the layout gltfpack writes).  Rounding
+to the nearest step bounds the error per axis by half a step: ``extent / 65534``
+(:data:`POSITION_ERROR`), plus float32 rounding.
+Texture coordinates in [0, 1]: ``q = round(uv · 65535)``, error ≤ 1/131070.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "EXTENSION", "POSITION_ERROR", "QuantizedPositions", "quantize_colors", "quantize_positions",
+    "quantize_uv",
+]
+
+EXTENSION = "KHR_mesh_quantization"
+INT16_MAX = 32767
+UINT16_MAX = 65535
+POSITION_ERROR = 1.0 / (2 * INT16_MAX)  # of the bounding box extent, per axis
+
+
+class QuantizedPositions(NamedTuple):
+    """``values``: (N, 4) int16 (x, y, z, 0 — padded to the 4-byte vertex alignment);
+    ``translation``, ``scale``: (3,) float, the node transform that restores metres."""
+
+    values: np.ndarray
+    translation: np.ndarray
+    scale: np.ndarray
+
+
+def quantize_positions(vertices: np.ndarray) -> QuantizedPositions:
+    """(N, 3) float32 positions → :class:`QuantizedPositions` (N ≥ 1)."""
+    lo = vertices.min(axis=0).astype(np.float64)
+    hi = vertices.max(axis=0).astype(np.float64)
+    translation = (lo + hi) / 2
+    scale = np.maximum((hi - lo) / 2, np.finfo(np.float32).tiny)  # a flat axis keeps a valid scale
+    # float32 so the node's values, stored as JSON doubles, are exactly what a viewer applies
+    translation = translation.astype(np.float32).astype(np.float64)
+    scale = scale.astype(np.float32).astype(np.float64)
+    values = np.zeros((len(vertices), 4), np.int16)
+    q = (vertices - translation.astype(np.float32)) * np.float32(INT16_MAX) / scale.astype(np.float32)
+    np.clip(np.rint(q, out=q), -INT16_MAX, INT16_MAX, out=q)
+    values[:, :3] = q
+    return QuantizedPositions(values, translation, scale)
+
+
+def quantize_uv(uv: np.ndarray) -> np.ndarray:
+    """(N, 2) float texture coordinates in [0, 1] → (N, 2) uint16, normalized."""
+    q = np.clip(uv, 0.0, 1.0) * np.float32(UINT16_MAX)
+    return np.rint(q).astype(np.uint16)
+
+
+def quantize_colors(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) uint8 sRGB → (N, 4) uint8 RGBA (opaque; 4 bytes keeps vertex alignment)."""
+    out = np.full((len(rgb), 4), 255, np.uint8)
+    out[:, :3] = rgb
+    return out
