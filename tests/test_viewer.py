@@ -19,7 +19,7 @@ from depth3d.reconstruct import Options
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SCENE = "room"  # the most textured sample: the most sensitive to misregistration
-MIN_COVERAGE = 0.99  # measured 0.9954: only the cut edges show the background
+MIN_COVERAGE = 0.99  # full output: measured 0.9954, only the cut edges show the background
 
 
 def half_pixel_psnr(photo: np.ndarray) -> float:
@@ -37,11 +37,13 @@ def sample():
     return photo.rgb, Camera(photo.width, photo.height, photo.fov_deg), path, SAMPLES / "depth" / f"{SCENE}.exr"
 
 
-def check_against_photo(model: Path, photo: np.ndarray, camera: Camera) -> dict:
+def check_against_photo(model: Path, photo: np.ndarray, camera: Camera,
+                        min_coverage: float = MIN_COVERAGE) -> dict:
     """Render ``model`` at the photo's size (through its own camera when it has one, else the
     photo's) and compare: PSNR over the covered pixels must beat the photo against itself moved
     half a pixel (room: 40.9 dB; the export through its camera measures 50.2 dB, a 0.5 % wider
-    FOV 35.3 dB), and the model must cover the frame but for its cut edges."""
+    FOV 35.3 dB), and the model must cover ``min_coverage`` of the frame (all but its cut edges).
+    """
     rendering = render_model(model, camera.width, camera.height, fovy=camera.fov_y_deg)
     covered = rendering.rgba[..., 3] == 255
     psnr = masked_psnr(rendering.rgba[..., :3], photo, covered)
@@ -51,7 +53,7 @@ def check_against_photo(model: Path, photo: np.ndarray, camera: Camera) -> dict:
           f"(threshold {threshold:.2f} dB), {info['triangles']} triangles, camera from {info['camera']}, "
           f"{info['renderer']}")
     assert info["materials"] == ["MeshBasicMaterial"]  # KHR_materials_unlit understood by three.js
-    assert rendering.coverage >= MIN_COVERAGE
+    assert rendering.coverage >= min_coverage
     assert psnr >= threshold
     return info
 
@@ -65,23 +67,25 @@ def test_glb_in_three_js_matches_the_photo(sample, tmp_path):
 
 # The VR/AR files: quantized, compressed, power-of-two textures (room at 640×480: 512², which
 # costs 5.6 dB of PSNR and still passes), decoded by three.js's own meshopt and Draco decoders.
+# Coverage: the issue's fidelity budget per target (vr ≥ 98 %, ar ≥ 96 %; a uniform grid of
+# ~100k triangles covers 98.8 % of room, of ~26k 98.6 %).
 COMPRESSED = {
     "vr": (GltfSettings(quantize=True, compression="meshopt", texture_size=4096, power_of_two=True),
-           "EXT_meshopt_compression"),
+           "EXT_meshopt_compression", 0.98),
     "ar": (GltfSettings(quantize=True, compression="meshopt", texture_size=2048, power_of_two=True),
-           "EXT_meshopt_compression"),
+           "EXT_meshopt_compression", 0.96),
     "draco": (GltfSettings(quantize=True, compression="draco", texture_size=2048, power_of_two=True),
-              "KHR_draco_mesh_compression"),
+              "KHR_draco_mesh_compression", 0.96),
 }
 
 
 @pytest.mark.parametrize("target", COMPRESSED)
 def test_compressed_glb_in_three_js_matches_the_photo(sample, tmp_path, target):
     photo, camera, path, depth = sample
-    settings, extension = COMPRESSED[target]
+    settings, extension, min_coverage = COMPRESSED[target]
     geometry = photo_to_geometry(read_photo(path), get_backend("file", path=depth, kind="depth"), Options())
     glb = export(geometry, tmp_path / f"{SCENE}_{target}.glb", settings=settings)
-    info = check_against_photo(glb, photo, camera)
+    info = check_against_photo(glb, photo, camera, min_coverage)
     assert info["camera"] == "gltf" and extension in info["extensions"]
     assert info["triangles"] == len(geometry.faces)
 
