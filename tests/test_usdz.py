@@ -140,3 +140,21 @@ def test_refusals_write_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith(f"error: {photo}: USDZ holds meshes only"), err
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_relief_camera_stands_where_the_gltf_camera_does(tmp_path):
+    """A relief (a plane of width 1) is seen from the distance where it fills the FOV: the USD
+    camera's position is the glTF camera node's, and both ends of the plane at height 0 project
+    to the frame's edges."""
+    z = np.linspace(1.0, 2.0, W, dtype=np.float32)[None].repeat(H, 0)  # any map: height 0·it + 0
+    geometry = reconstruct(smooth_photo(), z, "depth", Options(projection="relief", fov=60.0, scale=0.0,
+                                                               shift=0.0, resolution=16))
+    assert np.abs(geometry.vertices[:, 2]).max() < 1e-6
+    stage = Usd.Stage.Open(str(export_usdz(geometry, tmp_path / "relief.usdz")))
+    (camera,) = [UsdGeom.Camera(p) for p in stage.Traverse() if p.IsA(UsdGeom.Camera)]
+    gf_camera = camera.GetCamera(Usd.TimeCode.Default())
+    assert gf_camera.transform.ExtractTranslation()[2] == pytest.approx(0.5 / math.tan(math.radians(30)))
+    points = np.asarray(UsdGeom.Mesh(stage.GetPrimAtPath("/photo/mesh")).GetPointsAttr().Get(), np.float64)
+    view = np.asarray(gf_camera.frustum.ComputeViewMatrix())
+    clip = np.c_[points, np.ones(len(points))] @ view @ np.asarray(gf_camera.frustum.ComputeProjectionMatrix())
+    np.testing.assert_allclose(clip[:, :2] / clip[:, 3:], geometry.uv * 2 - 1, rtol=0, atol=1e-4)
