@@ -73,6 +73,48 @@ def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = F
                    help="glTF: show the photo as it is (unlit, default) or as lit PBR")
     _add_backend_arguments(p)
     _add_geometry_arguments(p)
+    _add_target_arguments(p)
+
+
+def _add_target_arguments(p: argparse.ArgumentParser) -> None:
+    from .exchange.gltf import COMPRESSIONS
+    from .targets import TARGETS
+
+    g = p.add_argument_group("VR/AR output (glTF)")
+    g.add_argument("--target", choices=tuple(TARGETS), default="full",
+                   help="full: as built (default); vr: ≤ 300k triangles, texture ≤ 4096, quantized + "
+                        "meshopt; ar: ≤ 100k triangles, texture ≤ 2048, quantized + meshopt")
+    g.add_argument("--max-triangles", type=int, metavar="N", help="at most N triangles (overrides the target's)")
+    g.add_argument("--texture-size", type=int, metavar="PX",
+                   help="texture long side at most PX, a power of two (overrides the target's)")
+    g.add_argument("--compression", choices=COMPRESSIONS,
+                   help="geometry compression (overrides the target's; draco for viewers without meshopt)")
+
+
+def target_from_args(args: argparse.Namespace, fmt: str | None = None):
+    """The :class:`~depth3d.targets.Target` that ``--target`` and its knobs give; with ``fmt``,
+    also checked against the output format and geometry (:class:`UsageError` otherwise)."""
+    from .targets import check_format, resolve_target
+
+    try:
+        target = resolve_target(getattr(args, "target", "full"), getattr(args, "max_triangles", None),
+                                getattr(args, "texture_size", None), getattr(args, "compression", None))
+        if fmt is not None:
+            check_format(target, fmt, args.geometry)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return target
+
+
+def _triangle_budget(max_triangles: int) -> dict:
+    """``Options`` keywords for a triangle budget (none for 0: no limit)."""
+    from dataclasses import fields
+
+    if not max_triangles:
+        return {}
+    if "max_triangles" not in {f.name for f in fields(Options)}:
+        raise Depth3DError("this build cannot limit triangles (Options.max_triangles is missing)")
+    return {"max_triangles": max_triangles}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +153,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         return Options(
             geometry=args.geometry, projection=args.projection, fov=args.fov, scale=scale,
             shift=shift, resolution=args.resolution, edge_threshold=args.edge_threshold,
+            **_triangle_budget(target_from_args(args).max_triangles),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -217,13 +260,16 @@ def _preload(module: str) -> None:
 def cmd_convert(args: argparse.Namespace) -> int:
     from .pipeline import convert_file
 
-    _preload("trimesh.exchange.gltf")
     inputs, outputs, fmt = convert_targets(args)
+    target = target_from_args(args, fmt)
+    if fmt in ("ply", "obj"):
+        _preload(f"trimesh.exchange.{fmt}")
     options = options_from_args(args)
+    settings = target.gltf_settings(args.material == "unlit") if fmt in ("glb", "gltf") else None
     backend_for = backend_factory(args, len(inputs))
     return _run_batch(
         inputs, lambda p: convert_file(
-            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit"
+            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit", settings=settings,
         ),
     )
 

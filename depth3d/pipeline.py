@@ -31,13 +31,16 @@ def photo_to_geometry(photo: Photo, backend: DepthBackend, options: Options) -> 
 
 def convert_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
-    fmt: str | None = None, unlit: bool = True,
+    fmt: str | None = None, unlit: bool = True, settings=None,
 ) -> Path:
-    """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path."""
+    """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path.
+
+    ``settings``: glTF only, a :class:`~depth3d.exchange.gltf.GltfSettings` (target encoding).
+    """
     from .exchange import export
 
     geometry = photo_to_geometry(read_photo(photo_path), backend, options)
-    return export(geometry, out_path, fmt, unlit=unlit)
+    return export(geometry, out_path, fmt, unlit=unlit, settings=settings)
 
 
 def expand_inputs(inputs: list[str | Path], suffixes=PHOTO_SUFFIXES) -> list[Path]:

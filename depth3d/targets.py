@@ -1,0 +1,122 @@
+"""Output targets: what a file must carry to be shown where it goes.  The one table that defines them.
+
+========  =============  ====================  ===========  ===================================
+target    triangles      texture (long side)   positions    geometry compression
+========  =============  ====================  ===========  ===================================
+full      as built       the photo's, ≤ 8192   float32      none (today's output)
+vr        ≤ 300 000      ≤ 4096, power of two  int16        EXT_meshopt_compression
+ar        ≤ 100 000      ≤ 2048, power of two  int16        EXT_meshopt_compression
+========  =============  ====================  ===========  ===================================
+
+``vr``: Quest / WebXR scenes (≈ 300–500k triangles a scene, a few MB); ``ar``: Apple AR Quick
+Look's guidance (≈ 100k polygons, one 2048² texture), and web/AR pages.  Both keep the unlit
+photo material and store only the attributes it uses; int16 positions are
+KHR_mesh_quantization.  Draco (``compression="draco"``) instead of meshopt serves viewers that
+read only Draco (Android Scene Viewer).  The explicit knobs (``max_triangles``,
+``texture_size``, ``compression``) override one entry of the chosen target.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .exchange.gltf import COMPRESSIONS, GltfSettings
+from .exchange.gltf.material import JPEG_QUALITY, MAX_TEXTURE_SIZE
+
+__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "resolve_target"]
+
+GLTF_FORMATS = ("glb", "gltf")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target's budget and encoding.
+
+    max_triangles: 0 = no limit (the geometry as built).
+    texture_size:  long side of the texture in pixels.
+    power_of_two:  texture sides to powers of two (mipmaps on every GPU).
+    quantize:      KHR_mesh_quantization.
+    compression:   "none", "meshopt" or "draco".
+    jpeg_quality:  of the texture.
+    """
+
+    name: str
+    max_triangles: int
+    texture_size: int
+    power_of_two: bool
+    quantize: bool
+    compression: str
+    jpeg_quality: int
+
+    def __post_init__(self) -> None:
+        if self.max_triangles < 0:
+            raise ValueError("the triangle budget must be positive")
+        if self.texture_size < 1:
+            raise ValueError("the texture size must be positive")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}")
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is today's plain output (``full`` with no knob changed)."""
+        return self == TARGETS["full"]
+
+    def gltf_settings(self, unlit: bool = True) -> GltfSettings:
+        """How the glTF writer encodes this target."""
+        return GltfSettings(
+            unlit=unlit, quantize=self.quantize and self.compression != "draco",
+            compression=self.compression, texture_size=self.texture_size,
+            power_of_two=self.power_of_two, jpeg_quality=self.jpeg_quality,
+        )
+
+
+TARGETS: dict[str, Target] = {
+    "full": Target("full", 0, MAX_TEXTURE_SIZE, False, False, "none", JPEG_QUALITY),
+    "vr": Target("vr", 300_000, 4096, True, True, "meshopt", 90),
+    "ar": Target("ar", 100_000, 2048, True, True, "meshopt", 85),
+}
+
+
+def resolve_target(
+    name: str = "full", max_triangles: int | None = None, texture_size: int | None = None,
+    compression: str | None = None,
+) -> Target:
+    """``TARGETS[name]`` with the knobs given (not ``None``) overriding its entries.
+
+    Raises ``ValueError`` (one line, in the user's words) for an unknown target, a
+    non-positive triangle budget or texture size, or an unknown compression.
+    """
+    if name not in TARGETS:
+        raise ValueError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
+    target = TARGETS[name]
+    if max_triangles is not None:
+        if max_triangles < 1:
+            raise ValueError(f"--max-triangles must be at least 1, got {max_triangles}")
+        target = replace(target, max_triangles=max_triangles)
+    if texture_size is not None:
+        if texture_size < 1:
+            raise ValueError(f"--texture-size must be at least 1 pixel, got {texture_size}")
+        target = replace(target, texture_size=texture_size, power_of_two=True)
+    if compression is not None:
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
+        target = replace(target, compression=compression)
+    return target
+
+
+def check_format(target: Target, fmt: str, geometry: str = "mesh") -> None:
+    """``ValueError`` when ``fmt``/``geometry`` cannot honour ``target``: glTF alone carries the
+    texture size, quantization and compression; Draco compresses meshes, not points."""
+    full = TARGETS["full"]
+    if fmt not in GLTF_FORMATS:
+        knobs = [k for k, differs in (
+            ("--target", target.name != "full"),
+            ("--texture-size", target.texture_size != full.texture_size),
+            ("--compression", target.compression != "none"),
+        ) if differs]
+        if knobs:
+            raise ValueError(f"{knobs[0]} needs a glTF output (.glb or .gltf), not .{fmt}")
+    if target.compression == "draco" and geometry != "mesh":
+        raise ValueError("--compression draco compresses meshes; use meshopt for points")
+
+
+__all__.append("check_format")
