@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import urllib.parse
@@ -117,6 +118,20 @@ def _node() -> str:
     return node
 
 
+def _run_node(command: list[str]) -> tuple[str, str, int]:
+    """Run ``command`` in its own process group; past TIMEOUT_S the whole group (node and the
+    browser it started) is killed and the test fails."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=dict(os.environ, DEPTH3D_CHROMIUM=CHROMIUM))
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"the viewer did not finish in {TIMEOUT_S} s")
+    return stdout, stderr, proc.returncode
+
+
 def render_model(model: str | os.PathLike, width: int, height: int, fovy: float | None = None,
                  own_camera: bool = True, out: str | os.PathLike | None = None) -> Rendering:
     """Render the glTF/glb ``model`` with three.js in headless Chromium on a ``width`` × ``height``
@@ -135,12 +150,11 @@ def render_model(model: str | os.PathLike, width: int, height: int, fovy: float 
         query["camera"] = "url"
     with _serve(model) as base:
         url = f"{base}/index.html?{urllib.parse.urlencode(query)}"
-        proc = subprocess.run([node, str(VIEWER / "render.mjs"), url, str(out)], capture_output=True, check=False,
-                              text=True, timeout=TIMEOUT_S, env=dict(os.environ, DEPTH3D_CHROMIUM=CHROMIUM))
+        stdout, stderr, code = _run_node([node, str(VIEWER / "render.mjs"), url, str(out)])
     try:
-        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        info = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        pytest.fail(f"render.mjs exited {proc.returncode} without a result: {proc.stderr[-2000:]}")
+        pytest.fail(f"render.mjs exited {code} without a result: {stderr[-2000:]}")
     if info.get("launch"):
         _no_browser(info["error"])
     assert info["ok"], f"the viewer failed: {info.get('error')}\n" + "\n".join(info.get("logs", []))
