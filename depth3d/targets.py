@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from .exchange.gltf import COMPRESSIONS, GltfSettings
 from .exchange.gltf.material import JPEG_QUALITY, MAX_TEXTURE_SIZE
 
-__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "resolve_target"]
+__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "check_format", "resolve_target"]
 
 GLTF_FORMATS = ("glb", "gltf")
 
@@ -118,5 +118,3 @@ def check_format(target: Target, fmt: str, geometry: str = "mesh") -> None:
     if target.compression == "draco" and geometry != "mesh":
         raise ValueError("--compression draco compresses meshes; use meshopt for points")
 
-
-__all__.append("check_format")
