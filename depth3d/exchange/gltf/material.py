@@ -5,8 +5,8 @@ is; loaders without the extension fall back to its PBR values (metallic 0, rough
 extension's spec recommends.  Double-sided: a depth surface seen from behind is still there.
 
 Texture size (:func:`texture_size`): the photo's own size, its long side at most ``max_side``
-(Lanczos, with Pillow's box pre-reduction for large factors).  With ``power_of_two`` (the VR/AR
-targets, an explicit texture size) each side then becomes the power of two nearest to it in
+(Lanczos, with Pillow's box pre-reduction for large factors).  With ``power_of_two`` (the AR
+target) each side then becomes the power of two nearest to it in
 ratio (never more than √2 away: a 4:3 photo's 3072 becomes 4096, 3:2's 1365 becomes 1024),
 still at most ``max_side``: WebGL 1 and some mobile GPUs build mipmaps only for power-of-two textures,
 and the texture coordinates span [0, 1] whatever the size, so the photo is only resampled.
