@@ -83,10 +83,10 @@ def _add_target_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("VR/AR output (glTF)")
     g.add_argument("--target", choices=tuple(TARGETS), default="full",
                    help="full: as built (default); vr: ≤ 300k triangles, texture ≤ 4096, quantized + "
-                        "meshopt; ar: ≤ 100k triangles, texture ≤ 2048, quantized + meshopt")
+                        "meshopt; ar: ≤ 100k triangles, texture ≤ 2048 (powers of two), quantized + meshopt")
     g.add_argument("--max-triangles", type=int, metavar="N", help="at most N triangles (overrides the target's)")
     g.add_argument("--texture-size", type=int, metavar="PX",
-                   help="texture long side at most PX, a power of two (overrides the target's)")
+                   help="texture long side at most PX (overrides the target's)")
     g.add_argument("--compression", choices=COMPRESSIONS,
                    help="geometry compression (overrides the target's; draco for viewers without meshopt)")
 
@@ -153,7 +153,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         return Options(
             geometry=args.geometry, projection=args.projection, fov=args.fov, scale=scale,
             shift=shift, resolution=args.resolution, edge_threshold=args.edge_threshold,
-            **_triangle_budget(target_from_args(args).max_triangles),
+            **_triangle_budget(target_from_args(args).max_triangles if args.geometry == "mesh" else 0),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

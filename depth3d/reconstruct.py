@@ -5,16 +5,24 @@ re-meshing from cached depth) and the benchmarks all call :func:`reconstruct`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .camera import Camera, resolve_fov
+from .decimate import decimate, whole_cells
 from .depth import disparity_limits, to_metric_disparity, to_relief_height
 from .edges import (
-    DEFAULT_EDGE_THRESHOLD, KEEP, coarsen_cuts, cut_edges, edge_window_radius, edges_apart, locate_cuts,
+    DEFAULT_EDGE_THRESHOLD,
+    KEEP,
+    coarsen_cuts,
+    cut_edges,
+    edge_window_radius,
+    edges_apart,
+    locate_cuts,
     restore_creases,
-    sharpen_steps, triangulate,
+    sharpen_steps,
+    triangulate,
 )
 from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
@@ -29,7 +37,14 @@ FINE_FACTOR = 3  # ... this many times finer
 
 @dataclass
 class Options:
-    """What to build.  ``None`` for fov/scale/shift means "decide from the data"."""
+    """What to build.  ``None`` for fov/scale/shift means "decide from the data".
+
+    max_triangles: 0 = no limit; else a mesh has at most this many faces — whole cells merged
+    into error-bounded blocks (:mod:`depth3d.decimate`; cut borders, holes and the frame kept
+    vertex for vertex), on a coarser grid only if even the largest error allowed
+    (:data:`~depth3d.decimate.MAX_ERROR`) does not reach the budget.  Points ignore it (a point
+    cloud has no triangles).
+    """
 
     geometry: str = "mesh"
     projection: str = "perspective"
@@ -38,6 +53,7 @@ class Options:
     shift: float | None = None
     resolution: int = DEFAULT_RESOLUTION
     edge_threshold: float = DEFAULT_EDGE_THRESHOLD
+    max_triangles: int = 0
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
@@ -46,6 +62,8 @@ class Options:
             raise ValueError(f"projection must be one of {PROJECTIONS}, got {self.projection!r}")
         if self.resolution < 0 or self.edge_threshold < 0:
             raise ValueError("resolution and edge threshold must be >= 0")
+        if self.max_triangles < 0:
+            raise ValueError("max triangles must be >= 0 (0: no limit)")
 
 
 def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
@@ -199,6 +217,16 @@ def reconstruct(
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
     faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
+    budget = options.max_triangles
+    if budget and len(faces) > budget:
+        # perspective: disparity is affine over a planar triangle's image; relief: 1 + height
+        cut = decimate(faces, q if options.projection == "perspective" else z, whole_cells(q, cuts), budget)
+        if not cut.met and max(nx, ny) > 2:  # too much detail even at the largest error: a coarser grid
+            coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
+            return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),
+                               model_fov, exif_fov, name)
+        faces = cut.faces[:budget]  # (cut only on a 2 × 2 grid with a budget of 1)
+        meta["max_error"] = cut.error
     # Vertices added where cut triangles were split: on the way from a grid vertex (``own``) to
     # another in the image (``mid_frac`` of it), on the surface of the first at disparity ``mid_q``.
     mid_uv = uv[own] + mid_frac[:, None] * (uv[other] - uv[own])

@@ -4,7 +4,7 @@
 target    triangles      texture (long side)   positions    geometry compression
 ========  =============  ====================  ===========  ===================================
 full      as built       the photo's, ≤ 8192   float32      none (today's output)
-vr        ≤ 300 000      ≤ 4096, power of two  int16        EXT_meshopt_compression
+vr        ≤ 300 000      ≤ 4096                int16        EXT_meshopt_compression
 ar        ≤ 100 000      ≤ 2048, power of two  int16        EXT_meshopt_compression
 ========  =============  ====================  ===========  ===================================
 
@@ -12,7 +12,10 @@ ar        ≤ 100 000      ≤ 2048, power of two  int16        EXT_meshopt_comp
 Look's guidance (≈ 100k polygons, one 2048² texture), and web/AR pages.  Both keep the unlit
 photo material and store only the attributes it uses; int16 positions are
 KHR_mesh_quantization.  Draco (``compression="draco"``) instead of meshopt serves viewers that
-read only Draco (Android Scene Viewer).  The explicit knobs (``max_triangles``,
+read only Draco (Android Scene Viewer).  Textures: JPEG quality 85; ``ar``'s sides are powers
+of two (mipmaps on WebGL 1 and older mobile GPUs, :mod:`depth3d.exchange.gltf.material`),
+``vr``'s keep the photo's aspect (WebGL 2 and headsets mipmap any size, and a 4:3 photo's
+power-of-two texture would hold a third more pixels than the photo).  The explicit knobs (``max_triangles``,
 ``texture_size``, ``compression``) override one entry of the chosen target.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, replace
 from .exchange.gltf import COMPRESSIONS, GltfSettings
 from .exchange.gltf.material import JPEG_QUALITY, MAX_TEXTURE_SIZE
 
-__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "resolve_target"]
+__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "check_format", "resolve_target"]
 
 GLTF_FORMATS = ("glb", "gltf")
 
@@ -71,7 +74,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "full": Target("full", 0, MAX_TEXTURE_SIZE, False, False, "none", JPEG_QUALITY),
-    "vr": Target("vr", 300_000, 4096, True, True, "meshopt", 90),
+    "vr": Target("vr", 300_000, 4096, False, True, "meshopt", 85),
     "ar": Target("ar", 100_000, 2048, True, True, "meshopt", 85),
 }
 
@@ -95,7 +98,7 @@ def resolve_target(
     if texture_size is not None:
         if texture_size < 1:
             raise ValueError(f"--texture-size must be at least 1 pixel, got {texture_size}")
-        target = replace(target, texture_size=texture_size, power_of_two=True)
+        target = replace(target, texture_size=texture_size)
     if compression is not None:
         if compression not in COMPRESSIONS:
             raise ValueError(f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
@@ -118,5 +121,3 @@ def check_format(target: Target, fmt: str, geometry: str = "mesh") -> None:
     if target.compression == "draco" and geometry != "mesh":
         raise ValueError("--compression draco compresses meshes; use meshopt for points")
 
-
-__all__.append("check_format")

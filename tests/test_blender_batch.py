@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo, same_point_set
+from conftest import needs_triangle_budget
 
 # name → (width, height): different sizes so that every output has its own vertex count
 PHOTOS = {"a.png": (64, 48), "b.jpg": (80, 60), "c.png": (48, 64)}
@@ -232,6 +233,9 @@ def test_failures_leave_no_file(batch, tmp_path, capfd, main):
     ["--backend", "remote"],            # without --server
     ["--blend", "OUT/scene.txt"],
     ["--resolution", "-1"],
+    ["--max-triangles", "0"],
+    ["--texture-size", "-4"],
+    ["--compression", "draco", "--geometry", "points"],
 ])
 def test_usage_errors_exit_2_and_write_nothing(batch, tmp_path, capfd, main, extra):
     photos, depth = batch
@@ -243,6 +247,29 @@ def test_usage_errors_exit_2_and_write_nothing(batch, tmp_path, capfd, main, ext
     assert main(argv) == 2
     assert "usage:" in capfd.readouterr().err
     assert not out.exists()
+
+
+@needs_triangle_budget
+def test_target_ar_writes_through_the_core_writer(batch, tmp_path, main):
+    """``--target ar``: each .glb is decoded by glTF-Transform with the meshopt decoder, validates,
+    and carries what the core builds for the same photo (quantized within its bound)."""
+    from test_targets import decode, read_glb
+
+    from depth3d.exchange.gltf.quantize import POSITION_ERROR
+
+    photos, depth = batch
+    (photos / "broken.jpg").unlink()
+    out = tmp_path / "out"
+    assert main(["convert", str(photos), "-o", str(out), "--depth", str(depth), "--target", "ar"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.glb", "b.glb", "c.glb"]
+    expected = _expected(photos, depth, max_triangles=100_000)
+    for stem, vertices in expected.items():
+        summary = decode(out / f"{stem}.glb", tmp_path / f"{stem}.decoded.glb")
+        assert "EXT_meshopt_compression" in summary["extensionsUsed"]
+        assert_valid_gltf(tmp_path / f"{stem}.decoded.glb")
+        decoded = read_glb(tmp_path / f"{stem}.decoded.glb")["position"]
+        extent = (vertices.max(axis=0) - vertices.min(axis=0)).max()
+        assert same_point_set(decoded, vertices, atol=extent * POSITION_ERROR * 1.001 + 1e-6), stem
 
 
 def test_usage_no_photos_and_help(tmp_path, capfd, main):

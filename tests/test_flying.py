@@ -215,14 +215,16 @@ def flying_area(vertices, faces, fov_deg, truth: np.ndarray, cell: float = 1.0) 
     return float(area[flying].sum() / area[~on_backdrop].sum())
 
 
-def measure(render: dict, resolution: int, blur: str) -> tuple[float, float, int]:
-    """(flying area, coverage, triangles) of the default mesh of ``render``."""
+def measure(render: dict, resolution: int, blur: str, max_triangles: int = 0) -> tuple[float, float, int]:
+    """(flying area, coverage, triangles) of the default mesh of ``render`` (within
+    ``max_triangles``, 0: no limit)."""
     truth = render["depth"]
     depth = backdrop(truth)
     if blur == "model":
         depth = model_blur(depth)
     fov = float(render["fov"])
-    geo = reconstruct(render["rgb"], depth, "depth", Options(fov=fov, resolution=resolution))
+    geo = reconstruct(render["rgb"], depth, "depth", Options(fov=fov, resolution=resolution,
+                                                             max_triangles=max_triangles))
     cell = max(truth.shape) / max(geo.grid)
     return (flying_area(geo.vertices, geo.faces, fov, truth, cell),
             coverage(geo.vertices, geo.faces, fov, truth), len(geo.faces))

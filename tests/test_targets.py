@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TOOLS, assert_valid_gltf, box_depth, random_photo
+from conftest import TOOLS, assert_valid_gltf, box_depth, needs_triangle_budget, random_photo
 from depth3d.backends.file import FileBackend
 from depth3d.cli import main
 from depth3d.exchange.gltf.meshopt import optimize
@@ -152,6 +152,7 @@ def our_geometry(inputs, **options):
 # --------------------------------------------------------------------------- targets
 
 
+@needs_triangle_budget
 @pytest.mark.parametrize("target", ["vr", "ar"])
 def test_target_decodes_validates_and_keeps_its_budget(inputs, tmp_path, target):
     budget = TARGETS[target]
@@ -173,7 +174,8 @@ def test_target_decodes_validates_and_keeps_its_budget(inputs, tmp_path, target)
     assert summary["primitives"][0]["indices"] == 3 * len(faces)
     (tex,) = decoded["images"]
     w, h = image_size(tex)
-    assert max(w, h) <= budget.texture_size and is_power_of_two(w) and is_power_of_two(h)
+    assert max(w, h) <= budget.texture_size
+    assert (w, h) == ((512, 512) if budget.power_of_two else (W, H))
     # only what the unlit material uses: positions and texture coordinates, quantized
     assert set(decoded["types"]) == {"POSITION", "TEXCOORD_0", "indices"}
     assert decoded["types"]["POSITION"] == 5122 and decoded["types"]["TEXCOORD_0"] == 5123
@@ -194,8 +196,7 @@ def test_target_decodes_validates_and_keeps_its_budget(inputs, tmp_path, target)
 
 
 def test_draco_decodes_and_validates(inputs, tmp_path):
-    out = convert(inputs, tmp_path / "draco.glb", "--target", "ar", "--compression", "draco",
-                  "--resolution", "48")
+    out = convert(inputs, tmp_path / "draco.glb", "--compression", "draco", "--resolution", "48")
     raw = read_json(out)
     assert "KHR_draco_mesh_compression" in raw["extensionsRequired"]
     assert "KHR_mesh_quantization" not in raw["extensionsUsed"]  # Draco quantizes by itself
@@ -237,10 +238,18 @@ def test_full_is_plain_with_a_camera_at_the_photos_viewpoint(inputs, tmp_path):
     assert_valid_gltf(out)
 
 
-def test_texture_size_knob_and_points(inputs, tmp_path):
+@needs_triangle_budget
+def test_texture_size_knob(inputs, tmp_path):
     out = convert(inputs, tmp_path / "small.glb", "--texture-size", "300", "--resolution", "32")
-    assert image_size(read_glb(out)["images"][0]) == (256, 256)  # 300 → 256 long side, 225 → 256
+    assert image_size(read_glb(out)["images"][0]) == (300, 225)
+    out = convert(inputs, tmp_path / "small_ar.glb", "--target", "ar", "--texture-size", "300", "--resolution", "32")
+    decode(out, tmp_path / "small_ar_decoded.glb")
+    assert image_size(read_glb(tmp_path / "small_ar_decoded.glb")["images"][0]) == (256, 256)  # 225 → 256
     assert_valid_gltf(out)
+
+
+def test_points_for_vr(inputs, tmp_path):
+    """A point cloud: quantized, meshopt-compressed POSITION and COLOR_0, mode POINTS."""
     out = convert(inputs, tmp_path / "points.glb", "--geometry", "points", "--target", "vr", "--resolution", "64")
     decode(out, tmp_path / "points_decoded.glb")
     assert_valid_gltf(tmp_path / "points_decoded.glb")

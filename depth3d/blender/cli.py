@@ -11,6 +11,8 @@ exit status (0 all written, 1 some failed and the others written, 2 usage) and t
 Pillow), depth comes from ``--depth`` files or a model backend, geometry from the core.  Each
 photo becomes an object in a collection named after it, exported alone to ``<stem>.glb``
 (atomic) and removed again — unless ``--blend FILE`` keeps them all for a ``.blend``.
+``--target vr|ar`` (or ``--max-triangles``, ``--texture-size``, ``--compression``) writes the
+``.glb`` with the core glTF writer instead: within the target's budget, quantized, compressed.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..atomic import atomic_path
 from ..backends import BackendError
 from ..cli import (
     EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
-    convert_targets, options_from_args, run_command,
+    convert_targets, options_from_args, run_command, target_from_args,
 )
 from ..errors import Depth3DError
 from ..pipeline import photo_to_geometry
@@ -120,9 +122,12 @@ def _discard(ids) -> None:
 
 
 def convert_photo(
-    path: Path, out_path: Path, backend, options, material: str, keep: bool
+    path: Path, out_path: Path, backend, options, material: str, keep: bool, target=None,
 ) -> bpy.types.Object | None:
     """Photo file → object in a new collection named after the photo → ``out_path`` (.glb).
+
+    ``target``: a :class:`~depth3d.targets.Target` other than the plain ``full`` is written by
+    the core glTF writer (:func:`.export.write_target`), else by Blender's glTF exporter.
 
     The object and everything made for it are removed afterwards unless ``keep``; on any
     failure nothing is left behind (no file, no datablocks).
@@ -143,7 +148,12 @@ def convert_photo(
         obj = create_object(geometry, name=photo.name, collection=collection,
                             material=material, image=image)
         made.extend([obj, obj.data, *_materials(obj), *(i for i in _images(obj) if i is not image)])
-        export_gltf(out_path, [obj])
+        if target is None or target.is_default:
+            export_gltf(out_path, [obj])
+        else:
+            from .export import write_target
+
+            write_target(geometry, out_path, target, unlit=material == "emission")
     except BaseException as exc:
         _discard(made)
         if isinstance(exc, RuntimeError) and not isinstance(exc, BackendError):
@@ -185,7 +195,8 @@ def save_blend(path: str | os.PathLike, objects: list[bpy.types.Object]) -> Path
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    inputs, outputs, _ = convert_targets(args, FORMATS)
+    inputs, outputs, fmt = convert_targets(args, FORMATS)
+    target = target_from_args(args, fmt)
     options = options_from_args(args)
     blend = Path(args.blend) if args.blend else None
     if blend is not None and blend.suffix.lower() != ".blend":
@@ -195,7 +206,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     def work(path: Path) -> None:
         obj = convert_photo(path, outputs[path], backend(path), options,
-                            MATERIALS[args.material], keep=blend is not None)
+                            MATERIALS[args.material], keep=blend is not None, target=target)
         if obj is not None:
             kept.append(obj)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper
 
 from ..backends import BackendError
 from ..depth import near_far_to_scale_shift
@@ -23,7 +24,9 @@ from ..reconstruct import DEFAULT_RESOLUTION, Options, reconstruct
 from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .prefs import get_prefs
-from .props import EDGE_HELP, GEOMETRY_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS
+from .props import (
+    COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS, TARGET_ITEMS,
+)
 
 USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
 
@@ -377,6 +380,41 @@ class DEPTH3D_OT_remesh(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DEPTH3D_OT_export_target(bpy.types.Operator, ExportHelper):
+    """Write the active generated object as .glb for VR or AR: within the target's triangle and
+    texture budget, quantized and compressed (rebuilt from its cached depth; no model run)"""
+
+    bl_idname = "depth3d.export_target"
+    bl_label = "Export for VR/AR"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".glb"
+    filter_glob: StringProperty(default="*.glb;*.gltf", options={"HIDDEN"})
+    target: EnumProperty(name="Target", items=TARGET_ITEMS, default="vr")
+    compression: EnumProperty(name="Compression", items=COMPRESSION_ITEMS, default="TARGET")
+
+    @classmethod
+    def poll(cls, context):
+        return cache.has_cache(context.active_object)
+
+    def execute(self, context):
+        from ..targets import resolve_target
+        from .export import export_object
+
+        obj = context.active_object
+        started = time.perf_counter()
+        try:
+            target = resolve_target(self.target, compression=None if self.compression == "TARGET"
+                                    else self.compression)
+            path = export_object(obj, bpy.path.abspath(self.filepath), target)
+        except Exception as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"{obj.name}: {path.name} ({path.stat().st_size / 1e6:.2f} MB, "
+                              f"{self.target}) in {time.perf_counter() - started:.1f} s")
+        return {"FINISHED"}
+
+
 class DEPTH3D_OT_stop_service(bpy.types.Operator):
     """Stop the local depth backend service started by Depth3D"""
 
@@ -388,4 +426,4 @@ class DEPTH3D_OT_stop_service(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (DEPTH3D_OT_generate_mesh, DEPTH3D_OT_remesh, DEPTH3D_OT_stop_service)
+CLASSES = (DEPTH3D_OT_generate_mesh, DEPTH3D_OT_remesh, DEPTH3D_OT_export_target, DEPTH3D_OT_stop_service)

@@ -126,5 +126,12 @@ class DEPTH3D_PT_object(bpy.types.Panel):
         col.prop(s, "live")
         layout.operator("depth3d.remesh", icon="FILE_REFRESH")
 
+        settings = context.scene.depth3d
+        col = layout.column(heading="Export")
+        col.prop(settings, "target")
+        col.prop(settings, "compression")
+        op = layout.operator("depth3d.export_target", icon="EXPORT")
+        op.target, op.compression = settings.target, settings.compression
+
 
 CLASSES = (DEPTH3D_PT_generate_view3d, DEPTH3D_PT_generate_image, DEPTH3D_PT_object)

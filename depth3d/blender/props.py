@@ -37,6 +37,18 @@ RANGE_ITEMS = [
     ("NEAR_FAR", "Near/Far", "Relative depth spread between a near and a far distance"),
 ]
 
+TARGET_ITEMS = [
+    ("full", "Full", "The geometry as built, the photo as texture, no compression"),
+    ("vr", "VR", "At most 300k triangles, texture ≤ 4096 px, quantized and meshopt-compressed"),
+    ("ar", "AR", "At most 100k triangles, texture ≤ 2048 px, quantized and meshopt-compressed"),
+]
+COMPRESSION_ITEMS = [
+    ("TARGET", "Target's", "The target's compression (meshopt for VR and AR, none for Full)"),
+    ("none", "None", "No geometry compression"),
+    ("meshopt", "Meshopt", "EXT_meshopt_compression: small, decodes fast (three.js, Babylon, model-viewer)"),
+    ("draco", "Draco", "KHR_draco_mesh_compression, for viewers that read only Draco (Android Scene Viewer)"),
+]
+
 _ARGS = dict(options=set())  # no animation of settings
 EDGE_HELP = ("Relative jump in disparity that cuts the surface at a depth discontinuity "
              "(0 keeps every triangle)")
@@ -90,6 +102,9 @@ class Depth3DSettings(bpy.types.PropertyGroup):
                              description="A camera that reproduces the photo, with the photo as background", **_ARGS)
     pack_image: BoolProperty(name="Pack Photo", default=False,
                              description="Pack a photo file into the .blend", **_ARGS)
+    target: EnumProperty(name="Target", items=TARGET_ITEMS, default="vr",
+                         description="What Export for VR/AR writes", **_ARGS)
+    compression: EnumProperty(name="Compression", items=COMPRESSION_ITEMS, default="TARGET", **_ARGS)
 
 
 class Depth3DObject(bpy.types.PropertyGroup):

@@ -5,9 +5,10 @@ is; loaders without the extension fall back to its PBR values (metallic 0, rough
 extension's spec recommends.  Double-sided: a depth surface seen from behind is still there.
 
 Texture size (:func:`texture_size`): the photo's own size, its long side at most ``max_side``
-(Lanczos, with Pillow's box pre-reduction for large factors).  With ``power_of_two`` (the VR/AR
-targets) each side then becomes the power of two nearest to it (ties round down), still at
-most ``max_side``: WebGL 1 and some mobile GPUs build mipmaps only for power-of-two textures,
+(Lanczos, with Pillow's box pre-reduction for large factors).  With ``power_of_two`` (the AR
+target) each side then becomes the power of two nearest to it in
+ratio (never more than √2 away: a 4:3 photo's 3072 becomes 4096, 3:2's 1365 becomes 1024),
+still at most ``max_side``: WebGL 1 and some mobile GPUs build mipmaps only for power-of-two textures,
 and the texture coordinates span [0, 1] whatever the size, so the photo is only resampled.
 """
 from __future__ import annotations
@@ -47,10 +48,9 @@ class EncodedImage:
 
 
 def _nearest_power_of_two(n: float, limit: int) -> int:
-    lo = 1 << max(0, math.floor(math.log2(max(n, 1.0))))
-    hi = lo * 2
-    best = hi if hi - n < n - lo else lo
-    return max(1, min(best, 1 << math.floor(math.log2(limit))))
+    """The power of two nearest to ``n`` in ratio (within a factor √2), at most ``limit``."""
+    best = 1 << max(0, round(math.log2(max(n, 1.0))))
+    return min(best, 1 << math.floor(math.log2(limit)))
 
 
 def texture_size(width: int, height: int, max_side: int = MAX_TEXTURE_SIZE,

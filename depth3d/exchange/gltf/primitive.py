@@ -46,7 +46,10 @@ def _streams(doc: Document, compression: str):
         return doc.buffer_view(values, ARRAY_BUFFER)
 
     def index_view(faces: np.ndarray, n_vertices: int, dtype) -> int:
-        return doc.buffer_view(np.ascontiguousarray(faces, dtype=dtype), ELEMENT_ARRAY_BUFFER)
+        faces = np.ascontiguousarray(faces)
+        if faces.dtype == np.int32 and np.dtype(dtype) == np.uint32:
+            faces = faces.view(np.uint32)  # indices are never negative: the same bytes, no copy
+        return doc.buffer_view(faces.astype(dtype, copy=False), ELEMENT_ARRAY_BUFFER)
 
     return vertex_view, index_view
 

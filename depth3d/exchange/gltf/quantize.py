@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .buffer import column_bounds
+
 __all__ = [
     "EXTENSION", "POSITION_ERROR", "QuantizedPositions", "quantize_colors", "quantize_positions",
     "quantize_uv",
@@ -35,8 +37,7 @@ class QuantizedPositions(NamedTuple):
 
 def quantize_positions(vertices: np.ndarray) -> QuantizedPositions:
     """(N, 3) float32 positions → :class:`QuantizedPositions` (N ≥ 1)."""
-    lo = vertices.min(axis=0).astype(np.float64)
-    hi = vertices.max(axis=0).astype(np.float64)
+    lo, hi = (b.astype(np.float64) for b in column_bounds(vertices))
     translation = (lo + hi) / 2
     scale = np.maximum((hi - lo) / 2, np.finfo(np.float32).tiny)  # a flat axis keeps a valid scale
     # float32 so the node's values, stored as JSON doubles, are exactly what a viewer applies
