@@ -158,3 +158,13 @@ def test_relief_camera_stands_where_the_gltf_camera_does(tmp_path):
     view = np.asarray(gf_camera.frustum.ComputeViewMatrix())
     clip = np.c_[points, np.ones(len(points))] @ view @ np.asarray(gf_camera.frustum.ComputeProjectionMatrix())
     np.testing.assert_allclose(clip[:, :2] / clip[:, 3:], geometry.uv * 2 - 1, rtol=0, atol=1e-4)
+
+
+def test_triangle_budget_reaches_the_package(tmp_path):
+    """``--max-triangles`` (the decimation) bounds the USDZ mesh as it bounds a glTF one."""
+    photo, depth = random_photo(tmp_path / "p.png", (64, 48)), box_depth(tmp_path / "p.npy", (64, 48))
+    out = tmp_path / "p.usdz"
+    assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth), "--max-triangles", "200"]) == 0
+    stage = Usd.Stage.Open(str(out))
+    (mesh,) = [UsdGeom.Mesh(p) for p in stage.Traverse() if p.IsA(UsdGeom.Mesh)]
+    assert 0 < len(mesh.GetFaceVertexCountsAttr().Get()) <= 200
