@@ -238,6 +238,23 @@ def test_full_is_plain_with_a_camera_at_the_photos_viewpoint(inputs, tmp_path):
     assert_valid_gltf(out)
 
 
+def test_gltf_container_with_meshopt_and_a_relief_camera(inputs, tmp_path):
+    """A .gltf: the compressed buffer as a data URI, the fallback without data; a relief's camera
+    stands where the plane of width 1 fills the horizontal FOV."""
+    out = convert(inputs, tmp_path / "relief.gltf", "--compression", "meshopt", "--resolution", "64",
+                  "--projection", "relief")
+    doc = json.loads(out.read_text())
+    assert doc["buffers"][0]["uri"].startswith("data:application/octet-stream;base64,")
+    assert "uri" not in doc["buffers"][1] and doc["buffers"][1]["extensions"]["EXT_meshopt_compression"]["fallback"]
+    (camera_node,) = [n for n in doc["nodes"] if "camera" in n]
+    assert camera_node["translation"] == pytest.approx([0, 0, 0.5 / math.tan(math.radians(FOV) / 2)])
+    decode(out, tmp_path / "decoded.glb")
+    assert_valid_gltf(tmp_path / "decoded.glb")
+    decoded = read_glb(tmp_path / "decoded.glb")
+    plane = decoded["position"]
+    assert plane[:, 0].max() - plane[:, 0].min() == pytest.approx(1.0, abs=0.01)  # the plane of width 1
+
+
 @needs_triangle_budget
 def test_texture_size_knob(inputs, tmp_path):
     out = convert(inputs, tmp_path / "small.glb", "--texture-size", "300", "--resolution", "32")

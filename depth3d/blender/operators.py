@@ -397,6 +397,13 @@ class DEPTH3D_OT_export_target(bpy.types.Operator, ExportHelper):
     def poll(cls, context):
         return cache.has_cache(context.active_object)
 
+    def invoke(self, context, event):
+        if not self.filepath:  # the file browser starts at "<object>_<target>.glb" beside the .blend
+            folder = Path(bpy.data.filepath).parent if bpy.data.filepath else Path.home()
+            self.filepath = str(folder / f"{bpy.path.clean_name(context.active_object.name)}_{self.target}.glb")
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
     def execute(self, context):
         from ..targets import resolve_target
         from .export import export_object
