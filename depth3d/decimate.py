@@ -146,8 +146,8 @@ def block_errors(value: np.ndarray, whole: np.ndarray, max_level: int = MAX_LEVE
     value: (ny, nx) float32 positive grid values, affine over the image on a planar triangle
            (perspective: disparity; relief: 1 + height), NaN = no point.
     whole: (ny−1, nx−1) bool, :func:`whole_cells`.
-    Each level costs one pass over the grid (the interiors of the blocks whose four children
-    merge at some tolerance, gathered when they are few).
+    Each level costs about one pass over the grid: blocks of up to DENSE cells offset by offset
+    over strided views, larger ones gathered (only those whose four children merge at all).
     """
     ny, nx = value.shape
     value = np.asarray(value, np.float32)
