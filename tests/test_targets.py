@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TOOLS, assert_valid_gltf, box_depth, needs_triangle_budget, random_photo
+from conftest import TOOLS, assert_valid_gltf, box_depth, random_photo
 from depth3d.backends.file import FileBackend
 from depth3d.cli import main
 from depth3d.exchange.gltf.meshopt import optimize
@@ -153,7 +153,6 @@ def our_geometry(inputs, **options):
 # --------------------------------------------------------------------------- targets
 
 
-@needs_triangle_budget
 @pytest.mark.parametrize("target", ["vr", "ar"])
 def test_target_decodes_validates_and_keeps_its_budget(inputs, tmp_path, target):
     budget = TARGETS[target]
@@ -256,7 +255,6 @@ def test_gltf_container_with_meshopt_and_a_relief_camera(inputs, tmp_path):
     assert plane[:, 0].max() - plane[:, 0].min() == pytest.approx(1.0, abs=0.01)  # the plane of width 1
 
 
-@needs_triangle_budget
 def test_texture_size_knob(inputs, tmp_path):
     out = convert(inputs, tmp_path / "small.glb", "--texture-size", "300", "--resolution", "32")
     assert image_size(read_glb(out)["images"][0]) == (300, 225)
