@@ -36,6 +36,7 @@ test: $(STAMP) $(NODE_TOOLS) $(VIEWER)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_convert.py
+	$(BIN)/python bench/bench_targets.py
 	$(BIN)/python bench/bench_blender.py
 	$(BIN)/python bench/bench_service.py
 

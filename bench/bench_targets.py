@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_convert import FOV_DEG, SIZES, run_child  # noqa: E402
+from bench_convert import FOV_DEG, SIZES, run_child
 
 CONVERT = """
 from depth3d.cli import main

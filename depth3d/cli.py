@@ -106,17 +106,6 @@ def target_from_args(args: argparse.Namespace, fmt: str | None = None):
     return target
 
 
-def _triangle_budget(max_triangles: int) -> dict:
-    """``Options`` keywords for a triangle budget (none for 0: no limit)."""
-    from dataclasses import fields
-
-    if not max_triangles:
-        return {}
-    if "max_triangles" not in {f.name for f in fields(Options)}:
-        raise Depth3DError("this build cannot limit triangles (Options.max_triangles is missing)")
-    return {"max_triangles": max_triangles}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth3d", description="A single photo to 3D.")
     parser.add_argument("--version", action="version", version=f"depth3d {__version__}")
@@ -153,7 +142,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         return Options(
             geometry=args.geometry, projection=args.projection, fov=args.fov, scale=scale,
             shift=shift, resolution=args.resolution, edge_threshold=args.edge_threshold,
-            **_triangle_budget(target_from_args(args).max_triangles if args.geometry == "mesh" else 0),
+            max_triangles=target_from_args(args).max_triangles if args.geometry == "mesh" else 0,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -50,6 +50,7 @@ __all__ = [
 
 MAX_ERROR = 0.004  # the largest relative error decimation may spend (the fan: about twice that)
 MAX_LEVEL = 8  # blocks of up to 2^8 = 256 cells a side
+DENSE = 8  # blocks up to this size are measured offset by offset over strided views
 
 
 class BlockErrors(NamedTuple):
@@ -119,11 +120,23 @@ def _side_errors(line: np.ndarray, s: int) -> np.ndarray:
     """
     n, length = line.shape
     k = (length - 1) // s
-    seg = line[:, :k * s].reshape(n, k, s)[:, :, 1:]
-    a, b = line[:, 0:k * s:s, None], line[:, s:k * s + 1:s, None]
-    t = (np.arange(1, s, dtype=np.float32) / np.float32(s))
+    a, b = line[:, 0:k * s:s], line[:, s:k * s + 1:s]
     with np.errstate(invalid="ignore"):
-        err = np.abs(seg - (a + (b - a) * t)) / seg
+        if s <= DENSE:  # offset by offset: strided views, no small inner axes
+            d = b - a
+            err = None
+            for o in range(1, s):
+                seg = line[:, o:k * s:s]
+                e = d * np.float32(o / s)
+                e += a
+                e -= seg
+                np.abs(e, out=e)
+                e /= seg
+                err = e if err is None else np.maximum(err, e, out=err)
+            return err
+        seg = line[:, :k * s].reshape(n, k, s)[:, :, 1:]
+        t = (np.arange(1, s, dtype=np.float32) / np.float32(s))
+        err = np.abs(seg - (a[:, :, None] + (b - a)[:, :, None] * t)) / seg
     return err.max(axis=2)
 
 
@@ -133,8 +146,8 @@ def block_errors(value: np.ndarray, whole: np.ndarray, max_level: int = MAX_LEVE
     value: (ny, nx) float32 positive grid values, affine over the image on a planar triangle
            (perspective: disparity; relief: 1 + height), NaN = no point.
     whole: (ny−1, nx−1) bool, :func:`whole_cells`.
-    Each level costs one pass over the grid (the interiors of the blocks whose four children
-    merge at some tolerance, gathered when they are few).
+    Each level costs about one pass over the grid: blocks of up to DENSE cells offset by offset
+    over strided views, larger ones gathered (only those whose four children merge at all).
     """
     ny, nx = value.shape
     value = np.asarray(value, np.float32)
@@ -145,22 +158,65 @@ def block_errors(value: np.ndarray, whole: np.ndarray, max_level: int = MAX_LEVE
         nby, nbx = (ny - 1) // s, (nx - 1) // s
         if nby == 0 or nbx == 0:
             break
-        err = prev[:2 * nby, :2 * nbx].reshape(nby, 2, nbx, 2).max(axis=(1, 3))
+        h, w = 2 * nby, 2 * nbx
+        err = np.maximum(np.maximum(prev[0:h:2, 0:w:2], prev[0:h:2, 1:w:2]),
+                         np.maximum(prev[1:h:2, 0:w:2], prev[1:h:2, 1:w:2]))
         ok = np.isfinite(err)
         if ok.any():
             rows = _side_errors(value[0:nby * s + 1:s, :nbx * s + 1], s)  # (nby+1, nbx)
             cols = _side_errors(value[:nby * s + 1, 0:nbx * s + 1:s].T, s).T  # (nby, nbx+1)
-            sides = np.maximum(np.maximum(rows[:-1], rows[1:]), np.maximum(cols[:, :-1], cols[:, 1:]))
-            err = np.where(ok, np.maximum(err, sides), np.float32(np.inf))
+            np.maximum(err, rows[:-1], out=err)
+            np.maximum(err, rows[1:], out=err)
+            np.maximum(err, cols[:, :-1], out=err)
+            np.maximum(err, cols[:, 1:], out=err)
             if s > 2:  # level 1's only interior vertex is the centre, exact
-                err = _interior_errors(value, err, s)
+                err = (_interior_dense if s <= DENSE else _interior_errors)(value, err, s)
+            err[~ok] = np.inf  # (NaN beside cells without points)
         levels.append(err.astype(np.float32, copy=False))
         prev = err
     return BlockErrors(levels, (ny, nx))
 
 
+def _fan_corners(dy: int, dx: int, s: int) -> tuple[tuple[int, int], tuple[int, int], float, float, float]:
+    """The fan triangle holding interior offset (dy, dx) of a block of s cells: its two corners
+    ((row, column) in {0, 1}) and the barycentric weights of the centre and of those corners."""
+    u, v = dx / s - 0.5, dy / s - 0.5  # from the centre, in block widths, rows down
+    if -v >= abs(u):
+        p, q, m, tau = (0, 0), (0, 1), -2 * v, u  # top: along it from the left
+    elif v >= abs(u):
+        p, q, m, tau = (1, 0), (1, 1), 2 * v, u  # bottom
+    elif -u >= abs(v):
+        p, q, m, tau = (0, 0), (1, 0), -2 * u, v  # left: along it from the top
+    else:
+        p, q, m, tau = (0, 1), (1, 1), 2 * u, v  # right
+    return p, q, 1 - m, m / 2 - tau, m / 2 + tau
+
+
+def _interior_dense(value: np.ndarray, err: np.ndarray, s: int) -> np.ndarray:
+    """``err`` raised by the fan's error at the interior vertices of every block, offset by
+    offset over strided views (each interior vertex lies in one fan triangle: three terms)."""
+    nby, nbx = err.shape
+    corners = value[0:nby * s + 1:s, 0:nbx * s + 1:s]
+    q = {(r, c): corners[r:r + nby, c:c + nbx] for r in (0, 1) for c in (0, 1)}
+    qc = value[s // 2:nby * s:s, s // 2:nbx * s:s]
+    with np.errstate(invalid="ignore"):
+        for dy in range(1, s):
+            for dx in range(1, s):
+                p, r, wc, wp, wr = _fan_corners(dy, dx, s)
+                sub = value[dy:nby * s:s, dx:nbx * s:s]
+                fit = qc * np.float32(wc)
+                fit += q[p] * np.float32(wp)
+                fit += q[r] * np.float32(wr)
+                fit -= sub
+                np.abs(fit, out=fit)
+                fit /= sub
+                np.maximum(err, fit, out=err)
+    return err
+
+
 def _interior_errors(value: np.ndarray, err: np.ndarray, s: int) -> np.ndarray:
-    """``err`` raised by the fan's error at the interior vertices of its finite blocks."""
+    """``err`` raised by the fan's error at the interior vertices of its finite blocks,
+    gathered a few blocks at a time (for large blocks)."""
     nby, nbx = err.shape
     jb, ib = np.nonzero(np.isfinite(err))
     if len(jb) == 0:
@@ -202,28 +258,38 @@ class _Layout(NamedTuple):
 
 
 def _layout(faces: np.ndarray, ny: int, nx: int) -> _Layout:
-    """Split ``faces`` into the grid cells' own triangles and the rest."""
-    n_grid = ny * nx
-    f0, f1, f2 = faces[:, 0], faces[:, 1], faces[:, 2]
-    d1, d2 = f1 - f0, f2 - f0
-    is1 = (d1 == nx) & (d2 == 1) & (f1 < n_grid)
-    is2 = (d1 == nx - 1) & (d2 == nx) & (f2 < n_grid)
-    cell = np.where(is1, f0, f0 - 1)
-    j, i = np.divmod(cell, nx)
-    grid = (is1 | is2) & (i < nx - 1) & (j < ny - 1) & (cell >= 0)
-    first = np.zeros((ny - 1) * (nx - 1), bool)
-    second = np.zeros((ny - 1) * (nx - 1), bool)
-    c = j * (nx - 1) + i
-    first[c[grid & is1]] = True
-    second[c[grid & is2]] = True
-    return _Layout(first.reshape(ny - 1, nx - 1), second.reshape(ny - 1, nx - 1), faces[~grid])
+    """Split ``faces`` into the grid cells' own triangles and the rest.
+
+    :func:`~depth3d.edges.triangulate` lists the grid triangles first (all first triangles,
+    then all second ones): then the rest is a view of the tail.  A face in the last row or
+    column cannot be a cell's (its "cell" would wrap around the grid).
+    """
+    f0 = faces[:, 0]
+    d1 = faces[:, 1] - f0
+    d2 = faces[:, 2] - f0
+    is1 = (d1 == nx) & (d2 == 1)
+    is2 = (d1 == nx - 1) & (d2 == nx)
+    grid = is1 | is2
+    cells = np.zeros((2, ny * nx), bool)  # by the cell's top-left vertex a
+    cells[0, f0[is1]] = True
+    cells[1, f0[is2] - 1] = True
+    n = int(np.count_nonzero(grid))
+    in_grid = cells.reshape(2, ny, nx)[:, :-1, :-1]
+    if int(np.count_nonzero(in_grid)) != n:  # a face off the cells: judged one by one
+        j, i = np.divmod(np.where(is1, f0, f0 - 1), nx)
+        grid &= (i < nx - 1) & (j < ny - 1)
+        cells[:] = False
+        cells[0, f0[grid & is1]] = True
+        cells[1, f0[grid & is2] - 1] = True
+    rest = faces[n:] if grid[:n].all() and int(np.count_nonzero(grid)) == n else faces[~grid]
+    return _Layout(in_grid[0], in_grid[1], rest)
 
 
 def _up(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A block mask at one level → the next finer level's blocks (each to its 2 × 2), cropped/padded to ``shape``."""
     out = np.zeros(shape, bool)
-    up = np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1)
-    out[:up.shape[0], :up.shape[1]] = up
+    h, w = mask.shape
+    out[:2 * h, :2 * w].reshape(h, 2, w, 2)[...] = mask[:, None, :, None]
     return out
 
 
@@ -234,6 +300,19 @@ class _Plan(NamedTuple):
     covered: np.ndarray  # (ny−1, nx−1) bool: cells inside a merged block
     active: np.ndarray  # (ny, nx) bool: vertices some piece has as a corner (or on a border)
     count: int  # faces after decimation
+
+
+def _between(line: np.ndarray, s: int) -> np.ndarray:
+    """(n, k·s + 1) bool along grid lines → (n, k) int32: how many are set strictly between
+    every s-th one and the next (offset by offset for small s, else prefix sums)."""
+    k = (line.shape[1] - 1) // s
+    if s <= DENSE:
+        out = line[:, 1:k * s:s].astype(np.int32)
+        for o in range(2, s):
+            out += line[:, o:k * s:s]
+        return out
+    c = np.cumsum(line, axis=1, dtype=np.int32)
+    return c[:, s - 1:-1:s] - c[:, 0:-1:s]
 
 
 def _plan(errors: BlockErrors, eps: float, n_faces: int) -> _Plan:
@@ -262,8 +341,8 @@ def _plan(errors: BlockErrors, eps: float, n_faces: int) -> _Plan:
             continue
         s = 1 << (level + 1)
         nby, nbx = leaf.shape
-        rows = active[0:nby * s + 1:s, :nbx * s].reshape(nby + 1, nbx, s)[:, :, 1:].sum(axis=2, dtype=np.int32)
-        cols = active[:nby * s, 0:nbx * s + 1:s].reshape(nby, s, nbx + 1)[:, 1:, :].sum(axis=1, dtype=np.int32)
+        rows = _between(active[0:nby * s + 1:s, :nbx * s + 1], s)  # (nby+1, nbx)
+        cols = _between(active[:nby * s + 1, 0:nbx * s + 1:s].T, s).T  # (nby, nbx+1)
         extra = rows[:-1] + rows[1:] + cols[:, :-1] + cols[:, 1:]
         count += int(4 * np.count_nonzero(leaf) + extra[leaf].sum())
     return _Plan(leaves, covered, active, count)
@@ -275,7 +354,7 @@ def _base_counts(errors: BlockErrors, n_faces: int):
     sorted_levels = [np.sort(e[np.isfinite(e)]) for e in errors.levels]
 
     def base(eps: float) -> int:
-        m = [int(np.searchsorted(e, eps, side="right")) for e in sorted_levels] + [0]
+        m = [int(np.searchsorted(e, np.float32(eps), side="right")) for e in sorted_levels] + [0]
         if not sorted_levels:
             return n_faces
         leaves = sum(m[k] - 4 * m[k + 1] for k in range(len(sorted_levels)))

@@ -71,19 +71,6 @@ def assert_valid_gltf(*files: str | os.PathLike) -> None:
         assert report["errors"] == 0 and report["warnings"] == 0, report
 
 
-def _has_triangle_budget() -> bool:
-    from dataclasses import fields
-
-    from depth3d.reconstruct import Options
-
-    return "max_triangles" in {f.name for f in fields(Options)}
-
-
-# Triangle budgets (``Options.max_triangles``) come with the decimation of branch ``decimate``.
-needs_triangle_budget = pytest.mark.skipif(
-    not _has_triangle_budget(), reason="Options.max_triangles (branch decimate) is not merged")
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _blender_user_resources(tmp_path_factory):
     """Keep Blender (the bpy module) away from ~/.config/blender in every test."""

@@ -17,7 +17,6 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo, same_point_set
-from conftest import needs_triangle_budget
 
 # name → (width, height): different sizes so that every output has its own vertex count
 PHOTOS = {"a.png": (64, 48), "b.jpg": (80, 60), "c.png": (48, 64)}
@@ -249,7 +248,6 @@ def test_usage_errors_exit_2_and_write_nothing(batch, tmp_path, capfd, main, ext
     assert not out.exists()
 
 
-@needs_triangle_budget
 def test_target_ar_writes_through_the_core_writer(batch, tmp_path, main):
     """``--target ar``: each .glb is decoded by glTF-Transform with the meshopt decoder, validates,
     and carries what the core builds for the same photo (quantized within its bound)."""

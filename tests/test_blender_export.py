@@ -13,7 +13,7 @@ import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, n
 from PIL import Image  # noqa: E402
 
 import depth3d.blender as addon  # noqa: E402
-from conftest import assert_valid_gltf, needs_triangle_budget  # noqa: E402
+from conftest import assert_valid_gltf  # noqa: E402
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.exchange.gltf.meshopt import optimize  # noqa: E402
 from depth3d.exchange.gltf.quantize import POSITION_ERROR  # noqa: E402
@@ -55,7 +55,6 @@ def generated(tmp_path):
     return obj, photo, depth_file, rgb
 
 
-@needs_triangle_budget
 def test_export_for_ar_from_the_panels_target(generated, tmp_path):
     obj, photo, depth_file, rgb = generated
     settings = bpy.context.scene.depth3d
@@ -86,7 +85,6 @@ def test_export_for_ar_from_the_panels_target(generated, tmp_path):
     assert len(obj.data.loop_triangles) > budget.max_triangles
 
 
-@needs_triangle_budget
 def test_export_with_draco_and_a_bad_path(generated, tmp_path):
     obj, *_ = generated
     out = tmp_path / "room.glb"

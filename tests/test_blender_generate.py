@@ -584,3 +584,45 @@ def test_grid_index_never_takes_a_split_vertex_for_a_grid_vertex():
                         texture=np.zeros((20, 30, 3), np.uint8), camera=Camera(30, 20, 50.0),
                         grid=(nx, ny), span=span)
     np.testing.assert_array_equal(grid_index(geometry), np.arange(5))
+
+
+def test_build_mesh_of_a_decimated_geometry():
+    """Within a triangle budget (whole cells merged into blocks drawn as fans,
+    depth3d/decimate.py) the core's mesh builds exactly: the same vertices, Blender's own
+    triangulation gives the core's triangles (with or without face normals cached), and the
+    edges are the ones Blender computes itself."""
+    rgb = np.random.default_rng(6).integers(0, 256, (49, 65, 3), dtype=np.uint8)
+    depth = np.full((49, 65), PLANE, np.float32)  # 64 × 48 cells: blocks of up to 16
+    depth[12:30, 20:45] = BOX
+    tilted = depth * (1.0 + 0.01 * np.arange(65, dtype=np.float32))[None, :]  # not a plane in disparity
+    for d in (depth, tilted):
+        full = reconstruct(rgb, d, "depth", Options(resolution=0))
+        geometry = reconstruct(rgb, d, "depth", Options(resolution=0, max_triangles=len(full.faces) // 3))
+        assert geometry.grid == full.grid and len(geometry.faces) <= len(full.faces) // 3
+        assert grid_index(geometry) is not None  # kept grid vertices first: the grid path
+        mesh = build.build_mesh(geometry, "decimated")
+        assert len(mesh.vertices) == len(geometry.vertices)
+        co = np.empty(3 * len(mesh.vertices), np.float32)
+        mesh.vertices.foreach_get("co", co)
+        np.testing.assert_array_equal(co.reshape(-1, 3), geometry.vertices)
+        expect = _oriented(geometry.faces)
+        np.testing.assert_array_equal(_blender_triangles(mesh), expect)
+        again = build.build_mesh(geometry, "again")
+        np.testing.assert_array_equal(_blender_triangles(again, normals_first=True), expect)
+        theirs = bpy.data.meshes.new("theirs")
+        starts = np.empty(len(mesh.polygons), np.int32)
+        mesh.polygons.foreach_get("loop_start", starts)
+        corners = np.empty(len(mesh.loops), np.int32)
+        mesh.loops.foreach_get("vertex_index", corners)
+        theirs.from_pydata(geometry.vertices.tolist(), [], [c.tolist() for c in np.split(corners, starts[1:])])
+        theirs.update(calc_edges=True)
+        e_ours, e_theirs = (np.empty(2 * len(m.edges), np.int32) for m in (mesh, theirs))
+        mesh.edges.foreach_get("vertices", e_ours)
+        theirs.edges.foreach_get("vertices", e_theirs)
+        assert {tuple(sorted(p)) for p in e_ours.reshape(-1, 2).tolist()} == \
+            {tuple(sorted(p)) for p in e_theirs.reshape(-1, 2).tolist()}
+        assert len(mesh.edges) == len(theirs.edges)
+        assert mesh.validate() is False
+        uv = np.empty(2 * len(mesh.loops), np.float32)
+        mesh.uv_layers.active.data.foreach_get("uv", uv)
+        np.testing.assert_array_equal(uv.reshape(-1, 2), geometry.uv[corners])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TOOLS, assert_valid_gltf, box_depth, needs_triangle_budget, random_photo
+from conftest import TOOLS, assert_valid_gltf, box_depth, random_photo
 from depth3d.backends.file import FileBackend
 from depth3d.cli import main
 from depth3d.exchange.gltf.meshopt import optimize
@@ -102,6 +102,7 @@ def read_glb(path: Path) -> dict:
         "json": doc,
         "position": position,
         "uv": accessor(prim["attributes"]["TEXCOORD_0"]) if "TEXCOORD_0" in prim["attributes"] else None,
+        "color": accessor(prim["attributes"]["COLOR_0"]) if "COLOR_0" in prim["attributes"] else None,
         "indices": accessor(prim["indices"]).astype(np.int64).reshape(-1, 3) if "indices" in prim else None,
         "mode": prim.get("mode", 4),
         "images": [bytes(view_bytes(img["bufferView"])[0]) for img in doc.get("images", [])],
@@ -152,7 +153,6 @@ def our_geometry(inputs, **options):
 # --------------------------------------------------------------------------- targets
 
 
-@needs_triangle_budget
 @pytest.mark.parametrize("target", ["vr", "ar"])
 def test_target_decodes_validates_and_keeps_its_budget(inputs, tmp_path, target):
     budget = TARGETS[target]
@@ -255,7 +255,6 @@ def test_gltf_container_with_meshopt_and_a_relief_camera(inputs, tmp_path):
     assert plane[:, 0].max() - plane[:, 0].min() == pytest.approx(1.0, abs=0.01)  # the plane of width 1
 
 
-@needs_triangle_budget
 def test_texture_size_knob(inputs, tmp_path):
     out = convert(inputs, tmp_path / "small.glb", "--texture-size", "300", "--resolution", "32")
     assert image_size(read_glb(out)["images"][0]) == (300, 225)
@@ -272,9 +271,16 @@ def test_points_for_vr(inputs, tmp_path):
     assert_valid_gltf(tmp_path / "points_decoded.glb")
     decoded = read_glb(tmp_path / "points_decoded.glb")
     assert decoded["mode"] == 0 and decoded["indices"] is None
-    points = our_geometry(inputs, geometry="points", resolution=64).vertices.astype(np.float64)
+    cloud = our_geometry(inputs, geometry="points", resolution=64)
+    points = cloud.vertices.astype(np.float64)
     extent = points.max(axis=0) - points.min(axis=0)
     assert np.all(np.abs(decoded["position"] - points).max(axis=0) <= extent * POSITION_ERROR * 1.001 + 1e-6)
+    # COLOR_0 is linear (glTF): the photo's sRGB colours decoded by the sRGB transfer function
+    c = cloud.colors / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    assert decoded["types"]["COLOR_0"] == 5123
+    np.testing.assert_allclose(decoded["color"][:, :3], linear, atol=1 / 65535)
+    np.testing.assert_array_equal(decoded["color"][:, 3], 1.0)
 
 
 @pytest.mark.parametrize("args", [

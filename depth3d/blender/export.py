@@ -16,7 +16,6 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..cli import _triangle_budget
 from ..errors import Depth3DError
 from ..exchange.gltf import EncodedImage, export_glb, export_gltf
 from ..exchange.gltf.material import texture_size
@@ -79,7 +78,8 @@ def export_object(obj: bpy.types.Object, path: str | os.PathLike, target: Target
         raise Depth3DError(f"{obj.name} has no cached depth to export from")
     s = obj.depth3d
     options = cache.options_of(obj)
-    options = replace(options, **_triangle_budget(target.max_triangles))
+    if s.geometry == "mesh":
+        options = replace(options, max_triangles=target.max_triangles)
     rgb = cache._photo_pixels(obj, need_colours=True)
     geometry = reconstruct(
         rgb, cache.cached_depth(obj, copy=False), s.kind, options,

@@ -107,11 +107,12 @@ def mesh_primitive(doc: Document, vertices: np.ndarray, faces: np.ndarray, uv: n
 
 def points_primitive(doc: Document, vertices: np.ndarray, colors: np.ndarray, material: int,
                      quantize: bool = False, compression: str = "none") -> Primitive:
-    """A point primitive: (N, 3) float32 positions, (N, 3) uint8 colours (stored RGBA)."""
+    """A point primitive: (N, 3) float32 positions, (N, 3) uint8 sRGB colours (stored linear RGBA,
+    :func:`~.quantize.quantize_colors`)."""
     if compression == "draco":
         raise ValueError("Draco compression is for meshes; compress points with meshopt")
     vertex_view, _ = _streams(doc, compression)
     position, node = _positions(doc, vertices, quantize, vertex_view)
-    color = doc.accessor(vertex_view(quantize_colors(colors)), np.uint8, len(colors), 4, normalized=True)
+    color = doc.accessor(vertex_view(quantize_colors(colors)), np.uint16, len(colors), 4, normalized=True)
     return Primitive({"attributes": {"POSITION": position, "COLOR_0": color}, "material": material,
                       "mode": POINTS}, node)

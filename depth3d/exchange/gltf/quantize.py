@@ -6,6 +6,8 @@ transform is the mesh node's ``translation``/``scale`` (the layout gltfpack writ
 to the nearest step bounds the error per axis by half a step: ``extent / 65534``
 (:data:`POSITION_ERROR`), plus float32 rounding.
 Texture coordinates in [0, 1]: ``q = round(uv · 65535)``, error ≤ 1/131070.
+Vertex colours (points): the photo's sRGB bytes as linear normalized uint16 (glTF's COLOR_0 is
+linear), whether quantizing or not.
 """
 from __future__ import annotations
 
@@ -56,8 +58,21 @@ def quantize_uv(uv: np.ndarray) -> np.ndarray:
     return np.rint(q).astype(np.uint16)
 
 
+def _srgb_to_linear_lut() -> np.ndarray:
+    c = np.arange(256, dtype=np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return np.rint(linear * UINT16_MAX).astype(np.uint16)
+
+
+_LINEAR16 = _srgb_to_linear_lut()
+
+
 def quantize_colors(rgb: np.ndarray) -> np.ndarray:
-    """(N, 3) uint8 sRGB → (N, 4) uint8 RGBA (opaque; 4 bytes keeps vertex alignment)."""
-    out = np.full((len(rgb), 4), 255, np.uint8)
-    out[:, :3] = rgb
+    """(N, 3) uint8 sRGB → (N, 4) uint16 linear RGBA, opaque, for COLOR_0.
+
+    glTF's vertex colours are linear; 16 bits keep the darks that 8-bit linear would merge
+    (sRGB 1..12 all fall below linear 1/255), and 4 channels keep the 4-byte vertex alignment.
+    """
+    out = np.full((len(rgb), 4), UINT16_MAX, np.uint16)
+    out[:, :3] = _LINEAR16[rgb]
     return out
