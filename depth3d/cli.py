@@ -81,8 +81,8 @@ def _add_target_arguments(p: argparse.ArgumentParser) -> None:
     from .targets import TARGETS
 
     g = p.add_argument_group("VR/AR output (glTF)")
-    g.add_argument("--target", choices=tuple(TARGETS), default="full",
-                   help="full: as built (default); vr: ≤ 300k triangles, texture ≤ 4096, quantized + "
+    g.add_argument("--target", choices=tuple(TARGETS),
+                   help="full: as built (default; .usdz: ar); vr: ≤ 300k triangles, texture ≤ 4096, quantized + "
                         "meshopt; ar: ≤ 100k triangles, texture ≤ 2048 (powers of two), quantized + meshopt")
     g.add_argument("--max-triangles", type=int, metavar="N", help="at most N triangles (overrides the target's)")
     g.add_argument("--texture-size", type=int, metavar="PX",
@@ -97,7 +97,7 @@ def target_from_args(args: argparse.Namespace, fmt: str | None = None):
     from .targets import check_format, resolve_target
 
     try:
-        target = resolve_target(getattr(args, "target", "full"), getattr(args, "max_triangles", None),
+        target = resolve_target(getattr(args, "target", None) or "full", getattr(args, "max_triangles", None),
                                 getattr(args, "texture_size", None), getattr(args, "compression", None))
         if fmt is not None:
             check_format(target, fmt, args.geometry)
@@ -250,11 +250,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from .pipeline import convert_file
 
     inputs, outputs, fmt = convert_targets(args)
+    if args.target is None:  # USDZ: within AR Quick Look's budget unless told otherwise
+        args.target = "ar" if fmt == "usdz" else "full"
     target = target_from_args(args, fmt)
     if fmt in ("ply", "obj"):
         _preload(f"trimesh.exchange.{fmt}")
     options = options_from_args(args)
-    settings = target.gltf_settings(args.material == "unlit") if fmt in ("glb", "gltf") else None
+    settings = target.gltf_settings(args.material == "unlit") if fmt in ("glb", "gltf", "usdz") else None
     backend_for = backend_factory(args, len(inputs))
     return _run_batch(
         inputs, lambda p: convert_file(

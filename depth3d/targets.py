@@ -110,6 +110,12 @@ def check_format(target: Target, fmt: str, geometry: str = "mesh") -> None:
     """``ValueError`` when ``fmt``/``geometry`` cannot honour ``target``: glTF alone carries the
     texture size, quantization and compression; Draco compresses meshes, not points."""
     full = TARGETS["full"]
+    if fmt == "usdz":  # honours the triangle budget and texture size; no geometry compression
+        if target.compression != TARGETS[target.name].compression:
+            raise ValueError("--compression needs a glTF output (.glb or .gltf), not .usdz")
+        if geometry != "mesh":
+            raise ValueError("USDZ holds meshes only (AR Quick Look shows no point clouds)")
+        return
     if fmt not in GLTF_FORMATS:
         knobs = [k for k, differs in (
             ("--target", target.name != "full"),
