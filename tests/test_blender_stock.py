@@ -1,15 +1,17 @@
-"""Export for VR/AR in a stock Blender: no ``meshoptimizer``, no ``DracoPy`` in its Python.
+"""Export for VR/AR in a stock Blender: no ``meshoptimizer``, no ``DracoPy`` (and no Pillow)
+in its Python.
 
 The operator and the headless batch run in a fresh process (the bpy module) whose
-``sys.path`` starts with a folder where both packages raise ``ImportError``, as they would in
+``sys.path`` starts with a folder where these packages raise ``ImportError``, as they would in
 a Blender without pip.  Meshes then go out with Draco through Blender's own glTF exporter
 (:mod:`depth3d.blender.draco_fallback`).  The files are decoded by glTF-Transform with the
 Draco project's decoder, validated by glTF-Validator, and compared with what the core builds
-for the same photo and target: the triangle budget, the texture (the very JPEG the core
-writes), and every position within Draco's quantization.
+for the same photo and target: the triangle budget, the texture (the target's size, the
+photo's pixels as Pillow resizes them), and every position within Draco's quantization.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -24,16 +26,16 @@ from PIL import Image
 from conftest import REPO, assert_valid_gltf
 from depth3d.backends.file import FileBackend
 from depth3d.exchange.gltf.draco import POSITION_BITS
-from depth3d.exchange.gltf.material import encode_image
+from depth3d.exchange.gltf.material import texture_size
 from depth3d.image import read_photo
 from depth3d.pipeline import photo_to_geometry
 from depth3d.reconstruct import Options
 from depth3d.targets import resolve_target
-from test_targets import canonical, decode, read_glb, read_json
+from test_targets import canonical, decode, image_size, read_glb, read_json
 
 W, H = 320, 240  # every pixel a vertex: ~154k triangles, over the AR budget
 FOV = 60.0
-BLOCKED = ("meshoptimizer", "DracoPy")
+BLOCKED = ("meshoptimizer", "DracoPy", "PIL")
 
 OPERATOR = r"""
 import json, os, sys
@@ -74,7 +76,7 @@ os._exit(0)
 
 @pytest.fixture(scope="module")
 def stock_env(tmp_path_factory):
-    """Environment of a Python where meshoptimizer and DracoPy raise ImportError (a stock Blender)."""
+    """Environment of a Python where the packages of ``BLOCKED`` raise ImportError (a stock Blender)."""
     shim = tmp_path_factory.mktemp("stock_blender")
     for name in BLOCKED:
         (shim / f"{name}.py").write_text('raise ImportError("not in a stock Blender\'s Python")\n')
@@ -140,10 +142,13 @@ def _check_file(out: Path, tmp_path: Path, geometry, target, name: str) -> dict:
     assert set(decoded["types"]) == {"POSITION", "TEXCOORD_0", "indices"}
     # budgets, on what the decoder gave back: the core's decimated triangles, its very texture
     assert 0 < len(decoded["indices"]) == len(geometry.faces) <= target.max_triangles
-    texture = encode_image(geometry.texture, target.texture_size, target.power_of_two,
-                           quality=target.jpeg_quality)
-    assert decoded["images"] == [texture.data]
-    assert max(texture.width, texture.height) <= target.texture_size
+    (texture,) = decoded["images"]
+    size = texture_size(W, H, target.texture_size, target.power_of_two)
+    assert image_size(texture) == size and max(size) <= target.texture_size
+    theirs = np.asarray(Image.open(io.BytesIO(texture)).convert("RGB"), np.float64)
+    pillow = np.asarray(Image.fromarray(geometry.texture).resize(size, Image.LANCZOS), np.float64)
+    psnr = 10 * np.log10(255.0 ** 2 / np.mean((theirs - pillow) ** 2))
+    assert psnr > 30, psnr  # the photo, resized (Blender's scaling and JPEG writer), not flipped
     # positions: the core's within Draco's quantization (POSITION_BITS of the largest extent);
     # triangles: the core's, through that matching
     ours = geometry.vertices.astype(np.float64)
