@@ -126,12 +126,14 @@ def _match(ours: np.ndarray, theirs: np.ndarray, tol: float) -> np.ndarray:
     return best
 
 
-def _check_file(out: Path, tmp_path: Path, geometry, target, name: str) -> dict:
+def _check_file(out: Path, tmp_path: Path, geometry, target, name: str, unlit: bool = True) -> dict:
     """``out`` is Draco by Blender, decodes, validates and holds ``geometry`` within ``target``."""
     raw = read_json(out) if out.suffix == ".glb" else json.loads(out.read_text())
     assert raw["asset"]["generator"].startswith("Khronos glTF Blender I/O")
     assert raw["extensionsRequired"] == ["KHR_draco_mesh_compression"]
-    assert set(raw["extensionsUsed"]) == {"KHR_draco_mesh_compression", "KHR_materials_unlit"}
+    # unlit: the emission + light-path material; lit: Blender writes our specular 0 as such
+    material = "KHR_materials_unlit" if unlit else "KHR_materials_specular"
+    assert set(raw["extensionsUsed"]) == {"KHR_draco_mesh_compression", material}
     summary = decode(out, tmp_path / "decoded.glb")
     assert "KHR_draco_mesh_compression" in summary["extensionsUsed"]
     assert_valid_gltf(tmp_path / "decoded.glb")
@@ -162,7 +164,11 @@ def _check_file(out: Path, tmp_path: Path, geometry, target, name: str) -> dict:
     assert set(nodes) == {name, f"{name} camera"}
     assert not ({"rotation", "translation", "scale", "matrix"} & set(nodes[name]))
     camera_node = nodes[f"{name} camera"]
-    assert not ({"rotation", "translation", "scale", "matrix"} & set(camera_node))  # origin, looking down −Z
+    assert not ({"rotation", "scale", "matrix"} & set(camera_node))  # looking down −Z
+    # at the origin; a relief's where its plane of width 1 fills the horizontal FOV
+    relief = geometry.meta.get("projection") == "relief"
+    assert camera_node.get("translation", [0, 0, 0]) == pytest.approx(
+        [0, 0, 0.5 / math.tan(math.radians(FOV) / 2) if relief else 0])
     camera = doc["cameras"][camera_node["camera"]]["perspective"]
     assert camera["aspectRatio"] == pytest.approx(W / H)
     assert camera["yfov"] == pytest.approx(2 * math.atan(math.tan(math.radians(FOV) / 2) / (W / H)))
@@ -191,6 +197,7 @@ def test_export_for_vr_ar_operator_in_stock_blender(room, stock_env, tmp_path):
 @pytest.mark.parametrize("args, missing", [
     (["--target", "vr", "--max-triangles", "20000"], "meshoptimizer"),
     (["--target", "ar", "--compression", "draco"], "DracoPy"),
+    (["--target", "ar", "--material", "lit", "--projection", "relief"], "meshoptimizer"),
 ])
 def test_batch_with_a_target_in_stock_blender(room, stock_env, tmp_path, args, missing):
     photo, depth = room
@@ -203,11 +210,14 @@ def test_batch_with_a_target_in_stock_blender(room, stock_env, tmp_path, args, m
     assert not [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert [p.name for p in out.parent.iterdir()] == ["room.glb"]
 
-    target = resolve_target(args[1], *(
-        [int(args[3]), None, None] if args[2] == "--max-triangles" else [None, None, args[3]]))
+    knobs = dict(zip(args[2::2], args[3::2]))
+    target = resolve_target(args[1], int(knobs.get("--max-triangles", 0)) or None, None,
+                            knobs.get("--compression"))
+    projection = knobs.get("--projection", "perspective")
     geometry = photo_to_geometry(read_photo(photo), FileBackend(str(depth)),
-                                 Options(fov=FOV, resolution=0, max_triangles=target.max_triangles))
-    _check_file(out, tmp_path, geometry, target, "room")
+                                 Options(fov=FOV, resolution=0, max_triangles=target.max_triangles,
+                                         projection=projection))
+    _check_file(out, tmp_path, geometry, target, "room", unlit=knobs.get("--material") != "lit")
 
 
 def test_batch_points_in_stock_blender_are_quantized_uncompressed(room, stock_env, tmp_path):

@@ -119,8 +119,8 @@ def _named(pairs):
     moved = []
     try:
         for wanted, block in pairs:
-            if block.name != wanted:
-                other = getattr(bpy.data, _COLLECTIONS[block.id_type])[wanted]
+            other = getattr(bpy.data, _COLLECTIONS[block.id_type]).get(wanted)
+            if block.name != wanted and other is not None:  # (a name Blender cut to 63 bytes: as it is)
                 other.name = f"{wanted} (exporting)"
                 moved.append((other, wanted, block))
                 block.name = wanted
