@@ -66,7 +66,10 @@ def draco_available() -> bool:
     try:
         from io_scene_gltf2 import is_draco_available
     except ImportError:
-        return False
+        try:
+            from io_scene_gltf2.io.com.draco import dll_exists as is_draco_available
+        except ImportError:
+            return False
     return bool(is_draco_available())
 
 
