@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_convert.py
 	$(BIN)/python bench/bench_targets.py
 	$(BIN)/python bench/bench_blender.py
+	$(BIN)/python bench/bench_blender_targets.py
 	$(BIN)/python bench/bench_service.py
 
 # The extension zip, built by Blender's own tool (the same as `blender --command extension build`).

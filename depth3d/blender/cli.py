@@ -12,12 +12,15 @@ Pillow), depth comes from ``--depth`` files or a model backend, geometry from th
 photo becomes an object in a collection named after it, exported alone to ``<stem>.glb``
 (atomic) and removed again — unless ``--blend FILE`` keeps them all for a ``.blend``.
 ``--target vr|ar`` (or ``--max-triangles``, ``--texture-size``, ``--compression``) writes the
-``.glb`` with the core glTF writer instead: within the target's budget, quantized, compressed.
+``.glb`` with the core glTF writer instead: within the target's budget, quantized, compressed;
+in a stock Blender, whose Python lacks the compression's binding, with Draco by Blender's own
+glTF exporter (one ``info:`` line on stderr says so; :mod:`.draco_fallback`).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
@@ -202,6 +205,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if blend is not None and blend.suffix.lower() != ".blend":
         raise UsageError(f"--blend {blend}: the file name must end in .blend")
     backend = _backends(args, len(inputs))
+    if not target.is_default:
+        from .export import fallback_note
+
+        note = fallback_note(target, args.geometry == "mesh")
+        if note is not None:
+            print(f"info: {note}", file=sys.stderr, flush=True)
     kept: list[bpy.types.Object] = []
 
     def work(path: Path) -> None:

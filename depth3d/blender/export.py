@@ -5,6 +5,10 @@ The geometry is rebuilt from the object's cached depth (:mod:`.cache`) with the 
 triangle budget; the texture is the photo's pixels resized and encoded by Pillow when
 Blender's Python has it, else by Blender itself (:func:`encode_texture_bpy`: Blender's own
 scaling, its JPEG writer).
+
+Stock Blender has neither compression binding (PyPI ``meshoptimizer``, ``DracoPy``): there a
+mesh goes out with Draco through Blender's own glTF exporter (:mod:`.draco_fallback`), and
+:func:`fallback_note` gives the info line that says so.
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ from ..exchange.gltf.material import texture_size
 from ..reconstruct import Geometry, reconstruct
 from ..targets import GLTF_FORMATS, Target, check_format
 from . import cache
+from .draco_fallback import export_draco, missing_binding, note
 
-__all__ = ["encode_texture", "encode_texture_bpy", "export_object", "write_target"]
+__all__ = ["encode_texture", "encode_texture_bpy", "export_object", "fallback_note", "write_target"]
 
 
 def encode_texture_bpy(rgb: np.ndarray, target: Target) -> EncodedImage:
@@ -57,10 +62,20 @@ def encode_texture(rgb: np.ndarray, target: Target) -> EncodedImage:
         return encode_texture_bpy(rgb, target)
 
 
+def fallback_note(target: Target, is_mesh: bool = True) -> str | None:
+    """The info line when this Blender's Python lacks the binding ``target``'s compression
+    needs (a mesh then goes out with Blender's Draco, points quantized but uncompressed);
+    ``None`` when the core writer honours the target as it is."""
+    package = missing_binding(target.compression)
+    return None if package is None else note(package, is_mesh)
+
+
 def write_target(geometry: Geometry, path: str | os.PathLike, target: Target, unlit: bool = True,
                  rgb: np.ndarray | None = None) -> Path:
     """Write ``geometry`` to ``path`` (.glb/.gltf) for ``target``; ``rgb`` the photo's pixels
-    (default ``geometry.texture``)."""
+    (default ``geometry.texture``).  Without the compression's Python binding
+    (:func:`fallback_note`), a mesh is written by Blender's glTF exporter with Draco, points
+    by the core writer without compression."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     check_format(target, fmt if fmt in GLTF_FORMATS else fmt or "none",
@@ -68,6 +83,10 @@ def write_target(geometry: Geometry, path: str | os.PathLike, target: Target, un
     if fmt not in GLTF_FORMATS:
         raise ValueError(f"{path}: export for VR/AR writes .glb or .gltf")
     image = encode_texture(geometry.texture if rgb is None else rgb, target) if geometry.is_mesh else None
+    if missing_binding(target.compression) is not None:
+        if geometry.is_mesh:
+            return export_draco(geometry, path, image, unlit)
+        target = replace(target, compression="none")
     writer = export_glb if fmt == "glb" else export_gltf
     return writer(geometry, path, settings=target.gltf_settings(unlit), image=image)
 

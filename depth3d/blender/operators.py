@@ -406,7 +406,7 @@ class DEPTH3D_OT_export_target(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         from ..targets import resolve_target
-        from .export import export_object
+        from .export import export_object, fallback_note
 
         obj = context.active_object
         started = time.perf_counter()
@@ -417,8 +417,10 @@ class DEPTH3D_OT_export_target(bpy.types.Operator, ExportHelper):
         except Exception as exc:
             self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}
+        note = fallback_note(target, obj.depth3d.geometry == "mesh")
         self.report({"INFO"}, f"{obj.name}: {path.name} ({path.stat().st_size / 1e6:.2f} MB, "
-                              f"{self.target}) in {time.perf_counter() - started:.1f} s")
+                              f"{self.target}) in {time.perf_counter() - started:.1f} s"
+                              + (f"; {note}" if note else ""))
         return {"FINISHED"}
 
 

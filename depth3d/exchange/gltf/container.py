@@ -12,7 +12,7 @@ from pathlib import Path
 from ...atomic import atomic_path, write_bytes_atomic
 from .buffer import Document, align4
 
-__all__ = ["write_glb", "write_gltf"]
+__all__ = ["glb_to_gltf", "write_glb", "write_gltf"]
 
 GLB_MAGIC, GLB_VERSION = b"glTF", 2
 CHUNK_JSON, CHUNK_BIN = b"JSON", b"BIN\0"
@@ -61,3 +61,21 @@ def write_gltf(doc: Document, path: str | Path) -> Path:
         data[offset:offset + view.nbytes] = view
     _set_buffer0(doc, "data:application/octet-stream;base64," + base64.b64encode(data).decode("ascii"))
     return write_bytes_atomic(path, _json_bytes(doc))
+
+
+def glb_to_gltf(glb: bytes, path: str | Path) -> Path:
+    """Rewrite a ``.glb`` (its bytes) as one self-contained ``.gltf`` at ``path`` (atomic): the
+    same JSON with the BIN chunk as buffer 0's data URI (for writers that make only .glb)."""
+    magic, version, total = struct.unpack_from("<4sII", glb, 0)
+    length, kind = struct.unpack_from("<I4s", glb, 12)
+    if magic != GLB_MAGIC or version != GLB_VERSION or total > len(glb) or kind != CHUNK_JSON:
+        raise ValueError("not a glTF 2.0 binary file")
+    doc = json.loads(glb[20:20 + length])
+    start = 20 + length
+    if start + 8 <= total:
+        _, kind = struct.unpack_from("<I4s", glb, start)
+        if kind != CHUNK_BIN or not doc.get("buffers"):
+            raise ValueError("a .glb's second chunk must be its BIN buffer")
+        data = glb[start + 8:start + 8 + doc["buffers"][0]["byteLength"]]
+        doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(data).decode("ascii")
+    return write_bytes_atomic(path, json.dumps(doc, separators=(",", ":"), allow_nan=False).encode())
