@@ -15,15 +15,12 @@ from . import __version__
 from .backends import BackendError, get_backend
 from .depth import near_far_to_scale_shift
 from .edges import DEFAULT_EDGE_THRESHOLD
-from .errors import Depth3DError
+from .errors import Depth3DError, UsageError
 from .exchange import FORMATS
+from .outputs import check_outputs
 from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad combination of arguments (exit 2)."""
 
 
 def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
@@ -202,22 +199,30 @@ def convert_targets(
     if fmt and fmt not in formats:
         raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(formats)}")
     fmt = fmt or formats[0]
-    return inputs, dict(zip(inputs, output_paths(inputs, output, fmt, f".{fmt}"))), fmt
+    if len(inputs) == 1 and output.suffix and not output.is_dir() and output.suffix.lower() != f".{fmt}":
+        raise UsageError(f"-o {output}: the name ends in {output.suffix} but --format is {fmt}; "
+                         f"name it *.{fmt}")
+    if len(inputs) > 1 and not output.is_dir() and output.suffix.lstrip(".").lower() in FORMATS:
+        raise UsageError(f"-o {output}: {len(inputs)} inputs need an output folder, not a file name")
+    outputs = dict(zip(inputs, output_paths(inputs, output, fmt, f".{fmt}")))
+    check_outputs(outputs, fmt, [*inputs, *_depth_inputs(args)], mesh=args.geometry == "mesh")
+    return inputs, outputs, fmt
 
 
-def _preload(module: str) -> None:
-    """Import ``module`` in a background thread: trimesh (~0.3 s of imports) then loads while
-    the first photo decodes and its geometry is built, both of which release the GIL."""
-    import importlib
-    import threading
-
-    threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
+def _depth_inputs(args: argparse.Namespace) -> list[Path]:
+    """The depth files ``--depth`` names (every file of a folder): inputs never to be written."""
+    if not getattr(args, "depth", None):
+        return []
+    depth = Path(args.depth)
+    try:
+        return [p for p in depth.iterdir() if p.is_file()] if depth.is_dir() else [depth]
+    except OSError:
+        return [depth]
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from .pipeline import convert_file
 
-    _preload("trimesh.exchange.gltf")
     inputs, outputs, fmt = convert_targets(args)
     options = options_from_args(args)
     backend_for = backend_factory(args, len(inputs))

@@ -213,3 +213,29 @@ def main(argv: Sequence[str]) -> int:
         return run_command(parser, lambda: cmd_convert(args))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def exit_with(status: int) -> None:
+    """Leave the process with ``status``.
+
+    In Blender itself, as ``sys.exit`` does.  With ``bpy`` imported as a Python module, its
+    exit handlers can deadlock (the "delayed close" thread waits on a lock its own destructor
+    holds, e.g. after a model ran in-process), so output is flushed and the process leaves
+    at once with ``os._exit``: every file was already written atomically.
+    """
+    import sys
+
+    if bpy.app.binary_path:  # the Blender program: its own, orderly exit
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+if __name__ == "__main__":  # python -m depth3d.blender.cli convert …  (bpy as a module)
+    import sys
+
+    exit_with(main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""The input contract in Blender's headless batch (issue 10): the bpy module, in this process
+and as the user's own process (``depth3d/blender/batch_script.py``)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, assert_valid_gltf, box_depth, random_photo
+from test_contract import hashes, temp_files
+
+W, H = 64, 48
+BATCH = REPO / "depth3d" / "blender" / "batch_script.py"
+
+
+@pytest.fixture
+def main():
+    from depth3d.blender.cli import main
+
+    return main
+
+
+def _errors(err: str) -> list[str]:
+    return [line.strip() for line in err.splitlines() if "error: " in line]
+
+
+@pytest.mark.parametrize("out_name, extra", [
+    ("v.jpg", ["--format", "glb"]),   # the photo itself: once left at 0 bytes, the .glb hidden
+    ("v.npy", ["--format", "glb"]),   # the depth map
+    ("model.bin", ["--format", "glb"]),  # a name Blender's exporter would add .glb to
+])
+def test_output_onto_an_input_or_a_foreign_suffix_is_refused(tmp_path, capfd, main, out_name, extra):
+    photo = random_photo(tmp_path / "v.jpg", (W, H))
+    depth = box_depth(tmp_path / "v.npy", (W, H))
+    before = hashes(tmp_path)
+    code = main(["convert", str(photo), "-o", str(tmp_path / out_name), "--depth", str(depth), *extra])
+    err = capfd.readouterr().err
+    assert code == 2
+    assert len(_errors(err)) == 1 and out_name in _errors(err)[0], err
+    assert hashes(tmp_path) == before and temp_files(tmp_path) == []
+
+
+def test_export_to_a_name_without_glb_suffix_is_atomic(tmp_path):
+    """Blender's exporter appends .glb to a name without it; the temporary file must have it."""
+    import bpy
+
+    from depth3d.blender.build import export_gltf
+
+    bpy.ops.mesh.primitive_cube_add()
+    cube = bpy.context.active_object
+    try:
+        out = export_gltf(tmp_path / "scene.model", [cube])
+    finally:
+        bpy.data.objects.remove(cube)
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.model"]
+    assert out.stat().st_size > 0 and out.read_bytes()[:4] == b"glTF"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tiny_models import save_tiny_depth_anything
+
+    return save_tiny_depth_anything(tmp_path_factory.mktemp("models") / "da")
+
+
+def test_batch_script_with_an_in_process_model_exits(tmp_path, tiny_model):
+    """The model runs in the batch's own process; the bpy module once hung in its exit
+    handlers after that, forever, with the .glb written."""
+    photo = random_photo(tmp_path / "photo.jpg", (W, H))
+    out = tmp_path / "out.glb"
+    try:
+        run = subprocess.run([sys.executable, str(BATCH), "convert", str(photo), "-o", str(out),
+                              "--model", str(tiny_model)],
+                             capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the batch did not exit")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_valid_gltf(out)
