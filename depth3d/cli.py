@@ -6,6 +6,7 @@ Exit status: 0 all inputs succeeded, 1 at least one failed (the others are still
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 from . import __version__
 from .backends import BackendError, get_backend
-from .depth import near_far_to_scale_shift
+from .backends.file import DEPTH_UNITS
 from .edges import DEFAULT_EDGE_THRESHOLD
 from .errors import Depth3DError, UsageError
 from .exchange import FORMATS
@@ -23,18 +24,29 @@ from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _device(text: str) -> str:
+    """``--device``: auto, cpu, mps, cuda or cuda:N (as ``depth3d serve`` takes it)."""
+    value = text.strip().lower()
+    if value in ("auto", "cpu", "mps", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"{text!r}: choose auto, cpu, cuda, cuda:N or mps")
+
+
 def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("depth source")
     g.add_argument("--depth", metavar="FILE|DIR",
                    help="precomputed depth map (.npy .exr .pfm 16-bit .png float .tiff); "
                         "a folder holds <photo stem>.<ext> for each input")
     g.add_argument("--depth-kind", choices=("depth", "disparity"), default="depth",
-                   help="what --depth files hold (default: depth, planar metres)")
+                   help="what --depth files hold (default: depth, planar distance)")
+    g.add_argument("--depth-unit", choices=tuple(DEPTH_UNITS), default="m",
+                   help="unit of --depth files holding depth (default m; phones' 16-bit PNGs are "
+                        "usually mm)")
     g.add_argument("--backend", choices=("transformers", "file", "remote"),
                    help="default: file with --depth, else transformers")
     g.add_argument("--model", metavar="ID|DIR",
                    help="hub id or local folder (default: depth-anything/Depth-Anything-V2-Small-hf)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    g.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]|mps")
     g.add_argument("--server", metavar="URL", help="depth service URL for --backend remote")
     g.add_argument("--token", default=os.environ.get("DEPTH3D_TOKEN"),
                    help="bearer token for --backend remote (default: $DEPTH3D_TOKEN)")
@@ -50,8 +62,10 @@ def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
                    help="disparity: depth = 1/(S·d + T) on d in [0,1]; metric: depth = S·z + T; "
                         "relief: height = S·nearness + T")
     g.add_argument("--shift", type=float, metavar="T")
-    g.add_argument("--near", type=float, metavar="M", help="disparity: depth of the nearest point")
-    g.add_argument("--far", type=float, metavar="M", help="disparity: depth of the farthest point")
+    g.add_argument("--near", type=float, metavar="M",
+                   help="with --far: depth of the nearest point (metres); a metric map's range is "
+                        "remapped onto [near, far]")
+    g.add_argument("--far", type=float, metavar="M", help="with --near: depth of the farthest point")
     g.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, metavar="N",
                    help=f"long side of the vertex grid (default {DEFAULT_RESOLUTION}; 0 = every pixel)")
     g.add_argument("--edge-threshold", type=float, default=DEFAULT_EDGE_THRESHOLD, metavar="R",
@@ -94,23 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_flag(name: str) -> str:
+    """An :class:`Options` field as the CLI spells it (``edge_threshold`` → ``--edge-threshold``)."""
+    return "--" + name.replace("_", "-")
+
+
 def options_from_args(args: argparse.Namespace) -> Options:
-    """Geometry :class:`Options` from parsed arguments (``--near/--far`` → scale/shift)."""
-    scale, shift = args.scale, args.shift
-    if args.near is not None or args.far is not None:
-        if args.near is None or args.far is None or scale is not None or shift is not None:
-            raise UsageError("--near and --far go together, and not with --scale/--shift")
-        try:
-            scale, shift = near_far_to_scale_shift(args.near, args.far)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    """Geometry :class:`Options` from parsed arguments, checked against the ranges declared on
+    :class:`Options` (:mod:`depth3d.ranges`); a bad value is a :class:`UsageError` naming the flag."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options) if hasattr(args, f.name)}
+    unchecked = Options.__new__(Options)
+    unchecked.__dict__.update({f.name: f.default for f in dataclasses.fields(Options)}, **values)
     try:
-        return Options(
-            geometry=args.geometry, projection=args.projection, fov=args.fov, scale=scale,
-            shift=shift, resolution=args.resolution, edge_threshold=args.edge_threshold,
-        )
+        unchecked.validate(label=option_flag)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    return Options(**values)
 
 
 def backend_factory(
@@ -130,12 +143,21 @@ def backend_factory(
         depth = Path(args.depth)
         if not depth.is_dir() and n_inputs > 1:
             raise UsageError("with several inputs, --depth must be a folder of <stem>.<ext> files")
+        if args.model or args.device != "auto":
+            raise UsageError("--model and --device run a model; --depth files need none")
+        if args.depth_unit != "m" and args.depth_kind != "depth":
+            raise UsageError("--depth-unit is for depth maps (--depth-kind depth); disparity has no unit")
         return lambda photo: make(
             "file", path=find_depth_file(depth, photo.stem) if depth.is_dir() else depth,
-            kind=args.depth_kind,
+            kind=args.depth_kind, unit=args.depth_unit,
         )
     if args.depth:
         raise UsageError(f"--depth is for the file backend, not {name}")
+    if args.depth_unit != "m" or args.depth_kind != "depth":
+        raise UsageError("--depth-kind and --depth-unit describe --depth files")
+    if name == "remote" and (args.model or args.device != "auto"):
+        raise UsageError("--model and --device are for --backend transformers; the server runs its own "
+                         "(depth3d serve --model …)")
     if name == "remote":
         if not args.server:
             raise UsageError("--backend remote needs --server URL")

@@ -5,7 +5,7 @@ turns any of them (and the OS errors a file operation raises) into the one line 
 """
 from __future__ import annotations
 
-__all__ = ["Depth3DError", "InputError", "UsageError", "user_message", "quote_path"]
+__all__ = ["Depth3DError", "InputError", "OptionError", "UsageError", "quote_path", "user_message"]
 
 
 class Depth3DError(Exception):
@@ -49,3 +49,8 @@ def user_message(exc: BaseException, path: object | None = None) -> str:
         if where not in msg and str(path) not in msg:
             msg = f"{where}: {msg}"
     return quote_path(msg)
+
+
+class OptionError(UsageError, ValueError):
+    """An option's value outside its declared range (:mod:`depth3d.ranges`); also a ValueError,
+    as Python callers of :class:`~depth3d.reconstruct.Options` expect."""

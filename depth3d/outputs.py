@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import UsageError, quote_path
 
-__all__ = ["written_files", "check_outputs"]
+__all__ = ["check_outputs", "written_files"]
 
 
 def written_files(output: Path, fmt: str, mesh: bool = True) -> list[Path]:

@@ -15,7 +15,7 @@ def estimate_depth(photo: Photo, backend: DepthBackend) -> DepthResult:
     """Run ``backend`` on ``photo`` and validate the result (finite, not constant, same aspect)."""
     result = backend.estimate(photo)
     label = str(photo.path or photo.name)
-    result.depth = check_depth(result.depth, label)
+    result.depth = check_depth(result.depth, label, result.kind)
     check_aspect(result.depth, photo.width, photo.height, label)
     return result
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from conftest import box_depth, random_photo
 
-from conftest import REPO, box_depth, random_photo
 from depth3d.cli import main
 
 W, H = 64, 48
@@ -180,3 +180,135 @@ def test_output_equal_to_an_input_through_a_link_is_refused(tmp_path, capsys):
     code, lines = run_cli(["convert", photo, "-o", tmp_path / "link.glb", "--depth", depth], capsys)
     assert code == 2 and len(lines) == 1, lines
     assert hashes(tmp_path) == before
+
+
+# --------------------------------------------------------------------------- 8–14. usage errors
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """A photo and its metric depth map (3 m with a box at 1.5 m)."""
+    return random_photo(tmp_path / "p.png", (W, H)), box_depth(tmp_path / "p.npy", (W, H))
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--fov", "200"], "--fov"), (["--fov", "-30"], "--fov"), (["--fov", "0"], "--fov"),
+    (["--fov", "nan"], "--fov"), (["--fov", "inf"], "--fov"), (["--edge-threshold", "nan"], "--edge-threshold"),
+    (["--edge-threshold", "-1"], "--edge-threshold"),
+    (["--scale", "-1"], "--scale"), (["--scale", "nan"], "--scale"),
+    (["--scale", "inf"], "--scale"), (["--shift", "nan"], "--shift"), (["--shift", "inf"], "--shift"),
+    (["--near", "nan", "--far", "6"], "--near"), (["--near", "1", "--far", "inf"], "--far"),
+    (["--near", "6", "--far", "1"], "--near"), (["--near", "1"], "--near"),
+    (["--near", "1", "--far", "2", "--scale", "1"], "--scale"),
+    (["--near", "1", "--far", "2", "--projection", "relief"], "relief"),
+    (["--resolution", "-3"], "--resolution"), (["--resolution", "99999"], "--resolution"),
+])
+def test_out_of_range_options_are_usage_errors(pair, tmp_path, capsys, extra, flag):
+    photo, depth = pair
+    before = hashes(tmp_path)
+    out = tmp_path / "o.glb"
+    code, lines = run_cli(["convert", photo, "--depth", depth, "-o", out, *extra], capsys)
+    assert code == 2 and len(lines) == 1 and flag in lines[0], lines
+    assert hashes(tmp_path) == before
+
+
+@pytest.mark.parametrize("extra", [["--shift", "-100"], ["--scale", "0"],
+                                   ["--depth-kind", "disparity", "--shift", "-5"]])
+def test_every_point_behind_the_camera_is_one_line(pair, tmp_path, capsys, extra):
+    """A shift that puts every point behind the camera: the file fails with its reason (exit 1)."""
+    photo, depth = pair
+    code, lines = run_cli(["convert", photo, "--depth", depth, "-o", tmp_path / "o.glb", *extra], capsys)
+    assert code == 1 and len(lines) == 1 and "in front of the camera" in lines[0], lines
+    assert not (tmp_path / "o.glb").exists()
+
+
+def test_all_negative_metric_depth_is_one_line(tmp_path, capsys):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    np.save(tmp_path / "d.npy", -np.linspace(1, 2, W * H, dtype=np.float32).reshape(H, W))
+    code, lines = run_cli(["convert", photo, "--depth", tmp_path / "d.npy", "-o", tmp_path / "o.glb"], capsys)
+    assert code == 1 and len(lines) == 1 and "positive" in lines[0], lines
+    assert not (tmp_path / "o.glb").exists()
+
+
+def _glb_vertices(path: Path) -> np.ndarray:
+    scene = trimesh.load(path)
+    return np.concatenate([g.vertices for g in scene.geometry.values()])
+
+
+def test_near_far_remap_a_metric_map(pair, tmp_path, capsys):
+    """``--near 0.8 --far 6`` on a metric map of 1.5–3 m: its range goes onto [0.8, 6] m."""
+    photo, depth = pair
+    out = tmp_path / "o.glb"
+    code, lines = run_cli(["convert", photo, "--depth", depth, "-o", out, "--near", "0.8", "--far", "6",
+                           "--edge-threshold", "0"], capsys)
+    assert code == 0, lines
+    z = -_glb_vertices(out)[:, 2]  # glTF camera frame: looking down −Z
+    assert np.isclose(z.min(), 0.8, atol=1e-4) and np.isclose(z.max(), 6.0, atol=1e-4), (z.min(), z.max())
+
+
+def test_constant_metric_depth_is_a_plane(tmp_path, capsys):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    np.save(tmp_path / "d.npy", np.full((H, W), 2.5, np.float32))
+    out = tmp_path / "o.glb"
+    code, lines = run_cli(["convert", photo, "--depth", tmp_path / "d.npy", "-o", out], capsys)
+    assert code == 0, lines
+    v = _glb_vertices(out)
+    assert len(v) > 0 and np.allclose(v[:, 2], -2.5, atol=1e-5)
+
+
+def test_constant_relative_depth_is_refused(tmp_path, capsys):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    np.save(tmp_path / "d.npy", np.full((H, W), 0.5, np.float32))
+    code, lines = run_cli(["convert", photo, "--depth", tmp_path / "d.npy", "--depth-kind", "disparity",
+                           "-o", tmp_path / "o.glb"], capsys)
+    assert code == 1 and len(lines) == 1 and "constant" in lines[0], lines
+
+
+def test_depth_unit_mm(tmp_path, capsys):
+    """A 16-bit PNG in millimetres (a phone's export) with ``--depth-unit mm``: metres out."""
+    from PIL import Image
+
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    mm = np.full((H, W), 3000, np.uint16)
+    mm[10:20, 20:40] = 1500
+    Image.fromarray(mm).save(tmp_path / "d.png")
+    out = tmp_path / "o.glb"
+    code, lines = run_cli(["convert", photo, "--depth", tmp_path / "d.png", "--depth-unit", "mm", "-o", out,
+                           "--edge-threshold", "0"], capsys)
+    assert code == 0, lines
+    z = -_glb_vertices(out)[:, 2]
+    assert np.isclose(z.min(), 1.5, atol=1e-4) and np.isclose(z.max(), 3.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("out_name, extra", [("x.ply", ["--format", "glb"]), ("one.glb", ["TWO"])])
+def test_output_name_and_format_disagree(tmp_path, capsys, out_name, extra):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    depth = tmp_path / "depth"
+    depth.mkdir()
+    box_depth(depth / "p.npy", (W, H))
+    if extra == ["TWO"]:
+        extra = [random_photo(tmp_path / "q.png", (W, H), 1)]
+        box_depth(depth / "q.npy", (W, H))
+    before = hashes(tmp_path)
+    code, lines = run_cli(["convert", photo, *extra, "--depth", depth, "-o", tmp_path / out_name], capsys)
+    assert code == 2 and len(lines) == 1 and out_name in lines[0], lines
+    assert hashes(tmp_path) == before
+
+
+def test_device_cuda_index_is_accepted(monkeypatch, tmp_path):
+    """``--device cuda:0`` parses for convert, as docs/models.md says (serve takes it too)."""
+    from depth3d.cli import build_parser
+
+    args = build_parser().parse_args(["convert", "p.png", "-o", "o.glb", "--device", "cuda:0"])
+    assert args.device == "cuda:0"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["convert", "p.png", "-o", "o.glb", "--device", "gpu"])
+
+
+@pytest.mark.parametrize("extra", [["--backend", "remote", "--server", "http://127.0.0.1:9", "--model", "X"],
+                                   ["--depth", "D", "--model", "X"]])
+def test_model_where_no_model_runs_is_a_usage_error(pair, tmp_path, capsys, extra):
+    photo, depth = pair
+    extra = [str(depth) if a == "D" else a for a in extra]
+    code, lines = run_cli(["convert", photo, "-o", tmp_path / "o.glb", *extra], capsys)
+    assert code == 2 and len(lines) == 1 and "--model" in lines[0], lines

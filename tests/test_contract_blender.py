@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo
 from test_contract import hashes, temp_files
 
@@ -78,3 +76,23 @@ def test_batch_script_with_an_in_process_model_exits(tmp_path, tiny_model):
         pytest.fail("the batch did not exit")
     assert run.returncode == 0, run.stderr[-3000:]
     assert_valid_gltf(out)
+
+
+def test_blender_properties_take_their_limits_from_the_options():
+    """The panel's, the object's and the operator's limits are the ranges declared on Options."""
+    import math
+
+    from depth3d.blender import operators, props
+    from depth3d.ranges import range_of
+    from depth3d.reconstruct import Options
+
+    for cls in (props.Depth3DSettings, props.Depth3DObject, operators.DEPTH3D_OT_generate_mesh):
+        kw = {name: p.keywords for name, p in cls.__annotations__.items() if hasattr(p, "keywords")}
+        assert kw["resolution"]["min"] == range_of(Options, "resolution").min
+        assert kw["resolution"]["max"] == range_of(Options, "resolution").max
+        assert kw["edge_threshold"]["min"] == range_of(Options, "edge_threshold").min
+        fov = range_of(Options, "fov")
+        hi = kw["fov"]["max"]
+        assert hi < (math.radians(fov.max) if kw["fov"].get("subtype") == "ANGLE" else fov.max)
+        if "near" in kw:
+            assert kw["near"]["min"] > range_of(Options, "near").min

@@ -63,7 +63,7 @@ def _make_backend(name: str, **options):
     respects Blender's "Allow Online Access"; the model runs in-process (torch in Blender).
     """
     if name == "file":
-        return backend_for(None, str(options["path"]), options["kind"])
+        return backend_for(None, str(options["path"]), options["kind"], options.get("unit", "m"))
     if name == "remote":
         return backend_for(SimpleNamespace(backend="REMOTE", server_url=options["server"],
                                            token=options["token"]))

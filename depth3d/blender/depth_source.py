@@ -19,6 +19,7 @@ import bpy
 import numpy as np
 
 from ..backends import BackendError, DepthResult, get_backend
+from ..backends.file import in_metres
 from ..depth import check_aspect
 from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
 from ..errors import InputError
@@ -196,7 +197,8 @@ def shutdown() -> None:
         s.stop()
 
 
-def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind: str = "depth"):
+def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind: str = "depth",
+                depth_unit: str = "m"):
     """The depth backend for a run (call on the main thread).
 
     ``prefs_or_settings``: anything with the preference attributes ``backend`` (one of
@@ -208,8 +210,10 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
     if depth_filepath:
         path = Path(bpy.path.abspath(depth_filepath))
         if _needs_blender_reader(path):
-            return PreloadedDepth(read_depth_with_blender(path), depth_kind, path)
-        return get_backend("file", path=path, kind=depth_kind)
+            depth = read_depth_with_blender(path)
+            return PreloadedDepth(in_metres(depth, depth_unit) if depth_kind == "depth" else depth,
+                                  depth_kind, path)
+        return get_backend("file", path=path, kind=depth_kind, unit=depth_unit)
 
     s = prefs_or_settings
     mode = _setting(s, "backend", "AUTO")
