@@ -6,19 +6,23 @@ Exit status: 0 all inputs succeeded, 1 at least one failed (the others are still
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from . import __version__
-from .backends import BackendError, get_backend
+from .backends import get_backend
 from .backends.file import DEPTH_UNITS
 from .edges import DEFAULT_EDGE_THRESHOLD
-from .errors import Depth3DError, UsageError
+from .errors import Depth3DError, Interrupted, UsageError, user_message
 from .exchange import FORMATS
-from .outputs import check_outputs
+from .outputs import check_outputs, check_written
 from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -82,6 +86,8 @@ def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = F
     p.add_argument("--format", choices=formats, help=f"default: the output's suffix, else {formats[0]}")
     p.add_argument("--material", choices=("unlit", "lit"), default="unlit",
                    help="glTF: show the photo as it is (unlit, default) or as lit PBR")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no summary line for a single photo (errors are still printed)")
     _add_backend_arguments(p)
     _add_geometry_arguments(p)
 
@@ -155,15 +161,18 @@ def backend_factory(
         raise UsageError(f"--depth is for the file backend, not {name}")
     if args.depth_unit != "m" or args.depth_kind != "depth":
         raise UsageError("--depth-kind and --depth-unit describe --depth files")
-    if name == "remote" and (args.model or args.device != "auto"):
-        raise UsageError("--model and --device are for --backend transformers; the server runs its own "
-                         "(depth3d serve --model …)")
+    if name == "remote" and args.device != "auto":
+        raise UsageError("--device is for --backend transformers; the server chooses its own "
+                         "(depth3d serve --device …)")
     if name == "remote":
         if not args.server:
             raise UsageError("--backend remote needs --server URL")
-        backend = make("remote", server=args.server, token=args.token)
+        backend = make("remote", server=args.server, token=args.token, model=args.model)
     else:
         backend = make("transformers", model=args.model, device=args.device)
+    load = getattr(backend, "load", None)
+    if load is not None:  # a missing model is one line for the batch, not one per photo
+        load()
     return lambda photo: backend
 
 
@@ -188,22 +197,48 @@ def _progress(inputs: list[Path]) -> tuple[Iterable[Path], Callable[[str], None]
     return bar, lambda line: tqdm.write(line, file=sys.stderr)
 
 
+_signalled: list[int] = []  # the status of a signal that arrived, even if a library swallowed it
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while the body runs
+    (atomic writes then remove their temporary files on the way out)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        status = 128 + signum
+        _signalled.append(status)
+        raise Interrupted(status)
+
+    _signalled.clear()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _run_batch(inputs: list[Path], work: Callable[[Path], None]) -> int:
-    """Run ``work`` on every input, report failures as one line each; exit status."""
+    """Run ``work`` on every input, report failures as one line each
+    (:func:`~depth3d.errors.user_message`); exit status.  A signal stops the batch."""
     failed = 0
     bar, write = _progress(inputs)
     for path in bar:
         try:
             work(path)
-        except (Depth3DError, BackendError, OSError, ValueError) as exc:
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # every failure of one input is its one line, never a traceback
             failed += 1
-            msg = str(exc)
-            if str(path) not in msg:
-                msg = f"{path}: {msg}"
-            write(f"error: {msg}")
-        except MemoryError:
-            failed += 1
-            write(f"error: {path}: out of memory")
+            if not isinstance(exc, (Depth3DError, OSError, ValueError, MemoryError)):
+                exc = Depth3DError(f"internal error ({type(exc).__name__}: {exc})")
+            write(f"error: {user_message(exc, path)}")
+        if _signalled:  # swallowed on the way (e.g. inside a Blender operator)
+            raise Interrupted(_signalled[-1])
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -243,20 +278,22 @@ def _depth_inputs(args: argparse.Namespace) -> list[Path]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .pipeline import convert_file
+    from .pipeline import convert_photo_file, summary
 
     inputs, outputs, fmt = convert_targets(args)
     options = options_from_args(args)
     backend_for = backend_factory(args, len(inputs))
-    return _run_batch(
-        inputs, lambda p: convert_file(
-            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit"
-        ),
-    )
+
+    def work(p: Path) -> None:
+        done = convert_photo_file(p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit")
+        if len(inputs) == 1 and not args.quiet:
+            print(summary(*done), flush=True)
+
+    return _run_batch(inputs, work)
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
-    from .depth_io import write_depth_outputs
+    from .depth_io import depth_output_files, write_depth_outputs
     from .image import read_photo
     from .pipeline import estimate_depth, expand_inputs
 
@@ -264,6 +301,8 @@ def cmd_depth(args: argparse.Namespace) -> int:
     if not inputs:
         raise UsageError("no input photos found")
     out_dir = Path(args.output)
+    check_written({out_dir / p.stem: depth_output_files(out_dir, p.stem) for p in inputs},
+                  [*inputs, *_depth_inputs(args)])
     backend_for = backend_factory(args, len(inputs))
 
     def work(path: Path) -> None:
@@ -280,19 +319,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (its usage is the one a usage error shows)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return parser
+
+
 def run_command(parser: argparse.ArgumentParser, command: Callable[[], int]) -> int:
-    """``command()``'s exit status; a :class:`UsageError` exits 2 through ``parser.error``,
-    a set-up error that hits every input prints one ``error:`` line and gives 1."""
+    """``command()``'s exit status; a :class:`UsageError` exits 2 through ``parser.error``
+    (pass the subcommand's parser: its usage is shown), a set-up error that hits every input
+    prints one ``error:`` line and gives 1; SIGINT/SIGTERM give 130/143."""
     try:
-        return command()
+        with _signals_interrupt():
+            return command()
     except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except (Depth3DError, BackendError) as exc:  # set-up failures that hit every input
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        parser.error(user_message(exc))  # exits 2
+    except Interrupted as exc:
+        print(f"error: interrupted ({'SIGINT' if exc.status == 130 else 'SIGTERM'})", file=sys.stderr)
+        return exc.status
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr)
         return 130
+    except (Depth3DError, OSError, MemoryError) as exc:  # set-up failures that hit every input
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -300,11 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"convert": cmd_convert, "depth": cmd_depth, "info": cmd_info}
+    sub = subcommand_parser(parser, args.command)
     if args.command == "serve":
         from .service.server import run_serve
 
-        return run_command(parser, lambda: run_serve(args))
-    return run_command(parser, lambda: commands[args.command](args))
+        return run_command(sub, lambda: run_serve(args))
+    return run_command(sub, lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

@@ -431,6 +431,12 @@ def write_depth_preview(path: PathLike, depth: np.ndarray, kind: str = "depth") 
     return Path(path)
 
 
+def depth_output_files(out_dir: PathLike, stem: str) -> list[Path]:
+    """The files :func:`write_depth_outputs` writes for ``stem``."""
+    out = Path(out_dir)
+    return [out / f"{stem}.npy", out / f"{stem}_depth16.png", out / f"{stem}_preview.png"]
+
+
 def write_depth_outputs(
     out_dir: PathLike, stem: str, depth: np.ndarray, kind: str
 ) -> list[Path]:
@@ -440,14 +446,13 @@ def write_depth_outputs(
     ``<stem>_preview.png`` (colourised, near = bright).  All or nothing: if one write fails, the
     files already written by this call are removed.
     """
-    out = Path(out_dir)
+    npy, png16, preview = depth_output_files(out_dir, stem)
     written: list[Path] = []
     try:
-        written.append(write_depth_npy(out / f"{stem}.npy", depth))
-        png16 = out / f"{stem}_depth16.png"
+        written.append(write_depth_npy(npy, depth))
         write_depth_png16(png16, depth, kind)
         written.append(png16)
-        written.append(write_depth_preview(out / f"{stem}_preview.png", depth, kind))
+        written.append(write_depth_preview(preview, depth, kind))
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ turns any of them (and the OS errors a file operation raises) into the one line 
 """
 from __future__ import annotations
 
-__all__ = ["Depth3DError", "InputError", "OptionError", "UsageError", "quote_path", "user_message"]
+__all__ = ["Depth3DError", "InputError", "Interrupted", "OptionError", "UsageError", "quote_path", "user_message"]
 
 
 class Depth3DError(Exception):
@@ -49,6 +49,17 @@ def user_message(exc: BaseException, path: object | None = None) -> str:
         if where not in msg and str(path) not in msg:
             msg = f"{where}: {msg}"
     return quote_path(msg)
+
+
+class Interrupted(Depth3DError, KeyboardInterrupt):
+    """SIGINT (Ctrl-C, exit status 130) or SIGTERM (143) arrived: stop, leave no temporary file.
+    A KeyboardInterrupt (``except KeyboardInterrupt`` sees it) and a Depth3DError; code that
+    swallows every Exception may hide it, so a batch also checks that no signal came after
+    each input."""
+
+    def __init__(self, status: int):
+        super().__init__(f"interrupted ({'SIGINT' if status == 130 else 'SIGTERM'})")
+        self.status = status
 
 
 class OptionError(UsageError, ValueError):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import UsageError, quote_path
 
-__all__ = ["check_outputs", "written_files"]
+__all__ = ["check_outputs", "check_written", "written_files"]
 
 
 def written_files(output: Path, fmt: str, mesh: bool = True) -> list[Path]:
@@ -37,6 +37,12 @@ def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
 def check_outputs(outputs: Mapping[Path, Path], fmt: str, inputs: Iterable[Path], mesh: bool = True) -> None:
     """Raise UsageError if writing ``outputs`` (input → output) would replace one of ``inputs``
     (photos, depth files) or if two outputs are the same file."""
+    check_written({output: written_files(output, fmt, mesh) for output in outputs.values()}, inputs)
+
+
+def check_written(written_by: Mapping[Path, Iterable[Path]], inputs: Iterable[Path]) -> None:
+    """Raise UsageError if a file of ``written_by`` (output → every file writing it makes) is one
+    of ``inputs`` or is written twice."""
     names: dict[str, Path] = {}
     inodes: dict[tuple[int, int], Path] = {}
     for path in inputs:
@@ -45,8 +51,8 @@ def check_outputs(outputs: Mapping[Path, Path], fmt: str, inputs: Iterable[Path]
         if inode is not None:
             inodes[inode] = Path(path)
     seen: dict[str, Path] = {}
-    for output in outputs.values():
-        for written in written_files(output, fmt, mesh):
+    for output, files in written_by.items():
+        for written in files:
             real, inode = _identity(written)
             hit = names.get(real) or (inodes.get(inode) if inode is not None else None)
             if hit is not None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from .backends import DepthBackend, DepthResult
 from .depth import check_aspect, check_depth
 from .depth_io import DEPTH_SUFFIXES
-from .errors import InputError
+from .errors import InputError, quote_path
 from .image import PHOTO_SUFFIXES, Photo, read_photo
 from .reconstruct import Geometry, Options, reconstruct
 
@@ -29,15 +30,47 @@ def photo_to_geometry(photo: Photo, backend: DepthBackend, options: Options) -> 
     )
 
 
+class Converted(NamedTuple):
+    """What :func:`convert_photo_file` wrote: the output ``path`` and the ``geometry`` in it."""
+
+    path: Path
+    geometry: Geometry
+
+
+def convert_photo_file(
+    photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
+    fmt: str | None = None, unlit: bool = True,
+) -> Converted:
+    """Read ``photo_path``, reconstruct, write ``out_path`` atomically."""
+    from .exchange import export
+
+    geometry = photo_to_geometry(read_photo(photo_path), backend, options)
+    return Converted(export(geometry, out_path, fmt, unlit=unlit), geometry)
+
+
 def convert_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
     fmt: str | None = None, unlit: bool = True,
 ) -> Path:
     """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path."""
-    from .exchange import export
+    return convert_photo_file(photo_path, out_path, backend, options, fmt, unlit).path
 
-    geometry = photo_to_geometry(read_photo(photo_path), backend, options)
-    return export(geometry, out_path, fmt, unlit=unlit)
+
+def summary(path: Path, geometry: Geometry) -> str:
+    """One line saying what was written: path, size, vertices/points and faces, FOV, depth range."""
+    import numpy as np
+
+    try:
+        size = f"{path.stat().st_size / 1e6:.2f} MB"
+    except OSError:
+        size = "?"
+    n = len(geometry.vertices)
+    what = f"{n} vertices, {len(geometry.faces)} faces" if geometry.is_mesh else f"{n} points"
+    z = -geometry.vertices[:, 2] if n else np.zeros(1, np.float32)
+    relief = geometry.meta.get("projection") == "relief"
+    extent = (f"heights {float(z.min()):.3g}..{float(z.max()):.3g}" if relief
+              else f"depth {float(z.min()):.3g}..{float(z.max()):.3g} m")
+    return f"wrote {quote_path(path)} ({size}): {what}, FOV {geometry.camera.fov_deg:.1f}°, {extent}"
 
 
 def expand_inputs(inputs: list[str | Path], suffixes=PHOTO_SUFFIXES) -> list[Path]:

@@ -242,7 +242,7 @@ def reconstruct(
 
     vertices = points.reshape(-1, 3)
     uv = grid_uv(nx, ny, span)
-    meta = {"fov_deg": camera.fov_deg, "kind": kind}
+    meta = {"fov_deg": camera.fov_deg, "kind": kind, "projection": options.projection}
     if options.geometry == "points":
         keep = np.isfinite(z).ravel()
         colors = resample(rgb, nx, ny, span)

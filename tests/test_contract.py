@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from conftest import box_depth, random_photo
+from conftest import REPO, box_depth, random_photo
 
 from depth3d.cli import main
 
@@ -305,10 +305,124 @@ def test_device_cuda_index_is_accepted(monkeypatch, tmp_path):
         build_parser().parse_args(["convert", "p.png", "-o", "o.glb", "--device", "gpu"])
 
 
-@pytest.mark.parametrize("extra", [["--backend", "remote", "--server", "http://127.0.0.1:9", "--model", "X"],
-                                   ["--depth", "D", "--model", "X"]])
-def test_model_where_no_model_runs_is_a_usage_error(pair, tmp_path, capsys, extra):
+@pytest.mark.parametrize("extra, flag", [
+    (["--backend", "remote", "--server", "http://127.0.0.1:9", "--device", "cuda"], "--device"),
+    (["--depth", "D", "--model", "X"], "--model"),
+])
+def test_options_where_they_do_nothing_are_usage_errors(pair, tmp_path, capsys, extra, flag):
     photo, depth = pair
     extra = [str(depth) if a == "D" else a for a in extra]
     code, lines = run_cli(["convert", photo, "-o", tmp_path / "o.glb", *extra], capsys)
-    assert code == 2 and len(lines) == 1 and "--model" in lines[0], lines
+    assert code == 2 and len(lines) == 1 and flag in lines[0], lines
+
+
+def test_remote_model_is_asked_of_the_server(pair, tmp_path, capsys):
+    """``--backend remote --model X``: the request names the model (``?model=X``) and the
+    server's refusal is the photo's one line."""
+    import http.server
+    import json
+
+    asked: list[str] = []
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            asked.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"error": "model 'X' is not available; this server has 'Y'"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        photo, _ = pair
+        code, lines = run_cli(["convert", photo, "-o", tmp_path / "o.glb", "--backend", "remote",
+                               "--server", f"http://127.0.0.1:{server.server_port}", "--model", "X"], capsys)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["/v1/depth?model=X"]
+    assert code == 1 and len(lines) == 1 and "not available" in lines[0], lines
+
+
+# --------------------------------------------------------------------------- one error base, messages
+
+
+def test_every_exception_class_derives_from_the_one_base():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import depth3d
+    from depth3d.errors import Depth3DError
+
+    found = {}
+    for info in pkgutil.walk_packages(depth3d.__path__, "depth3d."):
+        if info.name.endswith("__main__") or info.name.endswith("batch_script"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__.startswith("depth3d"):
+                found[f"{cls.__module__}.{name}"] = cls
+    assert "depth3d.backends.base.BackendError" in found and "depth3d.service.server.HTTPError" in found
+    assert {n for n, c in found.items() if not issubclass(c, Depth3DError)} == set()
+
+
+def test_user_message_is_one_printable_line():
+    from depth3d.errors import InputError, user_message
+
+    weird = Path("a\nb \udce9.jpg")  # a newline, and a Latin-1 byte that is not UTF-8
+    line = user_message(InputError("bad\nthing"), weird)
+    assert "\n" not in line and line.isprintable() and line.startswith("a\\nb \\udce9.jpg: bad thing")
+    line.encode("utf-8")  # printable on a UTF-8 terminal
+    assert user_message(PermissionError(13, "Permission denied", "/x/y")) == "/x/y: Permission denied"
+    assert user_message(MemoryError()) == "out of memory"
+
+
+def test_usage_error_shows_the_subcommands_usage(pair, tmp_path, capsys):
+    photo, depth = pair
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", str(photo), "--depth", str(depth), "-o", str(tmp_path / "o.glb"), "--fov", "500"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("usage: depth3d convert") and "depth3d convert: error: --fov" in err, err
+
+
+def test_missing_weights_are_one_line_for_the_batch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        random_photo(photos / f"{i}.png", (W, H), i)
+    code, lines = run_cli(["convert", photos, "-o", tmp_path / "out", "--model", "nobody/no-such-model"], capsys)
+    assert code == 1 and len(lines) == 1, lines
+    assert "HF_HUB_CACHE" in lines[0] and "HF_HOME" not in lines[0] and "--model /local/folder" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_single_convert_says_what_it_wrote(pair, tmp_path, capsys):
+    photo, depth = pair
+    out = tmp_path / "o.glb"
+    assert main(["convert", str(photo), "--depth", str(depth), "-o", str(out), "--fov", "60"]) == 0
+    captured = capsys.readouterr()
+    (line,) = captured.out.splitlines()
+    mesh = trimesh.load(out, force="mesh")
+    assert line.startswith(f"wrote {out} (") and f"{len(mesh.vertices)} vertices" in line
+    assert f"{len(mesh.faces)} faces" in line and "FOV 60.0°" in line and "depth 1.5..3 m" in line, line
+    assert captured.err == ""
+    assert main(["convert", str(photo), "--depth", str(depth), "-o", str(out), "-q"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_license_is_the_gpl():
+    text = (REPO / "LICENSE").read_text()
+    assert "GNU GENERAL PUBLIC LICENSE" in text and "Version 3, 29 June 2007" in text
+    assert 'license = ["SPDX:GPL-3.0-or-later"]' in (REPO / "blender_manifest.toml").read_text()

@@ -96,3 +96,27 @@ def test_blender_properties_take_their_limits_from_the_options():
         assert hi < (math.radians(fov.max) if kw["fov"].get("subtype") == "ANGLE" else fov.max)
         if "near" in kw:
             assert kw["near"]["min"] > range_of(Options, "near").min
+
+
+def test_missing_weights_in_blender_words_once_per_batch(tmp_path, capfd, main, monkeypatch):
+    """The model is missing: one line for the whole batch, telling the artist about the Model
+    preference and the hub cache by its right name."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        random_photo(photos / f"{i}.png", (W, H), i)
+    code = main(["convert", str(photos), "-o", str(tmp_path / "out"), "--model", "nobody/no-such-model"])
+    errors = _errors(capfd.readouterr().err)
+    assert code == 1 and len(errors) == 1, errors
+    assert "Depth3D preferences" in errors[0] and "HF_HUB_CACHE" in errors[0], errors
+    assert "HF_HOME" not in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_error_shows_the_subcommands_usage(tmp_path, capfd, main):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    assert main(["convert", str(photo), "-o", str(tmp_path / "o.glb"), "--fov", "nan"]) == 2
+    err = capfd.readouterr().err
+    assert "usage: blender -b -c depth3d convert" in err and "--fov" in err, err

@@ -22,14 +22,16 @@ _DROPPED = (
 class RemoteBackend:
     """A depth service at ``server`` (``http[s]://host:port[/prefix]``; ``host:port`` means http).
 
-    ``token``: sent as ``Authorization: Bearer``.  ``timeout``: seconds any one socket
+    ``token``: sent as ``Authorization: Bearer``.  ``model``: the model the server must run
+    (it answers 503 otherwise); ``None`` takes whatever it runs.  ``timeout``: seconds any one socket
     operation may wait (connect, send, the model's answer).  ``retries``: how many times a
     dropped connection is retried; refused connections, timeouts and HTTP errors are not.
     """
 
     name = "remote"
 
-    def __init__(self, server: str, token: str | None = None, timeout: float = 120.0, retries: int = 1):
+    def __init__(self, server: str, token: str | None = None, timeout: float = 120.0, retries: int = 1,
+                 model: str | None = None):
         text = server.strip().rstrip("/")
         url = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
         try:
@@ -43,6 +45,7 @@ class RemoteBackend:
         self.token = token
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
+        self.model = model  # asked of the server (?model=…): it refuses one it does not run
 
     def health(self) -> dict:
         """The service's ``/v1/health`` JSON (``status``, ``model``, ``kind``, ``device``, ``version``)."""
@@ -60,7 +63,10 @@ class RemoteBackend:
         content_type = protocol.image_content_type(body) if body else None
         if content_type is None:
             body, content_type = protocol.encode_png(photo.rgb), protocol.PNG_TYPE
-        headers, data = self._request("POST", protocol.DEPTH_PATH, body, {"Content-Type": content_type})
+        path = protocol.DEPTH_PATH
+        if self.model:
+            path += "?" + urllib.parse.urlencode({"model": self.model})
+        headers, data = self._request("POST", path, body, {"Content-Type": content_type})
         try:
             depth = protocol.decode_npy(data)
         except ValueError as exc:

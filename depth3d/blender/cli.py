@@ -26,7 +26,7 @@ from ..atomic import atomic_path
 from ..backends import BackendError
 from ..cli import (
     EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
-    convert_targets, options_from_args, run_command,
+    convert_targets, options_from_args, run_command, subcommand_parser,
 )
 from ..errors import Depth3DError
 from ..pipeline import photo_to_geometry
@@ -66,7 +66,7 @@ def _make_backend(name: str, **options):
         return backend_for(None, str(options["path"]), options["kind"], options.get("unit", "m"))
     if name == "remote":
         return backend_for(SimpleNamespace(backend="REMOTE", server_url=options["server"],
-                                           token=options["token"]))
+                                           token=options["token"], remote_model=options.get("model")))
     settings = get_prefs()
     return backend_for(SimpleNamespace(
         backend="TRANSFORMERS", model=options["model"], device=options["device"],
@@ -89,6 +89,9 @@ def _backends(args: argparse.Namespace, n_inputs: int):
     if args.device != "auto" or not settings.device:
         settings.device = args.device
     backend = backend_for(settings)
+    load = getattr(backend, "load", None)
+    if load is not None:  # a missing model is one line for the batch, not one per photo
+        load()
     return lambda photo: backend
 
 
@@ -210,7 +213,7 @@ def main(argv: Sequence[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
-        return run_command(parser, lambda: cmd_convert(args))
+        return run_command(subcommand_parser(parser, args.command), lambda: cmd_convert(args))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 

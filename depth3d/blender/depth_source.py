@@ -27,6 +27,8 @@ from ..image import Photo
 
 MODES = ("AUTO", "TRANSFORMERS", "SERVICE", "REMOTE")
 """Backend choices in the preferences (a depth file always wins)."""
+BLENDER_MODEL_HINT = ("set Model in the Depth3D preferences (Edit → Preferences → Add-ons → Depth3D) "
+                      "to a local model folder")
 SERVICE_TIMEOUT = 900.0
 """Seconds one photo may take in the local service (a big photo on a CPU is slow)."""
 
@@ -152,6 +154,7 @@ def _in_process(model: str | None, device: str, cache_dir: str | None):
             backend = _models[key] = get_backend(
                 "transformers", model=model, device=device, cache_dir=cache_dir
             )
+            backend.model_hint = BLENDER_MODEL_HINT
         return backend
 
 
@@ -253,5 +256,6 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
         if not server:
             raise BackendError("set the server URL in the Depth3D preferences")
         check_online_access(server)
-        return get_backend("remote", server=server, token=_setting(s, "token"))
+        return get_backend("remote", server=server, token=_setting(s, "token"),
+                           model=_setting(s, "remote_model"))
     raise BackendError(f"unknown backend mode {mode!r}; choose one of {', '.join(MODES)}")

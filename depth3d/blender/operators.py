@@ -16,6 +16,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from ..backends import BackendError
 from ..edges import DEFAULT_EDGE_THRESHOLD
+from .. import errors
 from ..errors import Depth3DError
 from ..pipeline import estimate_depth
 from ..ranges import blender_bounds
@@ -29,13 +30,12 @@ USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
 
 
 def user_message(exc: BaseException) -> str:
-    """One line for the user; unexpected errors also go to the console with a traceback."""
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, USER_ERRORS):
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """One line for the user (:func:`depth3d.errors.user_message`); unexpected errors also go
+    to the console with a traceback."""
+    if isinstance(exc, (MemoryError, *USER_ERRORS)):
+        return errors.user_message(exc)
     traceback.print_exception(type(exc), exc, exc.__traceback__)
-    return f"{type(exc).__name__}: {exc}"
+    return errors.user_message(exc if str(exc) else RuntimeError(type(exc).__name__))
 
 
 def _editor_image(context) -> bpy.types.Image | None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..backends import BackendError, DepthBackend, DepthResult, get_backend
-from ..errors import Depth3DError, InputError
+from ..errors import Depth3DError, InputError, user_message
 from ..image import ImageTooLarge, Photo, read_photo_bytes
 from . import protocol
 
@@ -37,7 +37,7 @@ LINGER_S, LINGER_BYTES = 2.0, 1 << 20
 """After refusing an unread body: read (and discard) at most this much so the client sees the answer."""
 
 
-class HTTPError(Exception):
+class HTTPError(Depth3DError):
     """An answer other than 200: ``status`` and a one-line ``message`` for ``{"error": ...}``."""
 
     def __init__(self, status: int, message: str):
@@ -120,9 +120,9 @@ class DepthServer(ThreadingHTTPServer):
         try:
             photo = read_photo_bytes(data, name="request", max_pixels=self.max_pixels)
         except ImageTooLarge as exc:
-            raise HTTPError(413, str(exc)) from None
+            raise HTTPError(413, user_message(exc)) from None
         except InputError as exc:
-            raise HTTPError(400, str(exc)) from None
+            raise HTTPError(400, user_message(exc)) from None
         steps = {"decode": lap()}
         try:
             with self.model_lock:
@@ -130,7 +130,7 @@ class DepthServer(ThreadingHTTPServer):
                 result = self.backend.estimate(photo)
                 steps["model"] = lap()
         except (BackendError, Depth3DError) as exc:
-            raise HTTPError(500, f"depth estimation failed: {exc}") from None
+            raise HTTPError(500, f"depth estimation failed: {user_message(exc)}") from None
         return result, steps
 
 
