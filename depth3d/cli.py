@@ -233,6 +233,8 @@ def _run_batch(inputs: list[Path], work: Callable[[Path], None]) -> int:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # every failure of one input is its one line, never a traceback
+            if _signalled:  # the signal, dressed as a decoder's failure on the way out
+                raise Interrupted(_signalled[-1]) from None
             failed += 1
             if not isinstance(exc, (Depth3DError, OSError, ValueError, MemoryError)):
                 exc = Depth3DError(f"internal error ({type(exc).__name__}: {exc})")

@@ -60,10 +60,11 @@ def read_depth(path: PathLike) -> np.ndarray:
             f"use one of {', '.join(DEPTH_SUFFIXES)}"
         )
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
+        _check_declared_size(path, suffix)
         depth = reader(path)
     except InputError:
         raise
@@ -72,6 +73,30 @@ def read_depth(path: PathLike) -> np.ndarray:
     except Exception as exc:  # any decoder failure is a bad input file
         raise InputError(f"{path}: unreadable {suffix[1:]} depth map ({_reason(exc)})") from None
     return _as_depth(depth, path)
+
+
+def _check_declared_size(path: Path, suffix: str) -> None:
+    """Refuse a depth file whose header declares more than the pixel budget, before reading it."""
+    from .image import MAX_PIXELS, check_size
+    from .image_header import read_header
+
+    with open(path, "rb") as f:
+        if suffix == ".npy":
+            version = np.lib.format.read_magic(f)  # a ValueError: "unreadable npy depth map (…)"
+            shape = np.lib.format._read_array_header(f, version)[0]
+            size = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+            if size > MAX_PIXELS:
+                raise InputError(f"{path}: a depth array of shape {shape} exceeds the limit of "
+                                 f"{MAX_PIXELS} pixels")
+            return
+        if suffix == ".pfm":
+            m = _PFM_HEADER.match(f.read(64))
+            if m is not None:
+                check_size(int(m.group(2)), int(m.group(3)), str(path), MAX_PIXELS)
+            return
+        header = read_header(f)
+    if header is not None:
+        check_size(header.width, header.height, str(path), MAX_PIXELS)
 
 
 def _reason(exc: BaseException) -> str:

@@ -35,11 +35,15 @@ def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
         code = exc.code
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
-    lines = [line for line in err.replace("\r", "\n").splitlines()
-             if line.strip() and "photo/s]" not in line]  # tqdm's bar on several inputs
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not is_bar(line)]
     if code != 2:
         assert all(line.startswith("error: ") for line in lines), err
     return code, [line for line in lines if "error: " in line]
+
+
+def is_bar(line: str) -> bool:
+    """A line of tqdm's progress bar (several inputs)."""
+    return line.rstrip().endswith(("photo/s]", "s/photo]"))
 
 
 def hashes(folder: Path) -> dict[str, str]:
@@ -426,3 +430,123 @@ def test_license_is_the_gpl():
     text = (REPO / "LICENSE").read_text()
     assert "GNU GENERAL PUBLIC LICENSE" in text and "Version 3, 29 June 2007" in text
     assert 'license = ["SPDX:GPL-3.0-or-later"]' in (REPO / "blender_manifest.toml").read_text()
+
+
+# --------------------------------------------------------------------------- 5. one pixel budget
+
+
+def jpeg_declaring(path: Path, width: int, height: int) -> Path:
+    """A small real JPEG whose frame header says ``width`` × ``height`` (a decompression bomb)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5: sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+MEASURED_CLI = ("import sys\nfrom depth3d.cli import main\ntry:\n    code = main(sys.argv[1:])\n"
+                "except SystemExit as exc:\n    code = exc.code\n"
+                "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+                "print(int(hwm.split()[1]) // 1024)\nsys.exit(code)")  # VmHWM: this process image only
+
+
+def run_cli_process(argv: list) -> tuple[subprocess.CompletedProcess, int]:
+    """``depth3d argv`` as a child process → (its result, its own peak resident memory in MiB)."""
+    run = subprocess.run([sys.executable, "-c", MEASURED_CLI, *map(str, argv)], capture_output=True,
+                         text=True, timeout=300, check=False)
+    return run, int(run.stdout.split()[-1])
+
+
+def test_decompression_bomb_photo_refused_from_its_header(tmp_path):
+    """A 1 KB JPEG declaring 12000×12000 (144 Mpx, 1.6 GB decoded) is refused before decoding."""
+    from depth3d.image import MAX_PIXELS
+
+    bomb = jpeg_declaring(tmp_path / "bomb.jpg", 12000, 12000)
+    np.save(tmp_path / "bomb.npy", np.ones((2, 2), np.float32))
+    run, peak = run_cli_process(["convert", bomb, "--depth", tmp_path / "bomb.npy", "-o", tmp_path / "o.glb"])
+    assert run.returncode == 1, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith(f"error: {bomb}: 12000x12000 image exceeds the limit of {MAX_PIXELS} pixels"), line
+    assert peak < 400, peak  # MiB: the interpreter, numpy and Pillow, no 1.6 GB of pixels
+    assert not (tmp_path / "o.glb").exists()
+
+
+def test_depth_array_declaring_too_many_pixels_is_refused_unread(tmp_path, capsys):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    header = tmp_path / "d.npy"
+    with open(header, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (40000, 30000)})
+    code, lines = run_cli(["convert", photo, "--depth", header, "-o", tmp_path / "o.glb"], capsys)
+    assert code == 1 and len(lines) == 1 and "exceeds the limit" in lines[0], lines
+
+
+def test_a_thin_strip_is_no_photo(tmp_path, capsys):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((1, 4000, 3), np.uint8)).save(tmp_path / "strip.png")
+    np.save(tmp_path / "d.npy", np.ones((2, 2), np.float32))
+    code, lines = run_cli(["convert", tmp_path / "strip.png", "--depth", tmp_path / "d.npy",
+                           "-o", tmp_path / "o.glb"], capsys)
+    assert code == 1 and len(lines) == 1 and "4000x1" in lines[0], lines
+
+
+def test_a_big_non_image_is_refused_without_reading_it(tmp_path, capsys, monkeypatch):
+    """The type is judged from the first bytes: a large file that is no image is never read whole."""
+    big = tmp_path / "movie.jpg"
+    with open(big, "wb") as f:
+        f.truncate(1 << 30)  # 1 GiB, sparse: no image magic
+    np.save(tmp_path / "movie.npy", np.ones((2, 2), np.float32))
+    reads: list[int] = []
+    real_read = Path.read_bytes
+
+    def counting(self):
+        reads.append(self.stat().st_size)
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    code, lines = run_cli(["convert", big, "--depth", tmp_path / "movie.npy", "-o", tmp_path / "o.glb"], capsys)
+    assert code == 1 and len(lines) == 1 and "not an image" in lines[0], lines
+    assert not any(n >= 1 << 30 for n in reads)
+
+
+# --------------------------------------------------------------------------- 7. signals
+
+
+@pytest.mark.parametrize("sig, status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_signal_mid_batch_stops_cleanly(tmp_path, sig, status):
+    """A signal while the batch writes: exit 130/143, one line, no temporary file, every written
+    output complete, inputs untouched."""
+    import signal
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(24):
+        random_photo(photos / f"{i:02d}.png", (480, 360), i)
+        box_depth(photos / f"{i:02d}.npy", (480, 360))
+    before = hashes(photos)
+    out = tmp_path / "out"
+    exe = Path(sys.executable).with_name("depth3d")
+    proc = subprocess.Popen([str(exe), "convert", str(photos), "--depth", str(photos), "-o", str(out),
+                             "--resolution", "0", "--format", "ply", "--geometry", "points"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("[0-9]*.ply"))):
+        time.sleep(0.02)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == status, err[-2000:]
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not is_bar(line)]
+    assert lines == [f"error: interrupted ({sig})"], err[-2000:]
+    assert temp_files(tmp_path) == []
+    written = sorted(out.glob("[0-9]*.ply"))
+    assert 0 < len(written) < 24
+    for ply in written:
+        assert len(trimesh.load(ply).vertices) == 480 * 360
+    assert hashes(photos) == before

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo
 from test_contract import hashes, temp_files
@@ -120,3 +122,73 @@ def test_usage_error_shows_the_subcommands_usage(tmp_path, capfd, main):
     assert main(["convert", str(photo), "-o", str(tmp_path / "o.glb"), "--fov", "nan"]) == 2
     err = capfd.readouterr().err
     assert "usage: blender -b -c depth3d convert" in err and "--fov" in err, err
+
+
+def test_ctrl_c_mid_batch_stops_the_blender_batch(tmp_path):
+    """SIGINT while the bpy batch runs: exit 130 with one line, no temporary file, every .glb
+    written complete (the photo in progress no longer fails with a traceback while the batch
+    carries on)."""
+    import signal
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(12):
+        random_photo(photos / f"{i:02d}.png", (320, 240), i)
+        box_depth(photos / f"{i:02d}.npy", (320, 240))
+    before = hashes(photos)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(BATCH), "convert", str(photos), "--depth", str(photos),
+                             "-o", str(out), "--resolution", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 200
+    while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("[0-9]*.glb"))):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=200)
+    assert proc.returncode == 130, err[-3000:]
+    assert _errors(err) == ["error: interrupted (SIGINT)"], err[-3000:]
+    assert "Traceback" not in err
+    assert temp_files(tmp_path) == []
+    written = sorted(out.glob("[0-9]*.glb"))
+    assert 0 < len(written) < 12
+    assert_valid_gltf(*written)
+    assert hashes(photos) == before
+
+
+def test_bombs_and_cut_files_refused_by_blender_as_by_the_core(tmp_path, capfd, main):
+    """What the core refuses before decoding, Blender's loader refuses too: a header declaring
+    65500², a PNG and a WebP cut short (Blender would pad them), a palette PNG as depth."""
+    import io
+
+    from PIL import Image
+    from test_contract import jpeg_declaring
+
+    photos, depth = tmp_path / "photos", tmp_path / "depth"
+    photos.mkdir(), depth.mkdir()
+    jpeg_declaring(photos / "bomb.jpg", 65500, 65500)
+    good = random_photo(tmp_path / "good.png", (W, H))
+    (photos / "cut.png").write_bytes(good.read_bytes()[:-200])
+    webp = io.BytesIO()
+    Image.open(good).save(webp, "WEBP")
+    (photos / "cutw.webp").write_bytes(webp.getvalue()[:60])
+    random_photo(photos / "pal.png", (W, H), 3)
+    for stem in ("bomb", "cut", "cutw", "pal"):
+        box_depth(depth / f"{stem}.npy", (W, H))
+    Image.fromarray(np.zeros((H, W), np.uint8)).convert("P").save(depth / "pal.png")
+    (depth / "pal.npy").unlink()
+    from depth3d.blender import depth_source
+
+    real = depth_source._needs_blender_reader
+    depth_source._needs_blender_reader = lambda path: path.suffix == ".png"  # as in Blender: no Pillow
+    try:
+        code = main(["convert", str(photos), "--depth", str(depth), "-o", str(tmp_path / "out")])
+    finally:
+        depth_source._needs_blender_reader = real
+    errors = _errors(capfd.readouterr().err)
+    assert code == 1 and len(errors) == 4, errors
+    by_name = {Path(e.split(": ")[1]).name: e for e in errors}
+    assert "exceeds the limit" in by_name["bomb.jpg"]
+    assert "truncated" in by_name["cut.png"] and "truncated" in by_name["cutw.webp"]
+    assert "P image is not a depth map" in by_name["pal.png"], errors
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -14,6 +14,11 @@ from ..image import Photo
 from ..service import protocol
 from .base import BackendError, DepthResult
 
+MAX_SMALL_ANSWER = 1 << 20
+"""Bytes of answer read at most for anything but a depth map (health, errors)."""
+NPY_HEADER_ALLOWANCE = 1 << 16
+"""Bytes beyond a depth map's float32 pixels that its ``.npy`` answer may take."""
+
 _DROPPED = (
     ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.IncompleteRead,
 )  # http.client.RemoteDisconnected is a ConnectionResetError
@@ -66,7 +71,8 @@ class RemoteBackend:
         path = protocol.DEPTH_PATH
         if self.model:
             path += "?" + urllib.parse.urlencode({"model": self.model})
-        headers, data = self._request("POST", path, body, {"Content-Type": content_type})
+        limit = 4 * photo.width * photo.height + NPY_HEADER_ALLOWANCE  # float32 depth of the photo's size
+        headers, data = self._request("POST", path, body, {"Content-Type": content_type}, limit)
         try:
             depth = protocol.decode_npy(data)
         except ValueError as exc:
@@ -88,9 +94,13 @@ class RemoteBackend:
         return DepthResult(depth=depth, kind=kind, fov_deg=fov_deg, model=model)
 
     def _request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+        limit: int = MAX_SMALL_ANSWER,
     ) -> tuple[dict[str, str], bytes]:
-        """One request, retried on a dropped connection → (lower-cased headers, body) of a 200."""
+        """One request, retried on a dropped connection → (lower-cased headers, body) of a 200.
+
+        At most ``limit`` bytes of answer are read: a server (or anything posing as one) that
+        sends more is refused, so it cannot run the client (Blender) out of memory."""
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -102,7 +112,13 @@ class RemoteBackend:
             try:
                 connection.request(method, self._url.path + path, body=body, headers=headers)
                 response = connection.getresponse()
-                data = response.read()
+                declared = response.getheader("Content-Length")
+                if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+                    raise BackendError(f"{self.url}: answer of {int(declared)} bytes exceeds the "
+                                       f"{limit} this request can need")
+                data = response.read(limit + 1)
+                if len(data) > limit:
+                    raise BackendError(f"{self.url}: answer exceeds the {limit} bytes this request can need")
                 break
             except _DROPPED as exc:
                 if attempt < self.retries:

@@ -102,9 +102,15 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
     ``depth3d depth``, in its original units (range kept in its text chunks) — as
     :func:`depth3d.depth_io.read_depth` gives with Pillow.
     """
+    from .images import check_image_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    header = check_image_file(path)
+    if header is not None and header.format == "png" and header.mode[1] == 3:
+        raise InputError(f"{path}: a P image is not a depth map (need one grey channel)")
+    if header is not None and header.format == "tiff" and header.mode[1] == 32 and header.mode[2] != 3:
+        raise InputError(f"{path}: Blender cannot read 32-bit integer TIFF depth; save it as .npy, "
+                         ".exr or 16-bit PNG")
     try:
         image = bpy.data.images.load(str(path), check_existing=False)
     except RuntimeError:
@@ -116,7 +122,12 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
             raise InputError(f"{path}: unreadable depth map")
         buf = np.empty(width * height * image.channels, dtype=np.float32)
         image.pixels.foreach_get(buf)
-        depth = buf.reshape(height, width, image.channels)[::-1, :, 0].astype(np.float64)
+        pixels = buf.reshape(height, width, image.channels)[::-1]
+        colour = pixels[:, :, :3] if image.channels >= 3 else pixels[:, :, :1]
+        if any(not np.array_equal(colour[:, :, 0], colour[:, :, c]) for c in range(1, colour.shape[2])):
+            mode = "RGBA" if image.channels == 4 else "RGB"
+            raise InputError(f"{path}: a {mode} image with differing colour channels is not a depth map")
+        depth = pixels[:, :, 0].astype(np.float64)
         high_bit = image.is_float or image.depth in (16, 48, 64)
     finally:
         bpy.data.images.remove(image)

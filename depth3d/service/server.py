@@ -33,8 +33,15 @@ ACTIVE_REQUESTS = 4
 """Requests holding a body in memory at once; more wait (unread) in the queue."""
 SOCKET_TIMEOUT_S = 60.0
 """A client silent this long while sending headers or body is dropped."""
+BODY_DEADLINE_S, BODY_MIN_RATE = 10.0, 256 * 1024
+"""A request body must arrive within BODY_DEADLINE_S plus its length at BODY_MIN_RATE bytes/s."""
 LINGER_S, LINGER_BYTES = 2.0, 1 << 20
 """After refusing an unread body: read (and discard) at most this much so the client sees the answer."""
+
+
+def body_deadline(length: int) -> float:
+    """Seconds a body of ``length`` bytes may take to arrive, all reads together."""
+    return BODY_DEADLINE_S + length / BODY_MIN_RATE
 
 
 class HTTPError(Depth3DError):
@@ -239,11 +246,31 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
         return length
 
     def _read_body(self, length: int) -> bytes:
-        data = self.rfile.read(length)
-        if len(data) != length:
-            raise HTTPError(400, f"body ended after {len(data)} of {length} bytes")
+        """The body, within :func:`body_deadline` of starting: a client trickling bytes cannot
+        hold one of the few body slots for longer (each read's own timeout is not enough)."""
+        deadline = time.monotonic() + body_deadline(length)
+        chunks, got = [], 0
+        try:
+            while got < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(min(left, SOCKET_TIMEOUT_S))
+                chunk = self.rfile.read1(min(length - got, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:
+            self.close_connection = True
+            raise HTTPError(408, f"body not received within {body_deadline(length):g} s "
+                                 f"({got} of {length} bytes)") from None
+        finally:
+            self.connection.settimeout(SOCKET_TIMEOUT_S)
+        if got != length:
+            raise HTTPError(400, f"body ended after {got} of {length} bytes")
         self._body_read = True
-        return data
+        return b"".join(chunks)
 
     def _send(self, status: int, content_type: str, body: bytes, headers: dict | None = None) -> None:
         self.send_response(status)
