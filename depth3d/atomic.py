@@ -35,17 +35,22 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = target.suffix if suffix is None else suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}",
-                                    dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}",
+                                        dir=target.parent)
+    except OSError as exc:  # said of the file the user named, not of our temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; users expect their umask
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, str(tmp), tmp_name):
+            raise type(exc)(exc.errno, exc.strerror, str(target)) from None
         raise
 
 

@@ -60,7 +60,9 @@ def read_depth(path: PathLike) -> np.ndarray:
             f"use one of {', '.join(DEPTH_SUFFIXES)}"
         )
     if not path.is_file():
-        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+        from .image import not_a_file
+
+        raise InputError(f"{path}: {not_a_file(path)}")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:

@@ -43,11 +43,13 @@ def user_message(exc: BaseException, path: object | None = None) -> str:
         msg = f"{quote_path(exc.filename)}: {reason}" if exc.filename else reason
     else:
         msg = str(exc) or type(exc).__name__
-    msg = " ".join(msg.split()) if "\n" in msg or "\r" in msg else msg
     if path is not None:
         where = quote_path(path)
-        if where not in msg and str(path) not in msg:
+        if str(path) in msg:
+            msg = msg.replace(str(path), where)
+        elif where not in msg:
             msg = f"{where}: {msg}"
+    msg = " ".join(msg.split()) if "\n" in msg or "\r" in msg else msg
     return quote_path(msg)
 
 

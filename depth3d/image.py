@@ -14,6 +14,7 @@ import contextlib
 import functools
 import io
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ MAX_PIXELS = 50_000_000
 judged before decoding: by the CLI, the Blender batch and operator, and the service."""
 MAX_ASPECT = 64
 """Longest side over shortest: a 1×65535 strip is no photo."""
+# A photo's malformed EXIF is never a reason to refuse it, nor to print Pillow's warning about it
+# beside the one line a user reads (module-level filter: thread-safe, unlike catch_warnings).
+warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF", category=UserWarning)
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM", b"\x76\x2f\x31\x01")
 
 
@@ -118,7 +122,7 @@ def read_photo(path: str | Path) -> Photo:
     if path.is_dir():
         raise InputError(f"{where}: is a folder, not a photo")
     if not path.is_file():
-        raise InputError(f"{where}: no such file" if not path.exists() else f"{where}: not a regular file")
+        raise InputError(f"{where}: {not_a_file(path)}")
     try:
         with open(path, "rb") as f:
             check_header(f, where)  # type and size first: a 3 GB non-image is never read whole
@@ -127,6 +131,15 @@ def read_photo(path: str | Path) -> Photo:
     except OSError as exc:
         raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
     return read_photo_bytes(data, name=path.stem, path=path, max_pixels=MAX_PIXELS)
+
+
+def not_a_file(path: Path) -> str:
+    """Why ``path``, which is no regular file, cannot be read: in the user's words."""
+    if path.is_symlink() and not path.exists():
+        return "broken link (its target is missing, or links loop)"
+    if path.exists():
+        return "not a regular file (a FIFO, socket or device)"
+    return "no such file"
 
 
 def check_header(f, where: str, max_pixels: int = MAX_PIXELS) -> ImageHeader | None:

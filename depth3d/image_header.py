@@ -12,13 +12,13 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, NamedTuple
 
-__all__ = ["ImageHeader", "looks_complete", "read_header"]
+__all__ = ["ImageHeader", "looks_complete", "read_header", "web_ready"]
 
 
 class ImageHeader(NamedTuple):
     """``format``: "png", "jpeg", "webp", "bmp", "tiff" or "exr"; ``width`` × ``height`` in
-    pixels as declared; ``mode``: format-specific detail (PNG: (bit depth, colour type); TIFF:
-    (samples per pixel, bits per sample, sample format); else ``None``)."""
+    pixels as declared; ``mode``: format-specific detail (PNG: (bit depth, colour type); JPEG:
+    (bits, components); TIFF: (samples per pixel, bits per sample, sample format); else ``None``)."""
 
     format: str
     width: int
@@ -81,8 +81,8 @@ def _jpeg(f: BinaryIO) -> ImageHeader | None:
             return None
         size = struct.unpack(">H", f.read(2))[0]
         if marker in _JPEG_SOF:
-            _, h, w = struct.unpack(">BHH", f.read(5))
-            return ImageHeader("jpeg", w, h)
+            bits, h, w, components = struct.unpack(">BHHB", f.read(6))
+            return ImageHeader("jpeg", w, h, (bits, components))
         f.seek(size - 2, 1)
 
 
@@ -121,6 +121,16 @@ def _tiff(head: bytes, f: BinaryIO) -> ImageHeader | None:
     if 256 not in tags or 257 not in tags:
         return None
     return ImageHeader("tiff", tags[256], tags[257], (tags.get(277, 1), tags.get(258, 1), tags.get(339, 1)))
+
+
+def web_ready(header: ImageHeader | None) -> bool:
+    """Whether a file with ``header`` can go into a glTF as it is (8-bit grey or RGB JPEG,
+    8-bit PNG): glTF viewers need not read CMYK JPEG or 16-bit PNG."""
+    if header is None or header.mode is None:
+        return False
+    if header.format == "jpeg":
+        return header.mode == (8, 1) or header.mode == (8, 3)
+    return header.format == "png" and header.mode[0] == 8
 
 
 def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:

@@ -74,11 +74,15 @@ def summary(path: Path, geometry: Geometry) -> str:
 
 
 def expand_inputs(inputs: list[str | Path], suffixes=PHOTO_SUFFIXES) -> list[Path]:
-    """Files as given, folders replaced by their files with a matching suffix (sorted)."""
+    """Files as given, folders replaced by their entries with a matching suffix (sorted).
+
+    An entry that is not a readable regular file (a broken link, a link loop, a FIFO) is kept,
+    so that the batch says why it is skipped instead of passing over it in silence.
+    """
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found.extend(sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
+            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in suffixes and not p.is_dir()))
         else:
             found.append(item)
     return found

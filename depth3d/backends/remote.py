@@ -38,7 +38,10 @@ class RemoteBackend:
     def __init__(self, server: str, token: str | None = None, timeout: float = 120.0, retries: int = 1,
                  model: str | None = None):
         text = server.strip().rstrip("/")
-        url = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
+        try:
+            url = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
+        except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 address)
+            raise BackendError(f"{server}: not a server URL ({exc})") from None
         try:
             url.port
         except ValueError:

@@ -29,6 +29,7 @@ from ..cli import (
     convert_targets, options_from_args, run_command, subcommand_parser,
 )
 from ..errors import Depth3DError
+from ..image_header import read_header, web_ready
 from ..pipeline import photo_to_geometry
 from .build import create_object, export_gltf
 from .depth_source import backend_for
@@ -136,7 +137,9 @@ def convert_photo(
         photo, image = open_photo(path)
         if image.users == 0:  # ours (not an image the session already uses)
             made.append(image)
-        if photo.data is None:  # EXIF-rotated: texture from the upright pixels instead
+        with open(path, "rb") as f:
+            ready = web_ready(read_header(f))
+        if photo.data is None or not ready:  # EXIF-rotated, CMYK, 16-bit…: texture from the pixels
             _discard(made)
             made, image = [], None
         geometry = photo_to_geometry(photo, backend, options)

@@ -131,7 +131,9 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
         high_bit = image.is_float or image.depth in (16, 48, 64)
     finally:
         bpy.data.images.remove(image)
-    depth = np.round(depth * (65535.0 if high_bit else 255.0))
+    float_file = header is not None and header.format == "tiff" and header.mode[2] == 3
+    if not float_file:  # integers stored: Blender gave them scaled to [0, 1]
+        depth = np.round(depth * (65535.0 if high_bit else 255.0))
     if path.suffix.lower() == ".png":
         text = _png_text(path.read_bytes())
         if PNG16_MIN_KEY in text and PNG16_MAX_KEY in text:

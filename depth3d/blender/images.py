@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 
 from ..errors import InputError, quote_path
-from ..image import Photo, apply_orientation, check_header, to_rgb8
+from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
 from ..image_header import ImageHeader, looks_complete
 from .exif import read_exif_info
 
@@ -108,7 +108,7 @@ def check_image_file(path: Path) -> ImageHeader | None:
     regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated."""
     where = quote_path(path)
     if not path.is_file():
-        raise InputError(f"{where}: no such file" if not path.exists() else f"{where}: not a regular file")
+        raise InputError(f"{where}: {not_a_file(path)}")
     try:
         with open(path, "rb") as f:
             header = check_header(f, where)
