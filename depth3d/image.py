@@ -34,9 +34,10 @@ MAX_PIXELS = 50_000_000
 judged before decoding: by the CLI, the Blender batch and operator, and the service."""
 MAX_ASPECT = 64
 """Longest side over shortest: a 1×65535 strip is no photo."""
-# A photo's malformed EXIF is never a reason to refuse it, nor to print Pillow's warning about it
-# beside the one line a user reads (module-level filter: thread-safe, unlike catch_warnings).
-warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF", category=UserWarning)
+# A photo's malformed EXIF (or TIFF tags) is never a reason to refuse it, nor to print Pillow's
+# warning about it beside the one line a user reads (a module-level filter: thread-safe, unlike
+# catch_warnings).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM", b"\x76\x2f\x31\x01")
 
 

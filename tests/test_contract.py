@@ -550,3 +550,37 @@ def test_signal_mid_batch_stops_cleanly(tmp_path, sig, status):
     for ply in written:
         assert len(trimesh.load(ply).vertices) == 480 * 360
     assert hashes(photos) == before
+
+
+# --------------------------------------------------------------------------- tracebacks and lost lines
+
+
+def test_a_malformed_server_url_is_one_line(pair, tmp_path, capsys):
+    photo, _ = pair
+    code, lines = run_cli(["convert", photo, "-o", tmp_path / "o.glb", "--backend", "remote",
+                           "--server", "http://[::1"], capsys)
+    assert code == 1 and len(lines) == 1 and "not a server URL" in lines[0], lines
+
+
+def test_a_newline_in_a_failing_name_stays_on_its_line(tmp_path, capsys):
+    bad = tmp_path / "two\nlines.jpg"
+    bad.write_bytes(b"not an image")
+    np.save(tmp_path / "d.npy", np.ones((2, 2), np.float32))
+    code, lines = run_cli(["convert", bad, "--depth", tmp_path / "d.npy", "-o", tmp_path / "o.glb"], capsys)
+    assert code == 1 and lines == [f"error: {tmp_path}/two\\nlines.jpg: not an image, or in a format "
+                                   "depth3d cannot read"], lines
+
+
+def test_a_file_that_is_no_regular_file_is_named(tmp_path, capsys):
+    """A FIFO and a broken link inside an input folder are reported, not passed over."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    random_photo(photos / "a.png", (W, H))
+    box_depth(photos / "a.npy", (W, H))
+    os.mkfifo(photos / "pipe.png")
+    os.symlink(tmp_path / "gone.jpg", photos / "gone.jpg")
+    box_depth(photos / "pipe.npy", (W, H)), box_depth(photos / "gone.npy", (W, H))
+    code, lines = run_cli(["convert", photos, "--depth", photos, "-o", tmp_path / "out"], capsys)
+    assert code == 1 and len(lines) == 2, lines
+    assert "gone.jpg: broken link" in lines[0] and "pipe.png: not a regular file" in lines[1], lines
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.glb"]

@@ -192,3 +192,59 @@ def test_bombs_and_cut_files_refused_by_blender_as_by_the_core(tmp_path, capfd, 
     assert "truncated" in by_name["cut.png"] and "truncated" in by_name["cutw.webp"]
     assert "P image is not a depth map" in by_name["pal.png"], errors
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_points_with_scale_zero_is_one_line(tmp_path, capfd, main):
+    """Once ``KeyError: 'position'`` from Blender: now the core's reason, before Blender builds."""
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    depth = box_depth(tmp_path / "p.npy", (W, H))
+    code = main(["convert", str(photo), "--depth", str(depth), "-o", str(tmp_path / "o.glb"),
+                 "--geometry", "points", "--scale", "0"])
+    errors = _errors(capfd.readouterr().err)
+    assert code == 1 and len(errors) == 1 and "in front of the camera" in errors[0], errors
+
+
+def test_a_latin1_file_name_is_one_line_and_the_batch_goes_on(tmp_path, capfd, main):
+    """A name that is not UTF-8 (bytes of Latin-1): its own line, escaped; the others written."""
+    import os
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for stem in ("a", "b"):
+        random_photo(photos / f"{stem}.png", (W, H))
+        box_depth(photos / f"{stem}.npy", (W, H))
+    latin = os.fsdecode(b"caf\xe9.png")
+    (photos / latin).write_bytes((photos / "a.png").read_bytes())
+    box_depth(photos / (os.fsdecode(b"caf\xe9") + ".npy"), (W, H))
+    code = main(["convert", str(photos), "--depth", str(photos), "-o", str(tmp_path / "out")])
+    err = capfd.readouterr().err
+    written = sorted(os.fsencode(p.name) for p in (tmp_path / "out").iterdir())
+    assert b"a.glb" in written and b"b.glb" in written, (written, err)
+    assert code in (0, 1) and "Traceback" not in err
+    if code == 1:  # Blender could not open it: one line naming it, escaped
+        (line,) = _errors(err)
+        assert "caf\\udce9.png" in line, line
+
+
+def test_blend_on_a_full_disk_is_one_line(tmp_path, capfd, main):
+    """``--blend`` onto a full 64 KiB tmpfs: one line, exit 1, no partial .blend."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        photo = random_photo(tmp_path / "p.png", (320, 240))
+        depth = box_depth(tmp_path / "p.npy", (320, 240))
+        code = main(["convert", str(photo), "--depth", str(depth), "-o", str(tmp_path / "o.glb"),
+                     "--blend", str(small / "scene.blend")])
+        errors = _errors(capfd.readouterr().err)
+        assert code == 1 and len(errors) == 1 and "scene.blend" in errors[0], errors
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True, check=False)

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from test_contract_corpus import corpus  # noqa: F401  (fixture)
 from test_service import TOKEN, model_dir, png_bomb, request, server  # noqa: F401  (fixtures)
 
 from depth3d.backends import BackendError
@@ -98,3 +99,23 @@ def test_the_client_bounds_what_it_reads(declare):
     finally:
         hostile.shutdown()
         hostile.server_close()
+
+
+def test_photo_corpus_through_the_service(server, corpus):  # noqa: F811
+    """Every regular file of the bad-input corpus posted to the service: 200 for a good photo,
+    else 400/413 with one line — never 500, and the server stays up."""
+    from test_contract_corpus import PHOTO_CASES
+
+    photos, _ = corpus
+    for name, words in PHOTO_CASES.items():
+        path = photos / name
+        if not path.is_file() or path.stat().st_size == 0:
+            continue  # links, FIFOs, the empty file: nothing a client could send
+        status, _, answer = request(server.url, "POST", protocol.DEPTH_PATH, path.read_bytes(),
+                                    {"Content-Type": "image/png"})
+        if words is None:
+            assert status == 200, (name, answer[:300])
+        else:
+            message = json.loads(answer)["error"]
+            assert status in (400, 413) and "\n" not in message, (name, status, message)
+    assert server.alive()

@@ -28,7 +28,7 @@ from ..cli import (
     EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
     convert_targets, options_from_args, run_command, subcommand_parser,
 )
-from ..errors import Depth3DError
+from ..errors import Depth3DError, quote_path
 from ..image_header import read_header, web_ready
 from ..pipeline import photo_to_geometry
 from .build import create_object, export_gltf
@@ -180,8 +180,9 @@ def save_blend(path: str | os.PathLike, objects: list[bpy.types.Object]) -> Path
         with atomic_path(path) as tmp:
             bpy.data.libraries.write(str(tmp), {scene}, path_remap="NONE", fake_user=False,
                                      compress=True)
-    except RuntimeError as exc:
-        raise Depth3DError(f"{path}: cannot save .blend ({exc})") from None
+    except (RuntimeError, OSError) as exc:  # bpy says a full disk as OSError("Error: No space…")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _reason(exc)
+        raise Depth3DError(f"{quote_path(path)}: cannot save .blend ({reason})") from None
     finally:
         bpy.data.scenes.remove(scene)
     return path
