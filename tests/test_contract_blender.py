@@ -248,3 +248,14 @@ def test_blend_on_a_full_disk_is_one_line(tmp_path, capfd, main):
         assert list(small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], capture_output=True, check=False)
+
+
+def test_single_photo_batch_says_what_it_wrote(tmp_path, capfd, main):
+    photo = random_photo(tmp_path / "p.png", (W, H))
+    depth = box_depth(tmp_path / "p.npy", (W, H))
+    out = tmp_path / "o.glb"
+    assert main(["convert", str(photo), "--depth", str(depth), "-o", str(out), "--fov", "60"]) == 0
+    lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("wrote ")]
+    assert len(lines) == 1 and lines[0].startswith(f"wrote {out} (") and "FOV 60.0°" in lines[0], lines
+    assert main(["convert", str(photo), "--depth", str(depth), "-o", str(out), "--quiet"]) == 0
+    assert "wrote " not in capfd.readouterr().out

@@ -18,7 +18,7 @@ import argparse
 import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import bpy
 
@@ -30,7 +30,8 @@ from ..cli import (
 )
 from ..errors import Depth3DError, quote_path
 from ..image_header import read_header, web_ready
-from ..pipeline import photo_to_geometry
+from ..pipeline import photo_to_geometry, summary
+from ..reconstruct import Geometry
 from .build import create_object, export_gltf
 from .depth_source import backend_for
 from .images import open_photo
@@ -124,12 +125,14 @@ def _discard(ids) -> None:
 
 
 def convert_photo(
-    path: Path, out_path: Path, backend, options, material: str, keep: bool
+    path: Path, out_path: Path, backend, options, material: str, keep: bool,
+    written: Callable[[Path, Geometry], None] | None = None,
 ) -> bpy.types.Object | None:
     """Photo file → object in a new collection named after the photo → ``out_path`` (.glb).
 
     The object and everything made for it are removed afterwards unless ``keep``; on any
-    failure nothing is left behind (no file, no datablocks).
+    failure nothing is left behind (no file, no datablocks).  ``written(out_path, geometry)``
+    is called once the file is written.
     """
     made: list = []
     image = None
@@ -150,6 +153,8 @@ def convert_photo(
                             material=material, image=image)
         made.extend([obj, obj.data, *_materials(obj), *(i for i in _images(obj) if i is not image)])
         export_gltf(out_path, [obj])
+        if written is not None:
+            written(out_path, geometry)
     except BaseException as exc:
         _discard(made)
         if isinstance(exc, RuntimeError) and not isinstance(exc, BackendError):
@@ -201,8 +206,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     kept: list[bpy.types.Object] = []
 
     def work(path: Path) -> None:
+        report = (lambda out, geometry: print(summary(out, geometry), flush=True)) \
+            if len(inputs) == 1 and not args.quiet else None
         obj = convert_photo(path, outputs[path], backend(path), options,
-                            MATERIALS[args.material], keep=blend is not None)
+                            MATERIALS[args.material], keep=blend is not None, written=report)
         if obj is not None:
             kept.append(obj)
 
