@@ -18,12 +18,14 @@ __all__ = ["ImageHeader", "looks_complete", "read_header", "web_ready"]
 class ImageHeader(NamedTuple):
     """``format``: "png", "jpeg", "webp", "bmp", "tiff" or "exr"; ``width`` × ``height`` in
     pixels as declared; ``mode``: format-specific detail (PNG: (bit depth, colour type); JPEG:
-    (bits, components); TIFF: (samples per pixel, bits per sample, sample format); else ``None``)."""
+    (bits, components); TIFF: (samples per pixel, bits per sample, sample format); else ``None``);
+    ``data_end``: a TIFF's end of pixel data, by its strip or tile offsets and byte counts."""
 
     format: str
     width: int
     height: int
     mode: tuple | None = None
+    data_end: int | None = None  # TIFF: where its last strip or tile ends
 
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -104,6 +106,7 @@ def _webp(head: bytes, f: BinaryIO) -> ImageHeader | None:
 
 
 _TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 1: ("B", 1)}
+_TIFF_ARRAYS = {258, 273, 279, 324, 325}  # bits per sample, strip/tile offsets and byte counts
 
 
 def _tiff(head: bytes, f: BinaryIO) -> ImageHeader | None:
@@ -111,16 +114,29 @@ def _tiff(head: bytes, f: BinaryIO) -> ImageHeader | None:
     (ifd,) = struct.unpack(order + "I", head[4:8])
     f.seek(ifd)
     (count,) = struct.unpack(order + "H", f.read(2))
-    tags: dict[int, int] = {}
+    tags: dict[int, tuple[int, ...]] = {}
     entries = f.read(12 * min(count, 4096))
     for i in range(len(entries) // 12):
         tag, typ, n = struct.unpack(order + "HHI", entries[12 * i: 12 * i + 8])
-        if typ in _TIFF_TYPES and n >= 1 and n * _TIFF_TYPES[typ][1] <= 4:
-            code, size = _TIFF_TYPES[typ]
-            tags[tag] = struct.unpack(order + code, entries[12 * i + 8: 12 * i + 8 + size])[0]
+        if typ not in _TIFF_TYPES or n < 1:
+            continue
+        code, size = _TIFF_TYPES[typ]
+        raw = entries[12 * i + 8: 12 * i + 12]
+        if n * size > 4:
+            if tag not in _TIFF_ARRAYS or n > 1 << 20:
+                continue
+            here = f.tell()
+            f.seek(struct.unpack(order + "I", raw)[0])
+            raw = f.read(n * size)
+            f.seek(here)
+        tags[tag] = struct.unpack(order + code * n, raw[: n * size])
     if 256 not in tags or 257 not in tags:
         return None
-    return ImageHeader("tiff", tags[256], tags[257], (tags.get(277, 1), tags.get(258, 1), tags.get(339, 1)))
+    offsets, counts = tags.get(273, tags.get(324, ())), tags.get(279, tags.get(325, ()))
+    end = max((o + c for o, c in zip(offsets, counts)), default=None)
+    first = lambda tag, default: tags[tag][0] if tag in tags else default  # noqa: E731
+    return ImageHeader("tiff", first(256, 0), first(257, 0), (first(277, 1), first(258, 1), first(339, 1)),
+                       data_end=end)
 
 
 def web_ready(header: ImageHeader | None) -> bool:
@@ -135,8 +151,8 @@ def web_ready(header: ImageHeader | None) -> bool:
 
 def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
     """Whether the file in ``f`` reaches the end its format promises (PNG's IEND chunk, a JPEG's
-    end-of-image marker, the length a WebP's RIFF header states) — what a decoder that pads a
-    cut file with grey (Blender's) does not tell.  Other formats: ``True``."""
+    end-of-image marker, the length a WebP's RIFF header states, a TIFF's last strip) — what a
+    decoder that pads a cut file with grey (Blender's) does not tell.  Other formats: ``True``."""
     f.seek(0, 2)
     size = f.tell()
     if header.format == "png":
@@ -149,4 +165,6 @@ def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
         f.seek(4)
         (riff,) = struct.unpack("<I", f.read(4))
         return size >= riff + 8
+    if header.format == "tiff" and header.data_end is not None:
+        return size >= header.data_end
     return True

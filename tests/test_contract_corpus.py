@@ -77,6 +77,7 @@ PHOTO_CASES: dict[str, str | None] = {
     "empty.jpg": "empty file",
     "truncated_jpeg.jpg": "truncated",
     "truncated_png.png": "truncated",
+    "truncated_tiff.tiff": "truncated",
     "text.jpg": "not an image",
     "bomb_jpeg.jpg": "exceeds the limit",
     "bomb_png.png": "exceeds the limit",
@@ -119,6 +120,9 @@ def corpus(tmp_path_factory) -> tuple[Path, Path]:
     pal.save(photos / "palette_alpha.png", transparency=0)
     Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257).save(photos / "grey16.png")
     Image.fromarray(rgb[:, :, 0].astype(np.float32) / 255).save(photos / "float.tiff")
+    tiff = io.BytesIO()
+    Image.fromarray(rgb).save(tiff, "TIFF")
+    (photos / "truncated_tiff.tiff").write_bytes(tiff.getvalue()[: len(tiff.getvalue()) * 2 // 3])
     from depth3d.image import apply_orientation
 
     yy, xx = np.mgrid[0:H, 0:W]
