@@ -134,7 +134,10 @@ def _tiff(head: bytes, f: BinaryIO) -> ImageHeader | None:
         return None
     offsets, counts = tags.get(273, tags.get(324, ())), tags.get(279, tags.get(325, ()))
     end = max((o + c for o, c in zip(offsets, counts)), default=None)
-    first = lambda tag, default: tags[tag][0] if tag in tags else default  # noqa: E731
+
+    def first(tag: int, default: int) -> int:
+        return tags[tag][0] if tag in tags else default
+
     return ImageHeader("tiff", first(256, 0), first(257, 0), (first(277, 1), first(258, 1), first(339, 1)),
                        data_end=end)
 

@@ -58,11 +58,9 @@ class Range:
                 return False
         if not math.isfinite(value):
             return False
-        if self.min is not None and (value <= self.min if self.min_open else value < self.min):
-            return False
-        if self.max is not None and (value >= self.max if self.max_open else value > self.max):
-            return False
-        return True
+        above_min = self.min is None or (value > self.min if self.min_open else value >= self.min)
+        below_max = self.max is None or (value < self.max if self.max_open else value <= self.max)
+        return above_min and below_max
 
     def check(self, name: str, value: Any) -> None:
         """Raise :class:`~depth3d.errors.OptionError` unless ``value`` is allowed."""
