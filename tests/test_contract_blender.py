@@ -259,3 +259,24 @@ def test_single_photo_batch_says_what_it_wrote(tmp_path, capfd, main):
     assert len(lines) == 1 and lines[0].startswith(f"wrote {out} (") and "FOV 60.0°" in lines[0], lines
     assert main(["convert", str(photo), "--depth", str(depth), "-o", str(out), "--quiet"]) == 0
     assert "wrote " not in capfd.readouterr().out
+
+
+def test_orientation_written_as_text_is_read_alike(tmp_path):
+    """An EXIF orientation stored as ASCII "6" (some tools write it so): the core (Pillow) turns
+    the photo; Blender's own EXIF reader now does too."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    tiff = (b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHI", 0x0112, 2, 2) + b"6\x00\x00\x00"
+            + struct.pack("<I", 0))
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(buf, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    (tmp_path / "text6.jpg").write_bytes(buf.getvalue())
+    core, blender = read_photo(tmp_path / "text6.jpg"), load_photo(tmp_path / "text6.jpg")
+    assert core.orientation == blender.orientation == 6
+    assert core.rgb.shape == blender.rgb.shape == (W, H, 3)
