@@ -23,26 +23,34 @@ _UMASK = _read_umask()  # once, at import: os.umask is process-wide and not thre
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
 
     The temporary name is ``.<name>.XXXX.tmp<suffix>`` (same suffix, so writers that look at
-    the extension, e.g. Pillow or trimesh, pick the right format).  The parent folder is
-    created.  If the body raises, the temporary file is deleted and the exception propagates.
+    the extension, e.g. Pillow or trimesh, pick the right format; ``suffix`` overrides it for
+    a writer that insists on its own, as Blender's glTF exporter appends ``.glb``).  The parent
+    folder is created.  If the body raises, the temporary file is deleted and the exception
+    propagates.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}",
-                                    dir=target.parent)
+    suffix = target.suffix if suffix is None else suffix
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}",
+                                        dir=target.parent)
+    except OSError as exc:  # said of the file the user named, not of our temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; users expect their umask
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, str(tmp), tmp_name):
+            raise type(exc)(exc.errno, exc.strerror, str(target)) from None
         raise
 
 

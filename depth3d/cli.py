@@ -6,24 +6,34 @@ Exit status: 0 all inputs succeeded, 1 at least one failed (the others are still
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from . import __version__
-from .backends import BackendError, get_backend
-from .depth import near_far_to_scale_shift
+from .backends import get_backend
+from .backends.file import DEPTH_UNITS
 from .edges import DEFAULT_EDGE_THRESHOLD
-from .errors import Depth3DError
+from .errors import Depth3DError, Interrupted, UsageError, user_message
 from .exchange import FORMATS
+from .outputs import check_outputs, check_written
 from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
-    """Bad combination of arguments (exit 2)."""
+def _device(text: str) -> str:
+    """``--device``: auto, cpu, mps, cuda or cuda:N (as ``depth3d serve`` takes it)."""
+    value = text.strip().lower()
+    if value in ("auto", "cpu", "mps", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"{text!r}: choose auto, cpu, cuda, cuda:N or mps")
 
 
 def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,12 +42,15 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
                    help="precomputed depth map (.npy .exr .pfm 16-bit .png float .tiff); "
                         "a folder holds <photo stem>.<ext> for each input")
     g.add_argument("--depth-kind", choices=("depth", "disparity"), default="depth",
-                   help="what --depth files hold (default: depth, planar metres)")
+                   help="what --depth files hold (default: depth, planar distance)")
+    g.add_argument("--depth-unit", choices=tuple(DEPTH_UNITS), default="m",
+                   help="unit of --depth files holding depth (default m; phones' 16-bit PNGs are "
+                        "usually mm)")
     g.add_argument("--backend", choices=("transformers", "file", "remote"),
                    help="default: file with --depth, else transformers")
     g.add_argument("--model", metavar="ID|DIR",
                    help="hub id or local folder (default: depth-anything/Depth-Anything-V2-Small-hf)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    g.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]|mps")
     g.add_argument("--server", metavar="URL", help="depth service URL for --backend remote")
     g.add_argument("--token", default=os.environ.get("DEPTH3D_TOKEN"),
                    help="bearer token for --backend remote (default: $DEPTH3D_TOKEN)")
@@ -53,8 +66,10 @@ def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
                    help="disparity: depth = 1/(S·d + T) on d in [0,1]; metric: depth = S·z + T; "
                         "relief: height = S·nearness + T")
     g.add_argument("--shift", type=float, metavar="T")
-    g.add_argument("--near", type=float, metavar="M", help="disparity: depth of the nearest point")
-    g.add_argument("--far", type=float, metavar="M", help="disparity: depth of the farthest point")
+    g.add_argument("--near", type=float, metavar="M",
+                   help="with --far: depth of the nearest point (metres); a metric map's range is "
+                        "remapped onto [near, far]")
+    g.add_argument("--far", type=float, metavar="M", help="with --near: depth of the farthest point")
     g.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, metavar="N",
                    help=f"long side of the vertex grid (default {DEFAULT_RESOLUTION}; 0 = every pixel)")
     g.add_argument("--edge-threshold", type=float, default=DEFAULT_EDGE_THRESHOLD, metavar="R",
@@ -71,6 +86,8 @@ def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = F
     p.add_argument("--format", choices=formats, help=f"default: the output's suffix, else {formats[0]}")
     p.add_argument("--material", choices=("unlit", "lit"), default="unlit",
                    help="glTF: show the photo as it is (unlit, default) or as lit PBR")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no summary line for a single photo (errors are still printed)")
     _add_backend_arguments(p)
     _add_geometry_arguments(p)
     _add_target_arguments(p)
@@ -128,24 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_flag(name: str) -> str:
+    """An :class:`Options` field as the CLI spells it (``edge_threshold`` → ``--edge-threshold``)."""
+    return "--" + name.replace("_", "-")
+
+
 def options_from_args(args: argparse.Namespace) -> Options:
-    """Geometry :class:`Options` from parsed arguments (``--near/--far`` → scale/shift)."""
-    scale, shift = args.scale, args.shift
-    if args.near is not None or args.far is not None:
-        if args.near is None or args.far is None or scale is not None or shift is not None:
-            raise UsageError("--near and --far go together, and not with --scale/--shift")
-        try:
-            scale, shift = near_far_to_scale_shift(args.near, args.far)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    """Geometry :class:`Options` from parsed arguments, checked against the ranges declared on
+    :class:`Options` (:mod:`depth3d.ranges`); a bad value is a :class:`UsageError` naming the flag."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options) if hasattr(args, f.name)}
+    # the triangle budget is the target's (--target, --max-triangles: see target_from_args)
+    values["max_triangles"] = target_from_args(args).max_triangles if values.get("geometry") == "mesh" else 0
+    unchecked = Options.__new__(Options)
+    unchecked.__dict__.update({f.name: f.default for f in dataclasses.fields(Options)}, **values)
     try:
-        return Options(
-            geometry=args.geometry, projection=args.projection, fov=args.fov, scale=scale,
-            shift=shift, resolution=args.resolution, edge_threshold=args.edge_threshold,
-            max_triangles=target_from_args(args).max_triangles if args.geometry == "mesh" else 0,
-        )
+        unchecked.validate(label=option_flag)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    return Options(**values)
 
 
 def backend_factory(
@@ -165,18 +182,30 @@ def backend_factory(
         depth = Path(args.depth)
         if not depth.is_dir() and n_inputs > 1:
             raise UsageError("with several inputs, --depth must be a folder of <stem>.<ext> files")
+        if args.model or args.device != "auto":
+            raise UsageError("--model and --device run a model; --depth files need none")
+        if args.depth_unit != "m" and args.depth_kind != "depth":
+            raise UsageError("--depth-unit is for depth maps (--depth-kind depth); disparity has no unit")
         return lambda photo: make(
             "file", path=find_depth_file(depth, photo.stem) if depth.is_dir() else depth,
-            kind=args.depth_kind,
+            kind=args.depth_kind, unit=args.depth_unit,
         )
     if args.depth:
         raise UsageError(f"--depth is for the file backend, not {name}")
+    if args.depth_unit != "m" or args.depth_kind != "depth":
+        raise UsageError("--depth-kind and --depth-unit describe --depth files")
+    if name == "remote" and args.device != "auto":
+        raise UsageError("--device is for --backend transformers; the server chooses its own "
+                         "(depth3d serve --device …)")
     if name == "remote":
         if not args.server:
             raise UsageError("--backend remote needs --server URL")
-        backend = make("remote", server=args.server, token=args.token)
+        backend = make("remote", server=args.server, token=args.token, model=args.model)
     else:
         backend = make("transformers", model=args.model, device=args.device)
+    load = getattr(backend, "load", None)
+    if load is not None:  # a missing model is one line for the batch, not one per photo
+        load()
     return lambda photo: backend
 
 
@@ -201,22 +230,50 @@ def _progress(inputs: list[Path]) -> tuple[Iterable[Path], Callable[[str], None]
     return bar, lambda line: tqdm.write(line, file=sys.stderr)
 
 
+_signalled: list[int] = []  # the status of a signal that arrived, even if a library swallowed it
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while the body runs
+    (atomic writes then remove their temporary files on the way out)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        status = 128 + signum
+        _signalled.append(status)
+        raise Interrupted(status)
+
+    _signalled.clear()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _run_batch(inputs: list[Path], work: Callable[[Path], None]) -> int:
-    """Run ``work`` on every input, report failures as one line each; exit status."""
+    """Run ``work`` on every input, report failures as one line each
+    (:func:`~depth3d.errors.user_message`); exit status.  A signal stops the batch."""
     failed = 0
     bar, write = _progress(inputs)
     for path in bar:
         try:
             work(path)
-        except (Depth3DError, BackendError, OSError, ValueError) as exc:
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # every failure of one input is its one line, never a traceback
+            if _signalled:  # the signal, dressed as a decoder's failure on the way out
+                raise Interrupted(_signalled[-1]) from None
             failed += 1
-            msg = str(exc)
-            if str(path) not in msg:
-                msg = f"{path}: {msg}"
-            write(f"error: {msg}")
-        except MemoryError:
-            failed += 1
-            write(f"error: {path}: out of memory")
+            if not isinstance(exc, (Depth3DError, OSError, ValueError, MemoryError)):
+                exc = Depth3DError(f"internal error ({type(exc).__name__}: {exc})")
+            write(f"error: {user_message(exc, path)}")
+        if _signalled:  # swallowed on the way (e.g. inside a Blender operator)
+            raise Interrupted(_signalled[-1])
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -234,39 +291,49 @@ def convert_targets(
     if fmt and fmt not in formats:
         raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(formats)}")
     fmt = fmt or formats[0]
-    return inputs, dict(zip(inputs, output_paths(inputs, output, fmt, f".{fmt}"))), fmt
+    if len(inputs) == 1 and output.suffix and not output.is_dir() and output.suffix.lower() != f".{fmt}":
+        raise UsageError(f"-o {output}: the name ends in {output.suffix} but --format is {fmt}; "
+                         f"name it *.{fmt}")
+    if len(inputs) > 1 and not output.is_dir() and output.suffix.lstrip(".").lower() in FORMATS:
+        raise UsageError(f"-o {output}: {len(inputs)} inputs need an output folder, not a file name")
+    outputs = dict(zip(inputs, output_paths(inputs, output, fmt, f".{fmt}")))
+    check_outputs(outputs, fmt, [*inputs, *_depth_inputs(args)], mesh=args.geometry == "mesh")
+    return inputs, outputs, fmt
 
 
-def _preload(module: str) -> None:
-    """Import ``module`` in a background thread: trimesh (~0.3 s of imports) then loads while
-    the first photo decodes and its geometry is built, both of which release the GIL."""
-    import importlib
-    import threading
-
-    threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
+def _depth_inputs(args: argparse.Namespace) -> list[Path]:
+    """The depth files ``--depth`` names (every file of a folder): inputs never to be written."""
+    if not getattr(args, "depth", None):
+        return []
+    depth = Path(args.depth)
+    try:
+        return [p for p in depth.iterdir() if p.is_file()] if depth.is_dir() else [depth]
+    except OSError:
+        return [depth]
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .pipeline import convert_file
+    from .pipeline import convert_photo_file, summary
 
     inputs, outputs, fmt = convert_targets(args)
     if args.target is None:  # USDZ: within AR Quick Look's budget unless told otherwise
         args.target = "ar" if fmt == "usdz" else "full"
     target = target_from_args(args, fmt)
-    if fmt in ("ply", "obj"):
-        _preload(f"trimesh.exchange.{fmt}")
     options = options_from_args(args)
     settings = target.gltf_settings(args.material == "unlit") if fmt in ("glb", "gltf", "usdz") else None
     backend_for = backend_factory(args, len(inputs))
-    return _run_batch(
-        inputs, lambda p: convert_file(
-            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit", settings=settings,
-        ),
-    )
+
+    def work(p: Path) -> None:
+        done = convert_photo_file(p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit",
+                                  settings=settings)
+        if len(inputs) == 1 and not args.quiet:
+            print(summary(*done), flush=True)
+
+    return _run_batch(inputs, work)
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
-    from .depth_io import write_depth_outputs
+    from .depth_io import depth_output_files, write_depth_outputs
     from .image import read_photo
     from .pipeline import estimate_depth, expand_inputs
 
@@ -274,6 +341,8 @@ def cmd_depth(args: argparse.Namespace) -> int:
     if not inputs:
         raise UsageError("no input photos found")
     out_dir = Path(args.output)
+    check_written({out_dir / p.stem: depth_output_files(out_dir, p.stem) for p in inputs},
+                  [*inputs, *_depth_inputs(args)])
     backend_for = backend_factory(args, len(inputs))
 
     def work(path: Path) -> None:
@@ -290,19 +359,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (its usage is the one a usage error shows)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return parser
+
+
 def run_command(parser: argparse.ArgumentParser, command: Callable[[], int]) -> int:
-    """``command()``'s exit status; a :class:`UsageError` exits 2 through ``parser.error``,
-    a set-up error that hits every input prints one ``error:`` line and gives 1."""
+    """``command()``'s exit status; a :class:`UsageError` exits 2 through ``parser.error``
+    (pass the subcommand's parser: its usage is shown), a set-up error that hits every input
+    prints one ``error:`` line and gives 1; SIGINT/SIGTERM give 130/143."""
     try:
-        return command()
+        with _signals_interrupt():
+            return command()
     except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except (Depth3DError, BackendError) as exc:  # set-up failures that hit every input
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        parser.error(user_message(exc))  # exits 2
+    except Interrupted as exc:
+        print(f"error: interrupted ({'SIGINT' if exc.status == 130 else 'SIGTERM'})", file=sys.stderr)
+        return exc.status
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr)
         return 130
+    except (Depth3DError, OSError, MemoryError) as exc:  # set-up failures that hit every input
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -310,11 +392,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"convert": cmd_convert, "depth": cmd_depth, "info": cmd_info}
+    sub = subcommand_parser(parser, args.command)
     if args.command == "serve":
         from .service.server import run_serve
 
-        return run_command(parser, lambda: run_serve(args))
-    return run_command(parser, lambda: commands[args.command](args))
+        return run_command(sub, lambda: run_serve(args))
+    return run_command(sub, lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,13 @@ DEFAULT_FAR = 10.0
 DEFAULT_RELIEF_HEIGHT = 0.2  # relief projection: displacement of the nearest point, plane width 1
 
 
-def check_depth(depth: np.ndarray, name: str = "depth") -> np.ndarray:
-    """Validate a raw depth map: (H, W), at least 2×2, finite, not constant → float32 copy-free."""
+def check_depth(depth: np.ndarray, name: str = "depth", kind: str = "disparity") -> np.ndarray:
+    """Validate a raw depth map: (H, W), at least 2×2, finite → float32 copy-free.
+
+    Relative disparity must vary (a constant one says nothing about the scene); a constant
+    metric depth is a plane facing the camera (a wall), which is fine, but some value must be
+    positive (in front of the camera).
+    """
     d = np.asarray(depth)
     if d.ndim == 3 and d.shape[2] == 1:
         d = d[:, :, 0]
@@ -31,8 +36,12 @@ def check_depth(depth: np.ndarray, name: str = "depth") -> np.ndarray:
         bad = int(d.size - np.count_nonzero(finite))
         raise InputError(f"{name}: depth has {bad} NaN/inf values")
     lo, hi = float(d.min()), float(d.max())
-    if not hi > lo:
-        raise InputError(f"{name}: depth is constant ({lo:g}); nothing to reconstruct")
+    if kind == "depth":
+        if not hi > 0:
+            raise InputError(f"{name}: no depth value is positive (max {hi:g}): every point would be "
+                             "behind the camera")
+    elif not hi > lo:
+        raise InputError(f"{name}: relative depth is constant ({lo:g}); nothing to reconstruct")
     return d
 
 

@@ -60,10 +60,13 @@ def read_depth(path: PathLike) -> np.ndarray:
             f"use one of {', '.join(DEPTH_SUFFIXES)}"
         )
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        from .image import not_a_file
+
+        raise InputError(f"{path}: {not_a_file(path)}")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
+        _check_declared_size(path, suffix)
         depth = reader(path)
     except InputError:
         raise
@@ -72,6 +75,30 @@ def read_depth(path: PathLike) -> np.ndarray:
     except Exception as exc:  # any decoder failure is a bad input file
         raise InputError(f"{path}: unreadable {suffix[1:]} depth map ({_reason(exc)})") from None
     return _as_depth(depth, path)
+
+
+def _check_declared_size(path: Path, suffix: str) -> None:
+    """Refuse a depth file whose header declares more than the pixel budget, before reading it."""
+    from .image import MAX_PIXELS, check_size
+    from .image_header import read_header
+
+    with open(path, "rb") as f:
+        if suffix == ".npy":
+            version = np.lib.format.read_magic(f)  # a ValueError: "unreadable npy depth map (…)"
+            shape = np.lib.format._read_array_header(f, version)[0]
+            size = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+            if size > MAX_PIXELS:
+                raise InputError(f"{path}: a depth array of shape {shape} exceeds the limit of "
+                                 f"{MAX_PIXELS} pixels")
+            return
+        if suffix == ".pfm":
+            m = _PFM_HEADER.match(f.read(64))
+            if m is not None:
+                check_size(int(m.group(2)), int(m.group(3)), str(path), MAX_PIXELS)
+            return
+        header = read_header(f)
+    if header is not None:
+        check_size(header.width, header.height, str(path), MAX_PIXELS)
 
 
 def _reason(exc: BaseException) -> str:
@@ -431,6 +458,12 @@ def write_depth_preview(path: PathLike, depth: np.ndarray, kind: str = "depth") 
     return Path(path)
 
 
+def depth_output_files(out_dir: PathLike, stem: str) -> list[Path]:
+    """The files :func:`write_depth_outputs` writes for ``stem``."""
+    out = Path(out_dir)
+    return [out / f"{stem}.npy", out / f"{stem}_depth16.png", out / f"{stem}_preview.png"]
+
+
 def write_depth_outputs(
     out_dir: PathLike, stem: str, depth: np.ndarray, kind: str
 ) -> list[Path]:
@@ -440,14 +473,13 @@ def write_depth_outputs(
     ``<stem>_preview.png`` (colourised, near = bright).  All or nothing: if one write fails, the
     files already written by this call are removed.
     """
-    out = Path(out_dir)
+    npy, png16, preview = depth_output_files(out_dir, stem)
     written: list[Path] = []
     try:
-        written.append(write_depth_npy(out / f"{stem}.npy", depth))
-        png16 = out / f"{stem}_depth16.png"
+        written.append(write_depth_npy(npy, depth))
         write_depth_png16(png16, depth, kind)
         written.append(png16)
-        written.append(write_depth_preview(out / f"{stem}_preview.png", depth, kind))
+        written.append(write_depth_preview(preview, depth, kind))
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)

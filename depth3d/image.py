@@ -14,6 +14,7 @@ import contextlib
 import functools
 import io
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,22 @@ import numpy as np
 
 from .camera import exif_orientation, fov_from_exif
 from .depth_io import EXR_MAGIC, exr_size, read_exr
-from .errors import InputError
+from .errors import InputError, quote_path
+from .image_header import ImageHeader, read_header
 
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp", ".exr"}
 )
+MAX_PIXELS = 50_000_000
+"""The one pixel budget of a photo or depth map (width × height as its header declares),
+judged before decoding: by the CLI, the Blender batch and operator, and the service."""
+MAX_ASPECT = 64
+"""Longest side over shortest: a 1×65535 strip is no photo."""
+# A photo's malformed EXIF (or TIFF tags) is never a reason to refuse it, nor to print Pillow's
+# warning about it beside the one line a user reads (a module-level filter: thread-safe, unlike
+# catch_warnings).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"BM", b"\x76\x2f\x31\x01")
 
 
 @dataclass
@@ -107,15 +119,52 @@ def to_rgb8(pixels: np.ndarray) -> np.ndarray:
 def read_photo(path: str | Path) -> Photo:
     """Read a photo file (JPEG, PNG, TIFF, WebP, HEIC, BMP; float EXR) into a :class:`Photo`."""
     path = Path(path)
+    where = quote_path(path)
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a photo")
+        raise InputError(f"{where}: is a folder, not a photo")
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{where}: {not_a_file(path)}")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            check_header(f, where)  # type and size first: a 3 GB non-image is never read whole
+            f.seek(0)
+            data = f.read()
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return read_photo_bytes(data, name=path.stem, path=path)
+        raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    return read_photo_bytes(data, name=path.stem, path=path, max_pixels=MAX_PIXELS)
+
+
+def not_a_file(path: Path) -> str:
+    """Why ``path``, which is no regular file, cannot be read: in the user's words."""
+    if path.is_symlink() and not path.exists():
+        return "broken link (its target is missing, or links loop)"
+    if path.exists():
+        return "not a regular file (a FIFO, socket or device)"
+    return "no such file"
+
+
+def check_header(f, where: str, max_pixels: int = MAX_PIXELS) -> ImageHeader | None:
+    """Refuse an open photo file from its first bytes: not an image format depth3d reads, or a
+    header declaring more than ``max_pixels`` (:class:`ImageTooLarge`) or no photo's shape."""
+    head = f.read(16)
+    if not head:
+        raise InputError(f"{where}: empty file")
+    header = read_header(f)
+    if header is None:
+        if not (head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+                or head[4:8] == b"ftyp"):
+            raise InputError(f"{where}: not an image, or in a format depth3d cannot read")
+        return None
+    check_size(header.width, header.height, where, max_pixels)
+    return header
+
+
+def check_size(width: int, height: int, where: str, max_pixels: int | None = MAX_PIXELS) -> None:
+    """Refuse a ``width`` × ``height`` picture over the pixel budget or of no photo's shape."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(f"{where}: {width}x{height} image exceeds the limit of {max_pixels} pixels")
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(f"{where}: a {width}x{height} image is no photo (sides at most {MAX_ASPECT}:1)")
 
 
 def read_photo_bytes(
@@ -128,7 +177,7 @@ def read_photo_bytes(
     before any pixel is decoded.  Pillow's own decompression-bomb limit
     (``PIL.Image.MAX_IMAGE_PIXELS``) also raises :class:`ImageTooLarge`.
     """
-    where = str(path) if path is not None else name
+    where = quote_path(path) if path is not None else name
     data = bytes(data)
     if not data:
         raise InputError(f"{where}: empty file")
@@ -154,8 +203,8 @@ def _decode_exr(data: bytes, where: str, max_pixels: int | None) -> np.ndarray:
             w, h = exr_size(data)
         except (RuntimeError, ValueError, OSError, KeyError):
             w = h = 0  # unreadable header: read_exr below says why
-        if w * h > max_pixels:
-            raise ImageTooLarge(f"{where}: {w}x{h} image exceeds the limit of {max_pixels} pixels")
+        if w > 0 and h > 0:
+            check_size(w, h, where, max_pixels)
     a = read_exr(data, channels="RGBA", name=where)
     return to_rgb8(a[:, :, :3] if a.ndim == 3 else a)
 
@@ -167,10 +216,7 @@ def _decode_pillow(data: bytes, where: str, max_pixels: int | None):
     _register_heif()
     try:
         with _truncated_images_refused(), Image.open(io.BytesIO(data)) as im:
-            if max_pixels is not None and im.width * im.height > max_pixels:
-                raise ImageTooLarge(
-                    f"{where}: {im.width}x{im.height} image exceeds the limit of {max_pixels} pixels"
-                )
+            check_size(im.width, im.height, where, max_pixels)
             im.load()  # the full decode happens here: a truncated file raises now
             exif = _exif(im)
             rgb = _pil_to_rgb8(im)

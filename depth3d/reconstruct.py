@@ -11,7 +11,7 @@ import numpy as np
 
 from .camera import Camera, resolve_fov
 from .decimate import decimate, whole_cells
-from .depth import disparity_limits, to_metric_disparity, to_relief_height
+from .depth import disparity_limits, near_far_to_scale_shift, to_metric_disparity, to_relief_height
 from .edges import (
     DEFAULT_EDGE_THRESHOLD,
     KEEP,
@@ -24,8 +24,10 @@ from .edges import (
     sharpen_steps,
     triangulate,
 )
+from .errors import InputError, OptionError
 from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
+from .ranges import declare, validate
 from .projection import perspective_at, perspective_points, relief_at, relief_points
 
 GEOMETRIES = ("mesh", "points")
@@ -33,11 +35,20 @@ PROJECTIONS = ("perspective", "relief")
 DEFAULT_RESOLUTION = 1024
 FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
 FINE_FACTOR = 3  # ... this many times finer
+MAX_RESOLUTION = 16384  # long side of the vertex grid
 
 
 @dataclass
 class Options:
-    """What to build.  ``None`` for fov/scale/shift means "decide from the data".
+    """What to build.  ``None`` for fov/scale/shift/near/far means "decide from the data".
+
+    Each number's allowed range is declared once, on its field (:mod:`depth3d.ranges`): the
+    CLI, the Blender properties and :meth:`validate` all read it from there.
+
+    near/far (metres, together, perspective only) say where the nearest and farthest points
+    of the map go: for disparity the curve ``1/(S·d + T)`` through them
+    (:func:`~depth3d.depth.near_far_to_scale_shift`); for metric depth the affine remap of the
+    map's range of positive values onto [near, far] (:meth:`resolved`).
 
     max_triangles: 0 = no limit; else a mesh has at most this many faces — whole cells merged
     into error-bounded blocks (:mod:`depth3d.decimate`; cut borders, holes and the frame kept
@@ -48,22 +59,65 @@ class Options:
 
     geometry: str = "mesh"
     projection: str = "perspective"
-    fov: float | None = None
-    scale: float | None = None
-    shift: float | None = None
-    resolution: int = DEFAULT_RESOLUTION
-    edge_threshold: float = DEFAULT_EDGE_THRESHOLD
-    max_triangles: int = 0
+    fov: float | None = field(default=None, metadata=declare(min=0.0, max=180.0, min_open=True, max_open=True,
+                                                             optional=True, unit="degrees"))
+    scale: float | None = field(default=None, metadata=declare(min=0.0, optional=True))  # 0: a plane at shift
+    shift: float | None = field(default=None, metadata=declare(optional=True))
+    resolution: int = field(default=DEFAULT_RESOLUTION, metadata=declare(min=0, max=MAX_RESOLUTION))
+    edge_threshold: float = field(default=DEFAULT_EDGE_THRESHOLD, metadata=declare(min=0.0))
+    near: float | None = field(default=None, metadata=declare(min=0.0, min_open=True, optional=True,
+                                                              unit="m"))
+    far: float | None = field(default=None, metadata=declare(min=0.0, min_open=True, optional=True,
+                                                             unit="m"))
+    max_triangles: int = field(default=0, metadata=declare(min=0, unit="triangles"))  # 0: no limit
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, label=lambda name: name) -> None:
+        """Raise :class:`~depth3d.errors.OptionError` (a ValueError) naming the first bad option;
+        ``label(field name)`` is how the caller's user calls it (e.g. ``--edge-threshold``)."""
         if self.geometry not in GEOMETRIES:
-            raise ValueError(f"geometry must be one of {GEOMETRIES}, got {self.geometry!r}")
+            raise OptionError(f"{label('geometry')} must be one of {', '.join(GEOMETRIES)}, got {self.geometry!r}")
         if self.projection not in PROJECTIONS:
-            raise ValueError(f"projection must be one of {PROJECTIONS}, got {self.projection!r}")
-        if self.resolution < 0 or self.edge_threshold < 0:
-            raise ValueError("resolution and edge threshold must be >= 0")
-        if self.max_triangles < 0:
-            raise ValueError("max triangles must be >= 0 (0: no limit)")
+            raise OptionError(f"{label('projection')} must be one of {', '.join(PROJECTIONS)}, "
+                              f"got {self.projection!r}")
+        validate(self, label)
+        if isinstance(self.resolution, float) or isinstance(self.resolution, bool):
+            raise OptionError(f"{label('resolution')} must be a whole number, got {self.resolution!r}")
+        if (self.near is None) != (self.far is None):
+            raise OptionError(f"{label('near')} and {label('far')} go together")
+        if self.near is not None:
+            if self.scale is not None or self.shift is not None:
+                raise OptionError(f"{label('near')}/{label('far')} and {label('scale')}/{label('shift')} "
+                                  "say the same thing; give one pair")
+            if not self.near < self.far:
+                raise OptionError(f"{label('near')} must be less than {label('far')}, "
+                                  f"got {self.near:g} and {self.far:g}")
+            if self.projection == "relief":
+                raise OptionError(f"{label('near')}/{label('far')} are distances for the perspective "
+                                  f"projection; relief heights take {label('scale')}/{label('shift')}")
+
+    def resolved(self, raw_depth: np.ndarray, kind: str) -> Options:
+        """These options with near/far turned into the explicit scale/shift they mean for
+        ``raw_depth`` of ``kind`` (unchanged when near/far are not given).
+
+        Metric depth: the positive values' range [z0, z1] maps onto [near, far], ``S·z + T``
+        with ``S = (far − near)/(z1 − z0)``, ``T = near − S·z0`` (a constant map: a plane at near).
+        """
+        if self.near is None:
+            return self
+        if kind == "disparity":
+            scale, shift = near_far_to_scale_shift(self.near, self.far)
+        else:
+            z = np.asarray(raw_depth, dtype=np.float32)
+            positive = z[z > 0]
+            if positive.size == 0:
+                raise InputError("depth has no positive value: every point is behind the camera")
+            z0, z1 = float(positive.min()), float(positive.max())
+            scale = (self.far - self.near) / (z1 - z0) if z1 > z0 else 1.0
+            shift = self.near - scale * z0
+        return replace(self, scale=scale, shift=shift, near=None, far=None)
 
 
 def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
@@ -184,7 +238,7 @@ def reconstruct(
     raw_depth: (h, w) float32 backend output (same aspect as the photo), ``kind`` "depth"
                (metric planar depth) or "disparity" (relative inverse depth).
     """
-    options = options or Options()
+    options = (options or Options()).resolved(raw_depth, kind)
     height, width = rgb.shape[:2]
     camera = Camera(width, height, resolve_fov(options.fov, model_fov, exif_fov))
     span = (raw_depth.shape[1], raw_depth.shape[0])
@@ -192,6 +246,9 @@ def reconstruct(
 
     edge_q, measured, k = grid_disparity(raw_depth, kind, options, nx, ny)
     q = edge_q if k == 1 else np.ascontiguousarray(edge_q[::k, ::k])
+    if not np.isfinite(q).any():
+        raise InputError("no point in front of the camera: every depth is <= 0 after scale/shift "
+                         f"(scale {options.scale}, shift {options.shift})")
     z = np.float32(1.0) / q
     if options.projection == "perspective":
         points = perspective_points(z, camera, span)

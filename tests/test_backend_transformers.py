@@ -201,7 +201,7 @@ def test_missing_weights_fail_fast_with_directions(env, tmp_path):
     message = report["error"]
     assert message and "\n" not in message
     assert DEFAULT_MODEL in message
-    for hint in ("network access", "HF_HOME", str(tmp_path / "hf_home"), "--model /local/folder",
+    for hint in ("network access", "HF_HUB_CACHE", str(tmp_path / "hf_home"), "--model /local/folder",
                  "model.safetensors", "preprocessor_config.json"):
         assert hint in message, (hint, message)
 

@@ -56,7 +56,7 @@ def test_zip_contents(built_zip):
     names = set(zipfile.ZipFile(built_zip).namelist())
     for needed in ("blender_manifest.toml", "__init__.py", "depth3d/__init__.py",
                    "depth3d/reconstruct.py", "depth3d/blender/__init__.py",
-                   "depth3d/blender/operators.py", "depth3d/service/manager.py"):
+                   "depth3d/blender/operators.py", "depth3d/service/manager.py", "LICENSE"):
         assert needed in names
     for name in names:
         top = name.split("/")[0]

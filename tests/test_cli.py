@@ -72,7 +72,7 @@ def test_single_output_file_per_format(tmp_path, fmt, resolution):
 @pytest.mark.parametrize(
     "make_depth, reason",
     [
-        (lambda: np.full((H, W), 2.0, np.float32), "constant"),
+        (lambda: np.full((H, W), -2.0, np.float32), "positive"),  # constant metric depth is a plane; this is behind
         (lambda: np.where(np.eye(H, W, dtype=bool), np.nan, 2.0).astype(np.float32), "NaN"),
         (lambda: np.where(np.eye(H, W, dtype=bool), np.inf, 2.0).astype(np.float32), "NaN/inf"),
         (lambda: np.linspace(1, 2, 30 * 30, dtype=np.float32).reshape(30, 30), "30x30"),

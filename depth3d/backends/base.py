@@ -10,13 +10,16 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import Depth3DError
 from ..image import Photo
 
 DepthKind = Literal["depth", "disparity"]
 
 
-class BackendError(RuntimeError):
-    """A backend could not produce depth; the message is meant for the user."""
+class BackendError(Depth3DError, RuntimeError):
+    """A backend could not produce depth; the message is meant for the user.
+
+    A :class:`~depth3d.errors.Depth3DError` (and, as before, a RuntimeError)."""
 
 
 @dataclass

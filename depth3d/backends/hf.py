@@ -137,17 +137,23 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _how_to_get(model: str, cache_dir: str | os.PathLike | None) -> str:
+LOCAL_MODEL_HINT = "pass --model /local/folder"
+"""How the user points depth3d at a model folder, in the words of where they are (Blender
+sets its own: the Model preference)."""
+
+
+def _how_to_get(model: str, cache_dir: str | os.PathLike | None, hint: str | None = None) -> str:
     cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
     return (
-        f"to get it: run depth3d once with network access (weights are cached under HF_HOME, "
-        f"here {cache}), set HF_HOME to a folder that already has them, or pass "
-        f"--model /local/folder (config.json + model.safetensors + preprocessor_config.json, "
+        f"to get it: run depth3d once with network access (weights are cached in the Hugging Face "
+        f"hub cache, here {cache}; HF_HUB_CACHE, default ~/.cache/huggingface/hub), point "
+        f"HF_HUB_CACHE at a cache that already has them, or {hint or LOCAL_MODEL_HINT} "
+        f"(config.json + model.safetensors + preprocessor_config.json, "
         f"e.g. from `hf download {model} --local-dir FOLDER`)"
     )
 
 
-def resolve_model(model: str, cache_dir: str | os.PathLike | None = None) -> Path:
+def resolve_model(model: str, cache_dir: str | os.PathLike | None = None, hint: str | None = None) -> Path:
     """The local folder holding ``model`` (a folder path or hub id), downloading it if need be.
 
     Order: an existing folder; the HF cache (no network); the Hub, only when not offline and a
@@ -188,7 +194,7 @@ def resolve_model(model: str, cache_dir: str | os.PathLike | None = None) -> Pat
     reason = "offline mode (HF_HUB_OFFLINE) is on" if _offline() else _hub_unreachable()
     if reason:
         raise BackendError(
-            f"model {model} {cached_problem} and {reason}; {_how_to_get(model, cache_dir)}"
+            f"model {model} {cached_problem} and {reason}; {_how_to_get(model, cache_dir, hint)}"
         )
     try:
         snapshot = Path(snapshot_download(model, cache_dir=cache, allow_patterns=DOWNLOAD_PATTERNS))
@@ -200,7 +206,7 @@ def resolve_model(model: str, cache_dir: str | os.PathLike | None = None) -> Pat
         raise BackendError(f"no model {model} on the Hugging Face Hub (or it is private)") from None
     except (HfHubHTTPError, OSError) as exc:
         raise BackendError(
-            f"downloading model {model} failed: {_one_line(exc)}; {_how_to_get(model, cache_dir)}"
+            f"downloading model {model} failed: {_one_line(exc)}; {_how_to_get(model, cache_dir, hint)}"
         ) from None
     problem = _missing_in_folder(snapshot)
     if problem:
@@ -252,6 +258,7 @@ class TransformersBackend:
         self.device = device
         self.dtype = dtype
         self.cache_dir = cache_dir
+        self.model_hint: str | None = None  # how to point at a local model, in the caller's words
         self.kind: DepthKind | None = None
         self._net = None
         self._processor = None
@@ -268,7 +275,7 @@ class TransformersBackend:
     def _load(self) -> None:
         try:
             # Find the weights before the slow imports so a missing model fails fast.
-            folder = resolve_model(self.model, self.cache_dir)
+            folder = resolve_model(self.model, self.cache_dir, self.model_hint)
             import torch
             from transformers import AutoConfig, AutoImageProcessor, AutoModelForDepthEstimation
             from transformers.utils import logging as hf_logging

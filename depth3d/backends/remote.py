@@ -14,6 +14,11 @@ from ..image import Photo
 from ..service import protocol
 from .base import BackendError, DepthResult
 
+MAX_SMALL_ANSWER = 1 << 20
+"""Bytes of answer read at most for anything but a depth map (health, errors)."""
+NPY_HEADER_ALLOWANCE = 1 << 16
+"""Bytes beyond a depth map's float32 pixels that its ``.npy`` answer may take."""
+
 _DROPPED = (
     ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.IncompleteRead,
 )  # http.client.RemoteDisconnected is a ConnectionResetError
@@ -22,16 +27,21 @@ _DROPPED = (
 class RemoteBackend:
     """A depth service at ``server`` (``http[s]://host:port[/prefix]``; ``host:port`` means http).
 
-    ``token``: sent as ``Authorization: Bearer``.  ``timeout``: seconds any one socket
+    ``token``: sent as ``Authorization: Bearer``.  ``model``: the model the server must run
+    (it answers 503 otherwise); ``None`` takes whatever it runs.  ``timeout``: seconds any one socket
     operation may wait (connect, send, the model's answer).  ``retries``: how many times a
     dropped connection is retried; refused connections, timeouts and HTTP errors are not.
     """
 
     name = "remote"
 
-    def __init__(self, server: str, token: str | None = None, timeout: float = 120.0, retries: int = 1):
+    def __init__(self, server: str, token: str | None = None, timeout: float = 120.0, retries: int = 1,
+                 model: str | None = None):
         text = server.strip().rstrip("/")
-        url = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
+        try:
+            url = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
+        except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 address)
+            raise BackendError(f"{server}: not a server URL ({exc})") from None
         try:
             url.port
         except ValueError:
@@ -43,6 +53,7 @@ class RemoteBackend:
         self.token = token
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
+        self.model = model  # asked of the server (?model=…): it refuses one it does not run
 
     def health(self) -> dict:
         """The service's ``/v1/health`` JSON (``status``, ``model``, ``kind``, ``device``, ``version``)."""
@@ -60,7 +71,11 @@ class RemoteBackend:
         content_type = protocol.image_content_type(body) if body else None
         if content_type is None:
             body, content_type = protocol.encode_png(photo.rgb), protocol.PNG_TYPE
-        headers, data = self._request("POST", protocol.DEPTH_PATH, body, {"Content-Type": content_type})
+        path = protocol.DEPTH_PATH
+        if self.model:
+            path += "?" + urllib.parse.urlencode({"model": self.model})
+        limit = 4 * photo.width * photo.height + NPY_HEADER_ALLOWANCE  # float32 depth of the photo's size
+        headers, data = self._request("POST", path, body, {"Content-Type": content_type}, limit)
         try:
             depth = protocol.decode_npy(data)
         except ValueError as exc:
@@ -82,9 +97,13 @@ class RemoteBackend:
         return DepthResult(depth=depth, kind=kind, fov_deg=fov_deg, model=model)
 
     def _request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+        limit: int = MAX_SMALL_ANSWER,
     ) -> tuple[dict[str, str], bytes]:
-        """One request, retried on a dropped connection → (lower-cased headers, body) of a 200."""
+        """One request, retried on a dropped connection → (lower-cased headers, body) of a 200.
+
+        At most ``limit`` bytes of answer are read: a server (or anything posing as one) that
+        sends more is refused, so it cannot run the client (Blender) out of memory."""
         headers = dict(headers or {})
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -96,7 +115,13 @@ class RemoteBackend:
             try:
                 connection.request(method, self._url.path + path, body=body, headers=headers)
                 response = connection.getresponse()
-                data = response.read()
+                declared = response.getheader("Content-Length")
+                if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+                    raise BackendError(f"{self.url}: answer of {int(declared)} bytes exceeds the "
+                                       f"{limit} this request can need")
+                data = response.read(limit + 1)
+                if len(data) > limit:
+                    raise BackendError(f"{self.url}: answer exceeds the {limit} bytes this request can need")
                 break
             except _DROPPED as exc:
                 if attempt < self.retries:

@@ -18,6 +18,6 @@ def _arguments(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from depth3d.blender.cli import main
+    from depth3d.blender.cli import exit_with, main
 
-    sys.exit(main(_arguments(sys.argv)))
+    exit_with(main(_arguments(sys.argv)))  # the bpy module may hang in its exit handlers

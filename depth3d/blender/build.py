@@ -478,7 +478,8 @@ def export_gltf(path: str | os.PathLike, objects, **options) -> Path:
     )
     settings.update(options)
     try:
-        with atomic_path(path) as tmp, _selection(chosen):
+        suffix = ".glb" if settings["export_format"] == "GLB" else ".gltf"  # the exporter adds it otherwise
+        with atomic_path(path, suffix=suffix) as tmp, _selection(chosen):
             result = bpy.ops.export_scene.gltf(filepath=str(tmp), **settings)
             if "FINISHED" not in result:
                 raise RuntimeError(f"{path}: glTF export failed")

@@ -83,6 +83,7 @@ def store(
     material: str = "emission",
 ) -> None:
     """Cache ``result.depth`` on ``obj`` with everything needed to rebuild ``geometry``."""
+    options = options.resolved(result.depth, result.kind)  # near/far → the scale/shift they mean
     depth = np.ascontiguousarray(result.depth, dtype=np.float32)
     obj[DEPTH_KEY] = depth.reshape(-1)
     obj[SHAPE_KEY] = list(depth.shape)

@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import bpy
 
@@ -31,10 +31,12 @@ from ..atomic import atomic_path
 from ..backends import BackendError
 from ..cli import (
     EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
-    convert_targets, options_from_args, run_command, target_from_args,
+    convert_targets, options_from_args, run_command, subcommand_parser, target_from_args,
 )
-from ..errors import Depth3DError
-from ..pipeline import photo_to_geometry
+from ..errors import Depth3DError, quote_path
+from ..image_header import read_header, web_ready
+from ..pipeline import photo_to_geometry, summary
+from ..reconstruct import Geometry
 from .build import create_object, export_gltf
 from .depth_source import backend_for
 from .images import open_photo
@@ -68,10 +70,10 @@ def _make_backend(name: str, **options):
     respects Blender's "Allow Online Access"; the model runs in-process (torch in Blender).
     """
     if name == "file":
-        return backend_for(None, str(options["path"]), options["kind"])
+        return backend_for(None, str(options["path"]), options["kind"], options.get("unit", "m"))
     if name == "remote":
         return backend_for(SimpleNamespace(backend="REMOTE", server_url=options["server"],
-                                           token=options["token"]))
+                                           token=options["token"], remote_model=options.get("model")))
     settings = get_prefs()
     return backend_for(SimpleNamespace(
         backend="TRANSFORMERS", model=options["model"], device=options["device"],
@@ -94,6 +96,9 @@ def _backends(args: argparse.Namespace, n_inputs: int):
     if args.device != "auto" or not settings.device:
         settings.device = args.device
     backend = backend_for(settings)
+    load = getattr(backend, "load", None)
+    if load is not None:  # a missing model is one line for the batch, not one per photo
+        load()
     return lambda photo: backend
 
 
@@ -126,6 +131,7 @@ def _discard(ids) -> None:
 
 def convert_photo(
     path: Path, out_path: Path, backend, options, material: str, keep: bool, target=None,
+    written: Callable[[Path, Geometry], None] | None = None,
 ) -> bpy.types.Object | None:
     """Photo file → object in a new collection named after the photo → ``out_path`` (.glb).
 
@@ -133,7 +139,8 @@ def convert_photo(
     the core glTF writer (:func:`.export.write_target`), else by Blender's glTF exporter.
 
     The object and everything made for it are removed afterwards unless ``keep``; on any
-    failure nothing is left behind (no file, no datablocks).
+    failure nothing is left behind (no file, no datablocks).  ``written(out_path, geometry)``
+    is called once the file is written.
     """
     made: list = []
     image = None
@@ -141,7 +148,9 @@ def convert_photo(
         photo, image = open_photo(path)
         if image.users == 0:  # ours (not an image the session already uses)
             made.append(image)
-        if photo.data is None:  # EXIF-rotated: texture from the upright pixels instead
+        with open(path, "rb") as f:
+            ready = web_ready(read_header(f))
+        if photo.data is None or not ready:  # EXIF-rotated, CMYK, 16-bit…: texture from the pixels
             _discard(made)
             made, image = [], None
         geometry = photo_to_geometry(photo, backend, options)
@@ -157,6 +166,8 @@ def convert_photo(
             from .export import write_target
 
             write_target(geometry, out_path, target, unlit=material == "emission")
+        if written is not None:
+            written(out_path, geometry)
     except BaseException as exc:
         _discard(made)
         if isinstance(exc, RuntimeError) and not isinstance(exc, BackendError):
@@ -187,8 +198,9 @@ def save_blend(path: str | os.PathLike, objects: list[bpy.types.Object]) -> Path
         with atomic_path(path) as tmp:
             bpy.data.libraries.write(str(tmp), {scene}, path_remap="NONE", fake_user=False,
                                      compress=True)
-    except RuntimeError as exc:
-        raise Depth3DError(f"{path}: cannot save .blend ({exc})") from None
+    except (RuntimeError, OSError) as exc:  # bpy says a full disk as OSError("Error: No space…")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _reason(exc)
+        raise Depth3DError(f"{quote_path(path)}: cannot save .blend ({reason})") from None
     finally:
         bpy.data.scenes.remove(scene)
     return path
@@ -214,8 +226,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     kept: list[bpy.types.Object] = []
 
     def work(path: Path) -> None:
+        report = (lambda out, geometry: print(summary(out, geometry), flush=True)) \
+            if len(inputs) == 1 and not args.quiet else None
         obj = convert_photo(path, outputs[path], backend(path), options,
-                            MATERIALS[args.material], keep=blend is not None, target=target)
+                            MATERIALS[args.material], keep=blend is not None, target=target, written=report)
         if obj is not None:
             kept.append(obj)
 
@@ -230,6 +244,32 @@ def main(argv: Sequence[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
-        return run_command(parser, lambda: cmd_convert(args))
+        return run_command(subcommand_parser(parser, args.command), lambda: cmd_convert(args))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def exit_with(status: int) -> None:
+    """Leave the process with ``status``.
+
+    In Blender itself, as ``sys.exit`` does.  With ``bpy`` imported as a Python module, its
+    exit handlers can deadlock (the "delayed close" thread waits on a lock its own destructor
+    holds, e.g. after a model ran in-process), so output is flushed and the process leaves
+    at once with ``os._exit``: every file was already written atomically.
+    """
+    import sys
+
+    if bpy.app.binary_path:  # the Blender program: its own, orderly exit
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+if __name__ == "__main__":  # python -m depth3d.blender.cli convert …  (bpy as a module)
+    import sys
+
+    exit_with(main(sys.argv[1:]))

@@ -19,6 +19,7 @@ import bpy
 import numpy as np
 
 from ..backends import BackendError, DepthResult, get_backend
+from ..backends.file import in_metres
 from ..depth import check_aspect
 from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
 from ..errors import InputError
@@ -26,6 +27,8 @@ from ..image import Photo
 
 MODES = ("AUTO", "TRANSFORMERS", "SERVICE", "REMOTE")
 """Backend choices in the preferences (a depth file always wins)."""
+BLENDER_MODEL_HINT = ("set Model in the Depth3D preferences (Edit → Preferences → Add-ons → Depth3D) "
+                      "to a local model folder")
 SERVICE_TIMEOUT = 900.0
 """Seconds one photo may take in the local service (a big photo on a CPU is slow)."""
 
@@ -99,9 +102,15 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
     ``depth3d depth``, in its original units (range kept in its text chunks) — as
     :func:`depth3d.depth_io.read_depth` gives with Pillow.
     """
+    from .images import check_image_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    header = check_image_file(path)
+    if header is not None and header.format == "png" and header.mode[1] == 3:
+        raise InputError(f"{path}: a P image is not a depth map (need one grey channel)")
+    if header is not None and header.format == "tiff" and header.mode[1] == 32 and header.mode[2] != 3:
+        raise InputError(f"{path}: Blender cannot read 32-bit integer TIFF depth; save it as .npy, "
+                         ".exr or 16-bit PNG")
     try:
         image = bpy.data.images.load(str(path), check_existing=False)
     except RuntimeError:
@@ -113,11 +122,18 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
             raise InputError(f"{path}: unreadable depth map")
         buf = np.empty(width * height * image.channels, dtype=np.float32)
         image.pixels.foreach_get(buf)
-        depth = buf.reshape(height, width, image.channels)[::-1, :, 0].astype(np.float64)
+        pixels = buf.reshape(height, width, image.channels)[::-1]
+        colour = pixels[:, :, :3] if image.channels >= 3 else pixels[:, :, :1]
+        if any(not np.array_equal(colour[:, :, 0], colour[:, :, c]) for c in range(1, colour.shape[2])):
+            mode = "RGBA" if image.channels == 4 else "RGB"
+            raise InputError(f"{path}: a {mode} image with differing colour channels is not a depth map")
+        depth = pixels[:, :, 0].astype(np.float64)
         high_bit = image.is_float or image.depth in (16, 48, 64)
     finally:
         bpy.data.images.remove(image)
-    depth = np.round(depth * (65535.0 if high_bit else 255.0))
+    float_file = header is not None and header.format == "tiff" and header.mode[2] == 3
+    if not float_file:  # integers stored: Blender gave them scaled to [0, 1]
+        depth = np.round(depth * (65535.0 if high_bit else 255.0))
     if path.suffix.lower() == ".png":
         text = _png_text(path.read_bytes())
         if PNG16_MIN_KEY in text and PNG16_MAX_KEY in text:
@@ -151,6 +167,7 @@ def _in_process(model: str | None, device: str, cache_dir: str | None):
             backend = _models[key] = get_backend(
                 "transformers", model=model, device=device, cache_dir=cache_dir
             )
+            backend.model_hint = BLENDER_MODEL_HINT
         return backend
 
 
@@ -196,7 +213,8 @@ def shutdown() -> None:
         s.stop()
 
 
-def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind: str = "depth"):
+def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind: str = "depth",
+                depth_unit: str = "m"):
     """The depth backend for a run (call on the main thread).
 
     ``prefs_or_settings``: anything with the preference attributes ``backend`` (one of
@@ -208,8 +226,10 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
     if depth_filepath:
         path = Path(bpy.path.abspath(depth_filepath))
         if _needs_blender_reader(path):
-            return PreloadedDepth(read_depth_with_blender(path), depth_kind, path)
-        return get_backend("file", path=path, kind=depth_kind)
+            depth = read_depth_with_blender(path)
+            return PreloadedDepth(in_metres(depth, depth_unit) if depth_kind == "depth" else depth,
+                                  depth_kind, path)
+        return get_backend("file", path=path, kind=depth_kind, unit=depth_unit)
 
     s = prefs_or_settings
     mode = _setting(s, "backend", "AUTO")
@@ -249,5 +269,6 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
         if not server:
             raise BackendError("set the server URL in the Depth3D preferences")
         check_online_access(server)
-        return get_backend("remote", server=server, token=_setting(s, "token"))
+        return get_backend("remote", server=server, token=_setting(s, "token"),
+                           model=_setting(s, "remote_model"))
     raise BackendError(f"unknown backend mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -91,6 +91,10 @@ def _read_ifd(tiff: bytes, offset: int, endian: str) -> tuple[dict, int]:
     for i in range(count):
         entry = tiff[offset + 2 + 12 * i: offset + 14 + 12 * i]
         tag, typ, n = struct.unpack(endian + "HHI", entry[:8])
+        if typ == 2 and 0 < n <= 64:  # ASCII, e.g. an orientation written as "6": as Pillow reads it
+            raw = entry[8:12] if n <= 4 else tiff[struct.unpack(endian + "I", entry[8:12])[0]:][:n]
+            tags[tag] = raw[:n].split(b"\0", 1)[0].decode("latin-1").strip()
+            continue
         if typ not in _TYPES or n == 0 or n > 64:
             continue
         code, size = _TYPES[typ]

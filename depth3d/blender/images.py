@@ -13,8 +13,9 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..errors import InputError
-from ..image import Photo, apply_orientation, to_rgb8
+from ..errors import InputError, quote_path
+from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
+from ..image_header import ImageHeader, looks_complete
 from .exif import read_exif_info
 
 __all__ = ["load_image", "load_photo", "open_photo", "photo_from_image", "image_pixels", "image_path"]
@@ -101,13 +102,27 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
     )
 
 
+def check_image_file(path: Path) -> ImageHeader | None:
+    """What the core's reader refuses before decoding, refused here too (Blender's loader
+    would decode a 65500² header, pad a cut file with grey, or read any file whole): not a
+    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated."""
+    where = quote_path(path)
+    if not path.is_file():
+        raise InputError(f"{where}: {not_a_file(path)}")
+    try:
+        with open(path, "rb") as f:
+            header = check_header(f, where)
+            if header is not None and not looks_complete(f, header):
+                raise InputError(f"{where}: truncated image file")
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    return header
+
+
 def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
     """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
+    check_image_file(path)
     try:
         image = bpy.data.images.load(str(path), check_existing=check_existing)
     except RuntimeError as exc:

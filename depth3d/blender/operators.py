@@ -16,10 +16,11 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from bpy_extras.io_utils import ExportHelper
 
 from ..backends import BackendError
-from ..depth import near_far_to_scale_shift
 from ..edges import DEFAULT_EDGE_THRESHOLD
+from .. import errors
 from ..errors import Depth3DError
 from ..pipeline import estimate_depth
+from ..ranges import blender_bounds
 from ..reconstruct import DEFAULT_RESOLUTION, Options, reconstruct
 from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
@@ -32,13 +33,12 @@ USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
 
 
 def user_message(exc: BaseException) -> str:
-    """One line for the user; unexpected errors also go to the console with a traceback."""
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, USER_ERRORS):
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """One line for the user (:func:`depth3d.errors.user_message`); unexpected errors also go
+    to the console with a traceback."""
+    if isinstance(exc, (MemoryError, *USER_ERRORS)):
+        return errors.user_message(exc)
     traceback.print_exception(type(exc), exc, exc.__traceback__)
-    return f"{type(exc).__name__}: {exc}"
+    return errors.user_message(exc if str(exc) else RuntimeError(type(exc).__name__))
 
 
 def _editor_image(context) -> bpy.types.Image | None:
@@ -104,16 +104,19 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
     depth_kind: EnumProperty(name="Depth Kind", items=KIND_ITEMS, default="depth")
     geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh")
     projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective")
-    fov: FloatProperty(name="FOV", default=0.0, min=0.0, max=179.0,
+    fov: FloatProperty(name="FOV", default=0.0, min=0.0, max=blender_bounds(Options, "fov", open_margin=1.0)["max"],
                        description="Horizontal field of view in degrees (0 = model, EXIF, else 55)")
     scale: FloatProperty(name="Scale", default=1.0, precision=4,
                          description="Used only when given: disparity 1/(S·d+T), depth S·z+T, relief S·nearness+T")
     shift: FloatProperty(name="Shift", default=0.0, precision=4, description="Used only when given")
-    near: FloatProperty(name="Near", default=1.0, min=0.0, description="With far: depth of the nearest point")
-    far: FloatProperty(name="Far", default=10.0, min=0.0, description="With near: depth of the farthest point")
-    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, min=0,
+    near: FloatProperty(name="Near", default=1.0, **blender_bounds(Options, "near"),
+                        description="With far: depth of the nearest point")
+    far: FloatProperty(name="Far", default=10.0, **blender_bounds(Options, "far"),
+                       description="With near: depth of the farthest point")
+    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **blender_bounds(Options, "resolution"),
                             description="Long side of the vertex grid (0 = every pixel)")
-    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, min=0.0,
+    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD,
+                                  **blender_bounds(Options, "edge_threshold"),
                                   precision=3, description=EDGE_HELP)
     add_camera: BoolProperty(name="Add Camera", default=True)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission")
@@ -142,15 +145,13 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         return self.properties.is_property_set(name)
 
     def _options(self) -> Options:
-        scale = self.scale if self._is_set("scale") else None
-        shift = self.shift if self._is_set("shift") else None
-        if self._is_set("near") or self._is_set("far"):
-            if not (self._is_set("near") and self._is_set("far")) or scale is not None or shift is not None:
-                raise Depth3DError("near and far go together, and not with scale/shift")
-            scale, shift = near_far_to_scale_shift(self.near, self.far)
-        return Options(
+        def given(name: str):
+            return getattr(self, name) if self._is_set(name) else None
+
+        return Options(  # near/far on a metric map: its range remapped (Options.resolved)
             geometry=self.geometry, projection=self.projection, fov=self.fov or None,
-            scale=scale, shift=shift, resolution=self.resolution, edge_threshold=self.edge_threshold,
+            scale=given("scale"), shift=given("shift"), near=given("near"), far=given("far"),
+            resolution=self.resolution, edge_threshold=self.edge_threshold,
         )
 
     def _source(self, context):

@@ -13,7 +13,8 @@ from bpy.props import (
 
 from ..camera import DEFAULT_FOV_DEG
 from ..edges import DEFAULT_EDGE_THRESHOLD
-from ..reconstruct import DEFAULT_RESOLUTION
+from ..ranges import blender_bounds
+from ..reconstruct import DEFAULT_RESOLUTION, Options
 
 GEOMETRY_ITEMS = [
     ("mesh", "Mesh", "A textured triangle mesh, cut at depth discontinuities"),
@@ -50,6 +51,10 @@ COMPRESSION_ITEMS = [
 ]
 
 _ARGS = dict(options=set())  # no animation of settings
+# Limits from the ranges declared on Options (depth3d.ranges); FOV is an angle property (radians)
+_FOV_BOUNDS = blender_bounds(Options, "fov", factor=math.radians(1.0), open_margin=math.radians(1.0))
+_RESOLUTION_BOUNDS = blender_bounds(Options, "resolution")
+_SCALE_BOUNDS = blender_bounds(Options, "scale")
 EDGE_HELP = ("Relative jump in disparity that cuts the surface at a depth discontinuity "
              "(0 keeps every triangle)")
 
@@ -85,17 +90,17 @@ class Depth3DSettings(bpy.types.PropertyGroup):
     projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective", **_ARGS)
     use_auto_fov: BoolProperty(name="Auto FOV", default=True,
                                description="Field of view from the model, else EXIF, else 55°", **_ARGS)
-    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), min=0.0175, max=3.124,
+    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), **_FOV_BOUNDS,
                        description="Horizontal field of view", **_ARGS)
     range_mode: EnumProperty(name="Depth Range", items=RANGE_ITEMS, default="AUTO", **_ARGS)
-    scale: FloatProperty(name="Scale", default=1.0, soft_min=0.0, precision=4, **_ARGS)
+    scale: FloatProperty(name="Scale", default=1.0, **_SCALE_BOUNDS, precision=4, **_ARGS)
     shift: FloatProperty(name="Shift", default=0.0, precision=4, **_ARGS)
-    near: FloatProperty(name="Near", default=1.0, min=1e-4, subtype="DISTANCE", **_ARGS)
-    far: FloatProperty(name="Far", default=10.0, min=1e-4, subtype="DISTANCE", **_ARGS)
-    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, min=0, soft_max=4096,
+    near: FloatProperty(name="Near", default=1.0, **blender_bounds(Options, "near"), subtype="DISTANCE", **_ARGS)
+    far: FloatProperty(name="Far", default=10.0, **blender_bounds(Options, "far"), subtype="DISTANCE", **_ARGS)
+    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **_RESOLUTION_BOUNDS, soft_max=4096,
                             description="Long side of the vertex grid (0 = one vertex per depth pixel)", **_ARGS)
     edge_threshold: FloatProperty(
-        name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, min=0.0, soft_max=0.5, precision=3,
+        name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"), soft_max=0.5, precision=3,
         step=1, description=EDGE_HELP, **_ARGS)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission", **_ARGS)
     add_camera: BoolProperty(name="Add Camera", default=True,
@@ -116,13 +121,13 @@ class Depth3DObject(bpy.types.PropertyGroup):
     geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh", **_ARGS)
     projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective",
                              update=_projection_changed, **_ARGS)
-    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), min=0.0175, max=3.124,
+    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), **_FOV_BOUNDS,
                        update=_remesh, **_ARGS)
-    scale: FloatProperty(name="Scale", default=1.0, precision=4, step=1, update=_remesh, **_ARGS)
+    scale: FloatProperty(name="Scale", default=1.0, **_SCALE_BOUNDS, precision=4, step=1, update=_remesh, **_ARGS)
     shift: FloatProperty(name="Shift", default=0.0, precision=4, step=1, update=_remesh, **_ARGS)
-    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, min=0, soft_max=4096,
+    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **_RESOLUTION_BOUNDS, soft_max=4096,
                             update=_remesh, **_ARGS)
-    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, min=0.0,
+    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"),
                                   soft_max=0.5, precision=3, step=1, description=EDGE_HELP,
                                   update=_remesh, **_ARGS)
     kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="depth", **_ARGS)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..backends import BackendError, DepthBackend, DepthResult, get_backend
-from ..errors import Depth3DError, InputError
+from ..errors import Depth3DError, InputError, user_message
 from ..image import ImageTooLarge, Photo, read_photo_bytes
 from . import protocol
 
@@ -33,11 +33,18 @@ ACTIVE_REQUESTS = 4
 """Requests holding a body in memory at once; more wait (unread) in the queue."""
 SOCKET_TIMEOUT_S = 60.0
 """A client silent this long while sending headers or body is dropped."""
+BODY_DEADLINE_S, BODY_MIN_RATE = 10.0, 256 * 1024
+"""A request body must arrive within BODY_DEADLINE_S plus its length at BODY_MIN_RATE bytes/s."""
 LINGER_S, LINGER_BYTES = 2.0, 1 << 20
 """After refusing an unread body: read (and discard) at most this much so the client sees the answer."""
 
 
-class HTTPError(Exception):
+def body_deadline(length: int) -> float:
+    """Seconds a body of ``length`` bytes may take to arrive, all reads together."""
+    return BODY_DEADLINE_S + length / BODY_MIN_RATE
+
+
+class HTTPError(Depth3DError):
     """An answer other than 200: ``status`` and a one-line ``message`` for ``{"error": ...}``."""
 
     def __init__(self, status: int, message: str):
@@ -120,9 +127,9 @@ class DepthServer(ThreadingHTTPServer):
         try:
             photo = read_photo_bytes(data, name="request", max_pixels=self.max_pixels)
         except ImageTooLarge as exc:
-            raise HTTPError(413, str(exc)) from None
+            raise HTTPError(413, user_message(exc)) from None
         except InputError as exc:
-            raise HTTPError(400, str(exc)) from None
+            raise HTTPError(400, user_message(exc)) from None
         steps = {"decode": lap()}
         try:
             with self.model_lock:
@@ -130,7 +137,7 @@ class DepthServer(ThreadingHTTPServer):
                 result = self.backend.estimate(photo)
                 steps["model"] = lap()
         except (BackendError, Depth3DError) as exc:
-            raise HTTPError(500, f"depth estimation failed: {exc}") from None
+            raise HTTPError(500, f"depth estimation failed: {user_message(exc)}") from None
         return result, steps
 
 
@@ -239,11 +246,31 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
         return length
 
     def _read_body(self, length: int) -> bytes:
-        data = self.rfile.read(length)
-        if len(data) != length:
-            raise HTTPError(400, f"body ended after {len(data)} of {length} bytes")
+        """The body, within :func:`body_deadline` of starting: a client trickling bytes cannot
+        hold one of the few body slots for longer (each read's own timeout is not enough)."""
+        deadline = time.monotonic() + body_deadline(length)
+        chunks, got = [], 0
+        try:
+            while got < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(min(left, SOCKET_TIMEOUT_S))
+                chunk = self.rfile.read1(min(length - got, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:
+            self.close_connection = True
+            raise HTTPError(408, f"body not received within {body_deadline(length):g} s "
+                                 f"({got} of {length} bytes)") from None
+        finally:
+            self.connection.settimeout(SOCKET_TIMEOUT_S)
+        if got != length:
+            raise HTTPError(400, f"body ended after {got} of {length} bytes")
         self._body_read = True
-        return data
+        return b"".join(chunks)
 
     def _send(self, status: int, content_type: str, body: bytes, headers: dict | None = None) -> None:
         self.send_response(status)

@@ -1,0 +1,173 @@
+"""What an image file says about itself before a pixel is decoded: format and size.
+
+Used where a decoder would otherwise allocate whatever a header claims (a 1 KB JPEG can
+declare 65500×65500): the photo and depth readers judge :data:`depth3d.image.MAX_PIXELS`
+from here, in Blender too, whose Python has no Pillow.  Standard library only; reads the
+header's few bytes (seeking past JPEG segments and to a TIFF's first directory), never the
+pixel data.  Formats: PNG, JPEG, WebP, BMP, TIFF, OpenEXR; anything else is ``None`` (the
+decoder then decides).
+"""
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO, NamedTuple
+
+__all__ = ["ImageHeader", "looks_complete", "read_header", "web_ready"]
+
+
+class ImageHeader(NamedTuple):
+    """``format``: "png", "jpeg", "webp", "bmp", "tiff" or "exr"; ``width`` × ``height`` in
+    pixels as declared; ``mode``: format-specific detail (PNG: (bit depth, colour type); JPEG:
+    (bits, components); TIFF: (samples per pixel, bits per sample, sample format); else ``None``);
+    ``data_end``: a TIFF's end of pixel data, by its strip or tile offsets and byte counts."""
+
+    format: str
+    width: int
+    height: int
+    mode: tuple | None = None
+    data_end: int | None = None  # TIFF: where its last strip or tile ends
+
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def read_header(f: BinaryIO) -> ImageHeader | None:
+    """The header of the image file open in ``f`` (binary, seekable), or ``None`` when the
+    format is not one of those above or the header is cut short or says no size (the decoder
+    then says what is wrong).  ``f``'s position moves."""
+    header = _read_header(f)
+    if header is None or header.width <= 0 or header.height <= 0:
+        return None
+    return header
+
+
+def _read_header(f: BinaryIO) -> ImageHeader | None:
+    try:
+        f.seek(0)
+        head = f.read(32)
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 26:
+            w, h, bits, colour = struct.unpack(">IIBB", head[16:26])
+            return ImageHeader("png", w, h, (bits, colour))
+        if head.startswith(b"\xff\xd8"):
+            return _jpeg(f)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp(head, f)
+        if head[:2] == b"BM" and len(head) >= 26:
+            w, h = struct.unpack("<ii", head[18:26])
+            return ImageHeader("bmp", abs(w), abs(h))
+        if head[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff(head, f)
+        if head[:4] == b"\x76\x2f\x31\x01":
+            from .exr import exr_header_size
+
+            f.seek(0)
+            w, h = exr_header_size(f.read(1 << 20))
+            return ImageHeader("exr", w, h)
+    except (struct.error, ValueError, OSError, KeyError, IndexError):
+        return None
+    return None
+
+
+def _jpeg(f: BinaryIO) -> ImageHeader | None:
+    f.seek(2)
+    while True:
+        byte = f.read(1)
+        while byte == b"\xff":  # fill bytes
+            byte = f.read(1)
+        if not byte:
+            return None
+        marker = byte[0]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            continue  # no length
+        if marker == 0xD9 or marker == 0xDA:  # end, or scan data before any frame header
+            return None
+        size = struct.unpack(">H", f.read(2))[0]
+        if marker in _JPEG_SOF:
+            bits, h, w, components = struct.unpack(">BHHB", f.read(6))
+            return ImageHeader("jpeg", w, h, (bits, components))
+        f.seek(size - 2, 1)
+
+
+def _webp(head: bytes, f: BinaryIO) -> ImageHeader | None:
+    chunk = head[12:16]
+    f.seek(20)
+    data = f.read(10)
+    if chunk == b"VP8X":
+        w = 1 + int.from_bytes(data[4:7], "little")
+        h = 1 + int.from_bytes(data[7:10], "little")
+        return ImageHeader("webp", w, h)
+    if chunk == b"VP8L" and data[0] == 0x2F:
+        bits = int.from_bytes(data[1:5], "little")
+        return ImageHeader("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8 " and data[3:6] == b"\x9d\x01\x2a":
+        w, h = struct.unpack("<HH", data[6:10]) if len(data) >= 10 else (0, 0)
+        return ImageHeader("webp", w & 0x3FFF, h & 0x3FFF)
+    return None
+
+
+_TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 1: ("B", 1)}
+_TIFF_ARRAYS = {258, 273, 279, 324, 325}  # bits per sample, strip/tile offsets and byte counts
+
+
+def _tiff(head: bytes, f: BinaryIO) -> ImageHeader | None:
+    order = "<" if head[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", head[4:8])
+    f.seek(ifd)
+    (count,) = struct.unpack(order + "H", f.read(2))
+    tags: dict[int, tuple[int, ...]] = {}
+    entries = f.read(12 * min(count, 4096))
+    for i in range(len(entries) // 12):
+        tag, typ, n = struct.unpack(order + "HHI", entries[12 * i: 12 * i + 8])
+        if typ not in _TIFF_TYPES or n < 1:
+            continue
+        code, size = _TIFF_TYPES[typ]
+        raw = entries[12 * i + 8: 12 * i + 12]
+        if n * size > 4:
+            if tag not in _TIFF_ARRAYS or n > 1 << 20:
+                continue
+            here = f.tell()
+            f.seek(struct.unpack(order + "I", raw)[0])
+            raw = f.read(n * size)
+            f.seek(here)
+        tags[tag] = struct.unpack(order + code * n, raw[: n * size])
+    if 256 not in tags or 257 not in tags:
+        return None
+    offsets, counts = tags.get(273, tags.get(324, ())), tags.get(279, tags.get(325, ()))
+    end = max((o + c for o, c in zip(offsets, counts)), default=None)
+
+    def first(tag: int, default: int) -> int:
+        return tags[tag][0] if tag in tags else default
+
+    return ImageHeader("tiff", first(256, 0), first(257, 0), (first(277, 1), first(258, 1), first(339, 1)),
+                       data_end=end)
+
+
+def web_ready(header: ImageHeader | None) -> bool:
+    """Whether a file with ``header`` can go into a glTF as it is (8-bit grey or RGB JPEG,
+    8-bit PNG): glTF viewers need not read CMYK JPEG or 16-bit PNG."""
+    if header is None or header.mode is None:
+        return False
+    if header.format == "jpeg":
+        return header.mode == (8, 1) or header.mode == (8, 3)
+    return header.format == "png" and header.mode[0] == 8
+
+
+def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
+    """Whether the file in ``f`` reaches the end its format promises (PNG's IEND chunk, a JPEG's
+    end-of-image marker, the length a WebP's RIFF header states, a TIFF's last strip) — what a
+    decoder that pads a cut file with grey (Blender's) does not tell.  Other formats: ``True``."""
+    f.seek(0, 2)
+    size = f.tell()
+    if header.format == "png":
+        f.seek(max(0, size - 12))
+        return f.read(12) == b"\0\0\0\0IEND\xaeB`\x82"
+    if header.format == "jpeg":
+        f.seek(max(0, size - (1 << 16)))
+        return b"\xff\xd9" in f.read()
+    if header.format == "webp":
+        f.seek(4)
+        (riff,) = struct.unpack("<I", f.read(4))
+        return size >= riff + 8
+    if header.format == "tiff" and header.data_end is not None:
+        return size >= header.data_end
+    return True
