@@ -61,6 +61,10 @@ def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
                    help="cut the mesh where depth jumps by more than R (relative) beyond what the "
                         f"surfaces on either side predict (default {DEFAULT_EDGE_THRESHOLD:g}; "
                         "0 keeps every triangle)")
+    g.add_argument("--infill", action=argparse.BooleanOptionalAction, default=None,
+                   help="perspective meshes: add a hidden background layer behind every cut and a "
+                        "margin past the frame edge, in-painted, so a moving head (VR) sees no holes "
+                        "(default: off)")
 
 
 def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
@@ -111,6 +115,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         return Options(
             geometry=args.geometry, projection=args.projection, fov=args.fov, scale=scale,
             shift=shift, resolution=args.resolution, edge_threshold=args.edge_threshold,
+            infill=bool(getattr(args, "infill", None)),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -223,7 +228,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     backend_for = backend_factory(args, len(inputs))
     return _run_batch(
         inputs, lambda p: convert_file(
-            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit"
+            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit",
+            warn=lambda line: print(line, file=sys.stderr, flush=True),
         ),
     )
 

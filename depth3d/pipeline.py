@@ -31,12 +31,18 @@ def photo_to_geometry(photo: Photo, backend: DepthBackend, options: Options) -> 
 
 def convert_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
-    fmt: str | None = None, unlit: bool = True,
+    fmt: str | None = None, unlit: bool = True, warn=None,
 ) -> Path:
-    """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path."""
+    """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path.
+
+    ``warn``: called with one ``warning: <file>: <note>`` line when in-fill was asked for and
+    skipped (:mod:`depth3d.infill`)."""
     from .exchange import export
 
     geometry = photo_to_geometry(read_photo(photo_path), backend, options)
+    infill = geometry.meta.get("infill")
+    if warn is not None and infill and not infill.get("layer_faces"):
+        warn(f"warning: {photo_path}: {infill['note']}")
     return export(geometry, out_path, fmt, unlit=unlit)
 
 

@@ -38,6 +38,7 @@ class Options:
     shift: float | None = None
     resolution: int = DEFAULT_RESOLUTION
     edge_threshold: float = DEFAULT_EDGE_THRESHOLD
+    infill: bool = False  # perspective meshes: a background layer behind cuts, frame margin (depth3d.infill)
 
     def __post_init__(self) -> None:
         if self.geometry not in GEOMETRIES:
@@ -211,7 +212,12 @@ def reconstruct(
     vertices = np.concatenate([vertices, mid])
     uv = np.concatenate([uv, mid_uv])
     used, faces = compact(faces, len(vertices))
-    return Geometry(
+    geometry = Geometry(
         vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
         grid=(nx, ny), span=span, name=name, meta=meta,
     )
+    if options.infill:
+        from .infill import infill_geometry
+
+        geometry = infill_geometry(geometry, q, cuts, located, options)
+    return geometry
