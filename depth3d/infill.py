@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .edges import EDGE_KINDS, KEEP
+from .edges import EDGE_KINDS, KEEP, TEAR
 from .grid import grid_positions, grid_step, resample
 from .mesh import compact, grid_faces
 from .projection import perspective_at
@@ -142,13 +142,23 @@ def _photo_uv(uv: np.ndarray, photo_shape: tuple[int, int], atlas_shape: tuple[i
 # --------------------------------------------------------------------------- seeds and growth
 
 
-def _cut_seeds(q: np.ndarray, cuts: dict, located: dict | None, reach: float):
-    """Near ends of the cut edges of the (ny, nx) grid: (ny, nx) float32 reach (grid steps the
-    background must continue under them, 0 elsewhere) and (ny, nx) float32 disparity of the far
-    end (inf elsewhere).  ``reach``: grid steps per unit of disparity difference."""
+class Seeds(NamedTuple):
+    """Near ends of a grid's cut edges, (ny, nx) each: ``reach`` (grid steps the background
+    must continue under them, 0 elsewhere), ``far`` (the far end's disparity, inf elsewhere)
+    and ``torn`` (near ends of TEARs: a surface seen edge-on, not an occlusion)."""
+
+    reach: np.ndarray
+    far: np.ndarray
+    torn: np.ndarray
+
+
+def _cut_seeds(q: np.ndarray, cuts: dict, located: dict | None, reach: float) -> Seeds:
+    """:class:`Seeds` of the (ny, nx) grid's ``cuts``; ``reach``: grid steps per unit of
+    disparity difference."""
     ny, nx = q.shape
     span = np.zeros((ny, nx), np.float32)
     far = np.full((ny, nx), np.inf, np.float32)
+    torn = np.zeros((ny, nx), bool)
     for kind, codes in cuts.items():
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
         cut = codes != KEEP
@@ -163,7 +173,8 @@ def _cut_seeds(q: np.ndarray, cuts: dict, located: dict | None, reach: float):
                 sl = (slice(j, j + ey), slice(i, i + ex))
                 span[sl] = np.maximum(span[sl], np.where(here, (near - other) * reach, 0))
                 far[sl] = np.fmin(far[sl], np.where(here, other, np.inf))
-    return span, far
+                torn[sl] |= here & (codes == TEAR)
+    return Seeds(span, far, torn)
 
 
 def _shift(a: np.ndarray, dj: int, di: int, fill) -> np.ndarray:
@@ -296,9 +307,10 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     notes = []
     qc = _pooled(q, rows, cols, 0, np.fmin, np.float32(np.nan))
     if cuts is not None:
-        reach_fine, far_fine = _cut_seeds(q, cuts, located, head_motion / pitch_x)
+        reach_fine, far_fine, torn = _cut_seeds(q, cuts, located, head_motion / pitch_x)
     else:
         reach_fine, far_fine = np.zeros(q.shape, np.float32), np.full(q.shape, np.inf, np.float32)
+        torn = np.zeros(q.shape, bool)
     seed = _pooled(reach_fine, rows, cols, step, np.maximum, np.float32(0)) / step
     seed = np.minimum(seed, np.float32(MAX_MARGIN * long_side / step))
     far = _pooled(far_fine, rows, cols, step, np.fmin, np.float32(np.inf))
@@ -327,7 +339,14 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     fill = push_pull(np.where(known, qc, 0), known)
     lowest = _pooled(q, rows, cols, step, np.fmin, np.float32(np.nan))
     fill = np.where(inside, np.fmin(fill, lowest), fill)  # never in front of what the photo shows
-    layer = _dilate(band | margin) & np.isfinite(fill) & (fill > 0)
+    # the layer: the band, the margin and the foreground within a margin's width of the frame
+    # edge (a step back shows what is behind it there, though no cut runs along the frame),
+    # overlapping what the mesh shows by two cells, so no crack opens between them
+    edge_rows = (rows < (my // step) * step) | (rows >= ny - my)
+    edge_cols = (cols < (mx // step) * step) | (cols >= nx - mx)
+    near_edge = inside & (edge_rows[:, None] | edge_cols[None, :])
+    layer = _dilate(_dilate(band | margin | (foreground & near_edge)))
+    layer &= np.isfinite(fill) & (fill > 0)
     first = layer[:-1, :-1] & layer[1:, :-1] & layer[:-1, 1:]
     second = layer[:-1, 1:] & layer[1:, :-1] & layer[1:, 1:]
     faces = grid_faces(first, second)
@@ -346,8 +365,12 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     far_fine_c = far[near_row][:, near_col][my:my + ny, mx:mx + nx]
     with np.errstate(invalid="ignore"):
         masked = grown_fine & ~(q <= far_fine_c * np.float32(1 + threshold))
+    # a surface seen edge-on (a TEAR, e.g. a box's top from just above it) widens as the head
+    # moves: behind it the layer takes that surface's colour rather than the background's
+    for _ in range(2 * step):
+        torn = _dilate(torn)
     known_c = np.zeros(canvas.shape[:2], bool)
-    known_c[my:my + ny, mx:mx + nx] = ~masked
+    known_c[my:my + ny, mx:mx + nx] = ~masked | torn
     canvas = np.clip(np.round(push_pull(canvas, known_c)), 0, 255).astype(np.uint8)
     atlas = pack_atlas(photo, canvas)
     ha, wa = atlas.texture.shape[:2]

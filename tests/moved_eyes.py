@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-SIZE = (640, 480)
+SIZES = {"room": (640, 480), "stage": (360, 640)}  # width, height
 SAMPLES = 8
 # eye offsets in the camera frame, metres: right, forward (−Z) and back (+Z), 10 and 30 cm
 EYES = {"right 10 cm": (0.1, 0.0, 0.0), "right 30 cm": (0.3, 0.0, 0.0),
@@ -45,15 +45,16 @@ def _job(scene: str, eye) -> str:
 def cached_eye_renders(cache: Path, scene: str, eyes=ALL_EYES) -> dict:
     """``{eye: npz dict}`` of ``scene`` at scale 1 rendered from every eye, cached in
     ``cache/depth3d_eyes_<key>`` (the key hashes tests/scenes.py, size and samples)."""
+    size = SIZES[scene]
     key = hashlib.sha256((HERE / "scenes.py").read_bytes()
-                         + repr((SIZE, SAMPLES)).encode()).hexdigest()[:12]
+                         + repr((size, SAMPLES)).encode()).hexdigest()[:12]
     out = cache / f"depth3d_eyes_{key}"
     out.mkdir(parents=True, exist_ok=True)
     jobs = {tuple(eye): _job(scene, eye) for eye in eyes}
     files = {eye: out / (job.replace(":", "_") + ".npz") for eye, job in jobs.items()}
     missing = [jobs[eye] for eye, f in files.items() if not f.is_file()]
     if missing:
-        cmd = [sys.executable, str(HERE / "scenes.py"), str(out), "--size", f"{SIZE[0]}x{SIZE[1]}",
+        cmd = [sys.executable, str(HERE / "scenes.py"), str(out), "--size", f"{size[0]}x{size[1]}",
                "--samples", str(SAMPLES), *missing]
         subprocess.run(cmd, check=True, capture_output=True)
     return {eye: dict(np.load(f)) for eye, f in files.items()}

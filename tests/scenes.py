@@ -25,7 +25,8 @@ import numpy as np
 SKY_Z = 1e9  # Cycles writes 1e10 for rays that hit nothing
 # Horizontal FOV of a 4:3 frame with a whole-mm 35 mm-equivalent focal length (30, 37, 48 mm),
 # so that EXIF FocalLengthIn35mmFilm describes the render camera exactly.
-FOV_DEG = {"room": 59.96028, "outdoor": 50.13542, "tabletop": 39.65406}
+FOV_DEG = {"room": 59.96028, "outdoor": 50.13542, "tabletop": 39.65406,
+           "stage": 40.0}  # stage: a portrait frame (9:16)
 SCENES = tuple(FOV_DEG)
 
 
@@ -227,7 +228,25 @@ def build_tabletop(s: float, fov: float) -> None:
     _world((0.7, 0.7, 0.7), 0.8)
 
 
-BUILDERS = {"room": build_room, "outdoor": build_outdoor, "tabletop": build_tabletop}
+def build_stage(s: float, fov: float) -> None:
+    """A portrait view of a brick wall 3 m away: a thin pole 1.6 m in front of it, a large box
+    cut by the left frame edge, a ball on the floor near the bottom edge (for moved eyes)."""
+    floor = _material("floor", (0.5, 0.4, 0.3), "checker", 10.0)
+    wall = _material("wall", (0.7, 0.45, 0.35), "brick", 4.0)
+    metal = _material("metal", (0.85, 0.85, 0.9), None, roughness=0.4)
+    box = _material("box", (0.1, 0.35, 0.6), "noise", 5.0)
+    ball = _material("ball", (0.9, 0.7, 0.1), "noise", 3.0, roughness=0.35)
+    _add("plane", s, floor, (0, 1.5, 0), dims=(6, 5))
+    _add("plane", s, wall, (0, 3.0, 2), (90, 0, 0), dims=(6, 4))
+    _add("cylinder", s, metal, (0.12, 1.4, 1.1), radius=0.012, height=2.2)
+    _add("cube", s, box, (-0.75, 1.9, 0.6), (0, 0, 8), dims=(0.9, 0.6, 1.2))
+    _add("sphere", s, ball, (0.25, 1.1, 0.18), radius=0.18)
+    _camera(s, (0.0, -0.3, 1.3), (84, 0, 0), fov)
+    _sun((45, 10, 20), 4.0)
+    _world((0.6, 0.6, 0.65), 0.6)
+
+
+BUILDERS = {"room": build_room, "outdoor": build_outdoor, "tabletop": build_tabletop, "stage": build_stage}
 
 
 # --------------------------------------------------------------------------- rendering

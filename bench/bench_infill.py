@@ -1,0 +1,116 @@
+"""In-fill (``--infill``): what a moving head sees, and what it costs, against in-fill off.
+
+    .venv/bin/python bench/bench_infill.py [--scenes room,stage] [--sizes 2,12] [--repeat 3]
+
+**Moved eyes.**  The Cycles scenes of tests/test_infill.py (room 640×480, portrait stage
+360×640; rendered once into pytest's cache, ``.pytest_cache/d/depth3d``) seen from the photo's
+eye and from eyes moved 10/30 cm right, forward and back.  The mesh converted from the
+photo-eye render's depth (exact planar depth, default settings) is rasterised from the same
+eyes in numpy (tests/moved_eyes.py: perspective-correct, nearest triangle, bilinear texture).
+Per eye: the share of the view where the true render has a surface and the mesh shows nothing
+(*empty*), and PSNR of the colour against the true render (empty pixels black), for the cut
+mesh (in-fill off, today), the rubber sheet (``--edge-threshold 0``) and in-fill on.
+
+**Cost.**  ``depth3d convert photo.jpg --depth depth.npy --fov 60 -o out.glb`` with and without
+``--infill`` at the default resolution (grid 1024) on bench/bench_convert.py's synthetic room
+(2 MP and 12 MP), each run a fresh process timed from start to file written, best of
+``--repeat``, interleaved; plus triangles and file size.  Budget: ≤ +50 % time, ≤ +50 % triangles.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+
+def moved_eyes(scenes: list[str]) -> None:
+    from moved_eyes import EYES, ORIGIN, cached_eye_renders, rasterize, score
+
+    from depth3d.reconstruct import Options, reconstruct
+
+    cache = REPO / ".pytest_cache" / "d" / "depth3d"
+    print("| scene | eye | cut (today): empty / PSNR | rubber sheet | in-fill | ")
+    print("|---|---|---|---|---|")
+    for scene in scenes:
+        renders = cached_eye_renders(cache, scene)
+        photo = renders[ORIGIN]
+        fov = float(photo["fov"])
+        d = photo["depth"]
+        finite = np.isfinite(d)
+        depth = np.where(finite, d, np.float32(10 * d[finite].max())).astype(np.float32)
+        meshes, times = {}, {}
+        for name, kw in (("cut", {}), ("rubber", {"edge_threshold": 0}), ("infill", {"infill": True})):
+            t = time.perf_counter()
+            meshes[name] = reconstruct(photo["rgb"], depth, "depth", Options(fov=fov, **kw))
+            times[name] = time.perf_counter() - t
+        for label, eye in (("photo's eye", ORIGIN), *EYES.items()):
+            truth = renders[eye]
+            h, w = truth["depth"].shape
+            cells = []
+            for name in ("cut", "rubber", "infill"):
+                g = meshes[name]
+                s = score(rasterize(g.vertices, g.faces, g.uv, g.texture, fov, w, h, eye), truth)
+                cells.append(f"{s.empty:.2%} / {s.psnr:.2f} dB")
+            print(f"| {scene} {w}×{h} | {label} | " + " | ".join(cells) + " |", flush=True)
+        nf = {k: len(g.faces) for k, g in meshes.items()}
+        print(f"| {scene} | triangles | {nf['cut']} | {nf['rubber']} | {nf['infill']} "
+              f"(×{nf['infill'] / nf['cut']:.2f}) |")
+        print(f"| {scene} | reconstruct, s (in-process) | {times['cut']:.2f} | {times['rubber']:.2f} | "
+              f"{times['infill']:.2f} |", flush=True)
+
+
+def run_child(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "depth3d", "convert", *args], check=True, cwd=REPO,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def cost(sizes: list[int], repeat: int) -> None:
+    import trimesh
+    from bench_convert import SIZES, make_inputs
+
+    print("\n| photo | off: s | --infill: s | ratio | off: triangles | --infill | ratio | off: MB | --infill: MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for mp in sizes:
+            make_inputs(tmp, mp)
+            base = [str(tmp / f"photo{mp}.jpg"), "--depth", str(tmp / f"depth{mp}.npy"), "--fov", "60"]
+            off, on = tmp / "off.glb", tmp / "on.glb"
+            t_off, t_on = [], []
+            for _ in range(repeat):  # interleaved, so a busy machine slows both alike
+                t_off.append(run_child([*base, "-o", str(off)]))
+                t_on.append(run_child([*base, "-o", str(on), "--infill"]))
+            f_off = sum(len(g.faces) for g in trimesh.load(off).geometry.values())
+            f_on = sum(len(g.faces) for g in trimesh.load(on).geometry.values())
+            w, h = SIZES[mp]
+            print(f"| {mp} MP {w}×{h} | {min(t_off):.2f} | {min(t_on):.2f} | {min(t_on) / min(t_off):.2f} | "
+                  f"{f_off} | {f_on} | {f_on / f_off:.2f} | {off.stat().st_size / 1e6:.1f} | "
+                  f"{on.stat().st_size / 1e6:.1f} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", default="room,stage")
+    ap.add_argument("--sizes", default="2,12", help="megapixels, from 2 and 12 (empty: skip)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    if args.scenes:
+        moved_eyes(args.scenes.split(","))
+    if args.sizes:
+        cost([int(v) for v in args.sizes.split(",")], args.repeat)
+
+
+if __name__ == "__main__":
+    main()
