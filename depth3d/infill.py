@@ -73,16 +73,16 @@ def _upsample2(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def push_pull(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill the unknown samples of an image from the known ones (push-pull pyramid).
 
-    values: (H, W) or (H, W, C) float; known: (H, W) bool.  Known samples keep their values;
-    each unknown one takes a smooth blend of the known ones around it, the nearest weighing
-    most, at whatever distance they are.  Returns float32 of ``values``' shape (NaN everywhere
-    when nothing is known).
+    values: (H, W) or (H, W, C) float; known: (H, W) bool, or float weights in [0, 1] (a sample
+    of weight w keeps w of its value).  Known samples keep their values; each unknown one takes
+    a smooth blend of the known ones around it, the nearest weighing most, at whatever distance
+    they are.  Returns float32 of ``values``' shape (NaN everywhere when nothing is known).
     """
     flat = values.ndim == 2
     v = np.asarray(values, np.float32)
     v = v[:, :, None] if flat else v
-    w = known.astype(np.float32)
-    v = np.where(known[:, :, None], v, np.float32(0))
+    w = np.asarray(known, np.float32)
+    v = np.where(w[:, :, None] > 0, v, np.float32(0))
     levels = []
     while max(w.shape) > 1:
         levels.append((v, w))
@@ -259,6 +259,13 @@ def _block2(a: np.ndarray, op, fill) -> np.ndarray:
     return op(op(p[:, 0, :, 0], p[:, 0, :, 1]), op(p[:, 1, :, 0], p[:, 1, :, 1])).astype(a.dtype, copy=False)
 
 
+def _block2sum3(a: np.ndarray) -> np.ndarray:
+    """(H, W, C) → (⌈H/2⌉, ⌈W/2⌉, C) sums over 2 × 2 blocks (zero-padded)."""
+    h, w = a.shape[:2]
+    p = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)))
+    return p.reshape(p.shape[0] // 2, 2, p.shape[1] // 2, 2, -1).sum(axis=(1, 3))
+
+
 def _dilate(mask: np.ndarray) -> np.ndarray:
     out = mask.copy()
     for dj, di in NEIGHBOURS:
@@ -382,13 +389,19 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     # moves: behind it the layer takes that surface's colour rather than the background's
     for _ in range(2 * step):
         torn = _dilate(torn)
-    known_c = np.zeros(canvas.shape[:2], bool)
+    known_c = np.zeros(canvas.shape[:2], np.float32)
     known_c[my:my + ny, mx:mx + nx] = ~masked | torn
-    canvas = np.clip(np.round(push_pull(canvas, known_c)), 0, 255).astype(np.uint8)
+    # the canvas is half the vertex grid's resolution (the layer's grid is coarser still):
+    # 2 × 2 blocks, averaged over their known samples, then in-painted
+    weight = _block2(known_c, np.add, 0.0)
+    total = _block2sum3(canvas * known_c[:, :, None])
+    half = total / np.maximum(weight, np.float32(1e-6))[:, :, None]
+    canvas = np.clip(np.round(push_pull(half, np.minimum(weight, 1))), 0, 255).astype(np.uint8)
     atlas = pack_atlas(photo, canvas)
     ha, wa = atlas.texture.shape[:2]
-    u = ((cx + 0.5) / wa).astype(np.float32)
-    v = (1.0 - (atlas.canvas_row + cy + 0.5) / ha).astype(np.float32)
+    # extended-grid index e lies at canvas pixel (e − 0.5)/2, i.e. texel coordinate e/2 + 0.25
+    u = ((cx / 2 + 0.25) / wa).astype(np.float32)
+    v = (1.0 - (atlas.canvas_row + cy / 2 + 0.25) / ha).astype(np.float32)
     layer_uv = np.stack(np.broadcast_arrays(u[None, :], v[:, None]), axis=-1).reshape(-1, 2)
 
     used, faces = compact(faces, len(points))
