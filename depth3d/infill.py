@@ -280,7 +280,7 @@ def _skip(geometry, note: str):
 
 
 def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: dict | None,
-                         threshold: float, head_motion: float = HEAD_MOTION):
+                         threshold: float, head_motion: float = HEAD_MOTION, step: int | None = None):
     """Return ``geometry`` (a perspective mesh from :func:`depth3d.reconstruct.reconstruct`)
     with the background layer and frame margin added, or unchanged but for a note in
     ``meta["infill"]`` when there is nothing to in-fill from.
@@ -289,6 +289,8 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     cuts, located: the grid's cut edges (:func:`depth3d.edges.cut_edges`, and where a finer
                grid placed them), ``None`` when nothing was cut (no layer behind; margin only).
     threshold: the relative disparity step that counts as a discontinuity.
+    step:      the layer grid's spacing in vertex-grid steps (default: about :data:`LAYER_GRID`
+               on the long side, 1–3 steps).
     The result's faces are the mesh's own first, then the layer's; its texture is the photo
     with the in-painted canvas below it (:func:`pack_atlas`), its UVs remapped to it.
     ``meta["infill"]``: ``layer_faces``, ``layer_vertices``, ``margin`` (tan-angle units per
@@ -303,7 +305,8 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     threshold = max(float(threshold), 1e-3)
     pitch_x = 2 * camera.tan_half_x * grid_step(nx, span[0])  # tan-angle units per grid step
     pitch_y = 2 * camera.tan_half_y * grid_step(ny, span[1])
-    step = int(min(3, max(1, round(max(nx, ny) / LAYER_GRID))))
+    if step is None:
+        step = int(min(3, max(1, round(max(nx, ny) / LAYER_GRID))))
     long_side = max(nx, ny)
 
     # frame margin: the frame edge's parallax for the head motion, capped
@@ -421,9 +424,23 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     )
 
 
-def infill_geometry(geometry, q: np.ndarray, cuts: dict | None, located: dict | None, options):
+def infill_geometry(geometry, q: np.ndarray, cuts: dict | None, located: dict | None, options,
+                    max_faces: int | None = None):
     """:func:`add_background_layer` for :func:`depth3d.reconstruct.reconstruct` (``options``:
-    its :class:`~depth3d.reconstruct.Options`); relief meshes get a note and stay as they are."""
+    its :class:`~depth3d.reconstruct.Options`); relief meshes get a note and stay as they are.
+
+    max_faces: a triangle budget for the layer alone (e.g. a share of a VR/AR target's): its
+    grid is made coarser, step by step, until it fits; skipped with a note when it never does.
+    """
     if options.projection != "perspective":
         return _skip(geometry, "in-fill skipped: perspective projection only")
-    return add_background_layer(geometry, q, cuts, located, options.edge_threshold)
+    result = add_background_layer(geometry, q, cuts, located, options.edge_threshold)
+    if max_faces is None:
+        return result
+    step = int(min(3, max(1, round(max(q.shape) / LAYER_GRID))))
+    while result.meta["infill"]["layer_faces"] > max_faces:
+        step += 1
+        if step > max(q.shape) // 4:
+            return _skip(geometry, f"in-fill skipped: no layer fits {max_faces} triangles")
+        result = add_background_layer(geometry, q, cuts, located, options.edge_threshold, step=step)
+    return result

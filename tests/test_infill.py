@@ -310,3 +310,33 @@ def test_atlas_keeps_the_photo_texels():
     assert atlas.texture.shape == (5 + 2 + 9, 11, 3)
     np.testing.assert_array_equal(atlas.texture[:5, :7], photo)
     np.testing.assert_array_equal(atlas.texture[atlas.canvas_row:, :11], canvas)
+
+
+def test_layer_fits_a_triangle_budget():
+    """With a budget for the layer (a VR/AR target's share), its grid coarsens until it fits."""
+    from depth3d.infill import infill_geometry
+
+    rgb, depth = _wall_and_box(192, 144)
+    full = reconstruct(rgb, depth, "depth", Options(fov=60.0, infill=True))
+    plain = reconstruct(rgb, depth, "depth", Options(fov=60.0))
+    n = full.meta["infill"]["layer_faces"]
+    captured = {}
+    from depth3d import infill
+
+    real = infill.infill_geometry
+
+    def spy(geometry, q, cuts, located, options, max_faces=None):
+        captured.update(q=q, cuts=cuts, located=located, options=options)
+        return real(geometry, q, cuts, located, options, max_faces)
+
+    infill.infill_geometry = spy
+    try:
+        reconstruct(rgb, depth, "depth", Options(fov=60.0, infill=True))
+    finally:
+        infill.infill_geometry = real
+    args = (plain, captured["q"], captured["cuts"], captured["located"], captured["options"])
+    small = infill_geometry(*args, max_faces=n // 3)
+    assert 0 < small.meta["infill"]["layer_faces"] <= n // 3
+    assert len(small.faces) == len(plain.faces) + small.meta["infill"]["layer_faces"]
+    none = infill_geometry(*args, max_faces=1)
+    assert none.meta["infill"]["layer_faces"] == 0 and "skipped" in none.meta["infill"]["note"]
