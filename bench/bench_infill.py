@@ -15,6 +15,9 @@ mesh (in-fill off, today), the rubber sheet (``--edge-threshold 0``) and in-fill
 ``--infill`` at the default resolution (grid 1024) on bench/bench_convert.py's synthetic room
 (2 MP and 12 MP), each run a fresh process timed from start to file written, best of
 ``--repeat``, interleaved; plus triangles and file size.  Budget: ≤ +50 % time, ≤ +50 % triangles.
+
+**Fidelity** (``--fidelity``): tests/test_flying.py's flying area and coverage from the photo's
+eye, in-fill off and on, at the default grid (its 1280×960 renders).
 """
 from __future__ import annotations
 
@@ -70,6 +73,42 @@ def moved_eyes(scenes: list[str]) -> None:
               f"{times['infill']:.2f} |", flush=True)
 
 
+def fidelity() -> None:
+    """tests/test_flying.py's table at the default grid, scale 1, with in-fill off and on: flying
+    area of the mesh's own triangles (the layer is hidden behind them: from the photo's eye it
+    shows only through holes) and coverage by all triangles (the layer included)."""
+    from test_flying import (
+        SCENES,
+        backdrop,
+        cached_renders,
+        coverage,
+        flying_area,
+        model_blur,
+    )
+
+    from depth3d.reconstruct import Options, reconstruct
+
+    renders = cached_renders(REPO / ".pytest_cache" / "d" / "depth3d")
+    print("\n| scene | depth | flying off / on | coverage off / on | layer triangles |")
+    print("|---|---|---|---|---|")
+    for scene in SCENES:
+        r = renders[scene, 1.0]
+        truth, fov = r["depth"], float(r["fov"])
+        for blur in ("sharp", "model"):
+            depth = backdrop(truth)
+            depth = model_blur(depth) if blur == "model" else depth
+            off = reconstruct(r["rgb"], depth, "depth", Options(fov=fov))
+            on = reconstruct(r["rgb"], depth, "depth", Options(fov=fov, infill=True))
+            main = on.faces[:len(on.faces) - on.meta["infill"]["layer_faces"]]
+            cell = max(truth.shape) / max(off.grid)
+            f_off = flying_area(off.vertices, off.faces, fov, truth, cell)
+            f_on = flying_area(on.vertices, main, fov, truth, cell)
+            c_off = coverage(off.vertices, off.faces, fov, truth)
+            c_on = coverage(on.vertices, on.faces, fov, truth)
+            print(f"| {scene} | {blur} | {f_off:.2%} / {f_on:.2%} | {c_off:.2%} / {c_on:.2%} | "
+                  f"{on.meta['infill']['layer_faces']} |", flush=True)
+
+
 def run_child(args: list[str]) -> tuple[float, float]:
     """``depth3d convert ARGS`` in a fresh process → (wall seconds, CPU seconds: user + system,
     from ``os.wait4``; on a shared machine the CPU time is the steadier of the two)."""
@@ -114,9 +153,13 @@ def main() -> None:
     ap.add_argument("--scenes", default="room,stage")
     ap.add_argument("--sizes", default="2,12", help="megapixels, from 2 and 12 (empty: skip)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--fidelity", action="store_true",
+                    help="also tests/test_flying.py's measures with in-fill on (renders 1280×960)")
     args = ap.parse_args()
     if args.scenes:
         moved_eyes(args.scenes.split(","))
+    if args.fidelity:
+        fidelity()
     if args.sizes:
         cost([int(v) for v in args.sizes.split(",")], args.repeat)
 

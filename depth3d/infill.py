@@ -159,21 +159,23 @@ def _cut_seeds(q: np.ndarray, cuts: dict, located: dict | None, reach: float) ->
     span = np.zeros((ny, nx), np.float32)
     far = np.full((ny, nx), np.inf, np.float32)
     torn = np.zeros((ny, nx), bool)
-    for kind, codes in cuts.items():
+    for kind, codes in cuts.items():  # cut edges are few: index them
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
         cut = codes != KEEP
         if located:
             cut = cut | located[kind][0]
-        ey, ex = cut.shape
-        ends = ((oj, oi), (oj + sj, oi + si))
-        qa, qb = (q[j:j + ey, i:i + ex] for j, i in ends)
+        j, i = np.nonzero(cut)
+        tear = codes[j, i] == TEAR
+        ja, ia, jb, ib = j + oj, i + oi, j + oj + sj, i + oi + si
+        qa, qb = q[ja, ia], q[jb, ib]
         with np.errstate(invalid="ignore"):
-            for (j, i), near, other in ((ends[0], qa, qb), (ends[1], qb, qa)):
-                here = cut & (near > other)
-                sl = (slice(j, j + ey), slice(i, i + ex))
-                span[sl] = np.maximum(span[sl], np.where(here, (near - other) * reach, 0))
-                far[sl] = np.fmin(far[sl], np.where(here, other, np.inf))
-                torn[sl] |= here & (codes == TEAR)
+            a_near = qa > qb
+            b_near = qb > qa
+        for here, jn, in_, near, other in ((a_near, ja, ia, qa, qb), (b_near, jb, ib, qb, qa)):
+            jn, in_, near, other = jn[here], in_[here], near[here], other[here]
+            np.maximum.at(span, (jn, in_), (near - other) * np.float32(reach))
+            np.fmin.at(far, (jn, in_), other)
+            torn[jn[tear[here]], in_[tear[here]]] = True
     return Seeds(span, far, torn)
 
 
