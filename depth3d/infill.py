@@ -336,7 +336,8 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
     far = _pooled(far_fine, rows, cols, step, np.fmin, np.float32(np.inf))
     behind_cuts = bool((seed > 0).any())
     if not behind_cuts:
-        notes.append("no depth steps: no layer behind objects")
+        notes.append("no depth steps: no layer behind objects" if cuts is not None else
+                     "nothing cut (edge threshold 0): no layer behind objects")
     band_reach = np.where(seed > 0, np.maximum(seed, np.float32(1.5)), np.float32(-1))
     reach = np.where(seed > 0, 2 * band_reach, np.float32(-1))  # the mask reaches twice as far
     nearer = _pooled(q, rows, cols, step, np.fmax, np.float32(np.nan))

@@ -1,6 +1,7 @@
 """Photo file → depth → geometry → file, for one input at a time (the CLI batches it)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from .backends import DepthBackend, DepthResult
@@ -31,7 +32,7 @@ def photo_to_geometry(photo: Photo, backend: DepthBackend, options: Options) -> 
 
 def convert_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
-    fmt: str | None = None, unlit: bool = True, warn=None,
+    fmt: str | None = None, unlit: bool = True, warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path.
 
