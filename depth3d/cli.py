@@ -76,6 +76,10 @@ def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
                    help="cut the mesh where depth jumps by more than R (relative) beyond what the "
                         f"surfaces on either side predict (default {DEFAULT_EDGE_THRESHOLD:g}; "
                         "0 keeps every triangle)")
+    g.add_argument("--infill", action=argparse.BooleanOptionalAction, default=None,
+                   help="perspective meshes: add a hidden background layer behind every cut and a "
+                        "margin past the frame edge, in-painted, so a moving head (VR) sees no holes "
+                        "(default: off)")
 
 
 def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
@@ -155,7 +159,10 @@ def options_from_args(args: argparse.Namespace) -> Options:
     :class:`Options` (:mod:`depth3d.ranges`); a bad value is a :class:`UsageError` naming the flag."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options) if hasattr(args, f.name)}
     # the triangle budget is the target's (--target, --max-triangles: see target_from_args)
-    values["max_triangles"] = target_from_args(args).max_triangles if values.get("geometry") == "mesh" else 0
+    target = target_from_args(args)
+    values["max_triangles"] = target.max_triangles if values.get("geometry") == "mesh" else 0
+    if values.get("infill") is None:  # --infill / --no-infill, else the target's choice
+        values["infill"] = target.infill and values.get("geometry") == "mesh"
     unchecked = Options.__new__(Options)
     unchecked.__dict__.update({f.name: f.default for f in dataclasses.fields(Options)}, **values)
     try:
@@ -325,7 +332,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     def work(p: Path) -> None:
         done = convert_photo_file(p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit",
-                                  settings=settings)
+                                  settings=settings, warn=lambda line: print(line, file=sys.stderr, flush=True))
         if len(inputs) == 1 and not args.quiet:
             print(summary(*done), flush=True)
 

@@ -1,6 +1,7 @@
 """Photo file → depth → geometry → file, for one input at a time (the CLI batches it)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,24 +41,32 @@ class Converted(NamedTuple):
 def convert_photo_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
     fmt: str | None = None, unlit: bool = True, settings=None,
+    warn: Callable[[str], None] | None = None,
 ) -> Converted:
     """Read ``photo_path``, reconstruct, write ``out_path`` atomically (``settings``: see
-    :func:`convert_file`)."""
+    :func:`convert_file`).
+
+    ``warn``: called with one ``warning: <file>: <note>`` line when in-fill was asked for and
+    skipped (:mod:`depth3d.infill`)."""
     from .exchange import export
 
     geometry = photo_to_geometry(read_photo(photo_path), backend, options)
+    infill = geometry.meta.get("infill")
+    if warn is not None and infill and not infill.get("layer_faces"):
+        warn(f"warning: {quote_path(Path(photo_path))}: {infill['note']}")
     return Converted(export(geometry, out_path, fmt, unlit=unlit, settings=settings), geometry)
 
 
 def convert_file(
     photo_path: str | Path, out_path: str | Path, backend: DepthBackend, options: Options,
     fmt: str | None = None, unlit: bool = True, settings=None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Read ``photo_path``, reconstruct, write ``out_path`` atomically; return the written path.
 
     ``settings``: glTF/USDZ only, a :class:`~depth3d.exchange.gltf.GltfSettings` (target encoding).
     """
-    return convert_photo_file(photo_path, out_path, backend, options, fmt, unlit, settings).path
+    return convert_photo_file(photo_path, out_path, backend, options, fmt, unlit, settings, warn).path
 
 
 def summary(path: Path, geometry: Geometry) -> str:

@@ -35,6 +35,7 @@ PROJECTIONS = ("perspective", "relief")
 DEFAULT_RESOLUTION = 1024
 FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
 FINE_FACTOR = 3  # ... this many times finer
+INFILL_SHARE = 0.25  # under a triangle budget, the in-fill layer may take up to this share of it
 MAX_RESOLUTION = 16384  # long side of the vertex grid
 
 
@@ -70,6 +71,7 @@ class Options:
     far: float | None = field(default=None, metadata=declare(min=0.0, min_open=True, optional=True,
                                                              unit="m"))
     max_triangles: int = field(default=0, metadata=declare(min=0, unit="triangles"))  # 0: no limit
+    infill: bool = False  # perspective meshes: a background layer behind cuts, frame margin (depth3d.infill)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -274,7 +276,8 @@ def reconstruct(
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
     faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
-    budget = options.max_triangles
+    # under a budget with in-fill, the background layer gets up to INFILL_SHARE of it
+    budget = options.max_triangles - (int(options.max_triangles * INFILL_SHARE) if options.infill else 0)
     if budget and len(faces) > budget:
         # perspective: disparity is affine over a planar triangle's image; relief: 1 + height
         cut = decimate(faces, q if options.projection == "perspective" else z, whole_cells(q, cuts), budget)
@@ -296,7 +299,13 @@ def reconstruct(
     vertices = np.concatenate([vertices, mid])
     uv = np.concatenate([uv, mid_uv])
     used, faces = compact(faces, len(vertices))
-    return Geometry(
+    geometry = Geometry(
         vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
         grid=(nx, ny), span=span, name=name, meta=meta,
     )
+    if options.infill:
+        from .infill import infill_geometry
+
+        left = options.max_triangles - len(faces) if options.max_triangles else None
+        geometry = infill_geometry(geometry, q, cuts, located, options, max_faces=left)
+    return geometry

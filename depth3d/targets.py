@@ -1,12 +1,16 @@
 """Output targets: what a file must carry to be shown where it goes.  The one table that defines them.
 
-========  =============  ====================  ===========  ===================================
-target    triangles      texture (long side)   positions    geometry compression
-========  =============  ====================  ===========  ===================================
-full      as built       the photo's, ≤ 8192   float32      none (today's output)
-vr        ≤ 300 000      ≤ 4096                int16        EXT_meshopt_compression
-ar        ≤ 100 000      ≤ 2048, power of two  int16        EXT_meshopt_compression
-========  =============  ====================  ===========  ===================================
+========  =============  ====================  ===========  =======================  =======
+target    triangles      texture (long side)   positions    geometry compression     in-fill
+========  =============  ====================  ===========  =======================  =======
+full      as built       the photo's, ≤ 8192   float32      none (today's output)    off
+vr        ≤ 300 000      ≤ 4096                int16        EXT_meshopt_compression  on
+ar        ≤ 100 000      ≤ 2048, power of two  int16        EXT_meshopt_compression  off
+========  =============  ====================  ===========  =======================  =======
+
+In-fill (:mod:`depth3d.infill`, ``--infill``/``--no-infill`` override it): a VR viewer's head
+moves, so ``vr`` carries the background layer (within its triangle budget); AR viewers orbit
+far past the 30 cm the layer is made for, and its atlas would take a third of ``ar``'s texture.
 
 ``vr``: Quest / WebXR scenes (≈ 300–500k triangles a scene, a few MB); ``ar``: Apple AR Quick
 Look's guidance (≈ 100k polygons, one 2048² texture), and web/AR pages.  Both keep the unlit
@@ -40,6 +44,7 @@ class Target:
     quantize:      KHR_mesh_quantization.
     compression:   "none", "meshopt" or "draco".
     jpeg_quality:  of the texture.
+    infill:        the background layer a moving head sees (:mod:`depth3d.infill`) by default.
     """
 
     name: str
@@ -49,6 +54,7 @@ class Target:
     quantize: bool
     compression: str
     jpeg_quality: int
+    infill: bool = False
 
     def __post_init__(self) -> None:
         if self.max_triangles < 0:
@@ -74,7 +80,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "full": Target("full", 0, MAX_TEXTURE_SIZE, False, False, "none", JPEG_QUALITY),
-    "vr": Target("vr", 300_000, 4096, False, True, "meshopt", 85),
+    "vr": Target("vr", 300_000, 4096, False, True, "meshopt", 85, infill=True),
     "ar": Target("ar", 100_000, 2048, True, True, "meshopt", 85),
 }
 

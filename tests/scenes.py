@@ -25,7 +25,8 @@ import numpy as np
 SKY_Z = 1e9  # Cycles writes 1e10 for rays that hit nothing
 # Horizontal FOV of a 4:3 frame with a whole-mm 35 mm-equivalent focal length (30, 37, 48 mm),
 # so that EXIF FocalLengthIn35mmFilm describes the render camera exactly.
-FOV_DEG = {"room": 59.96028, "outdoor": 50.13542, "tabletop": 39.65406}
+FOV_DEG = {"room": 59.96028, "outdoor": 50.13542, "tabletop": 39.65406,
+           "stage": 40.0}  # stage: a portrait frame (9:16)
 SCENES = tuple(FOV_DEG)
 
 
@@ -114,8 +115,12 @@ def _add(kind: str, s: float, mat, location, rotation=(0.0, 0.0, 0.0), **size):
     return obj
 
 
+EYE = (0.0, 0.0, 0.0)  # eye offset in the camera's own frame (+X right, +Y up, −Z forward), metres
+
+
 def _camera(s: float, location, rotation_deg, fov_deg: float):
     import bpy
+    from mathutils import Euler, Vector
 
     cam = bpy.data.cameras.new("Camera")
     cam.sensor_fit = "HORIZONTAL"
@@ -126,6 +131,8 @@ def _camera(s: float, location, rotation_deg, fov_deg: float):
     bpy.context.scene.collection.objects.link(obj)
     obj.location = tuple(v * s for v in location)
     obj.rotation_euler = tuple(math.radians(a) for a in rotation_deg)
+    # a moved eye: the same camera shifted in its own frame (unscaled: a head moves in metres)
+    obj.location = Vector(obj.location) + Euler(obj.rotation_euler).to_matrix() @ Vector(EYE)
     bpy.context.scene.camera = obj
 
 
@@ -221,7 +228,25 @@ def build_tabletop(s: float, fov: float) -> None:
     _world((0.7, 0.7, 0.7), 0.8)
 
 
-BUILDERS = {"room": build_room, "outdoor": build_outdoor, "tabletop": build_tabletop}
+def build_stage(s: float, fov: float) -> None:
+    """A portrait view of a brick wall 3 m away: a thin pole 1.6 m in front of it, a large box
+    cut by the left frame edge, a ball on the floor near the bottom edge (for moved eyes)."""
+    floor = _material("floor", (0.5, 0.4, 0.3), "checker", 10.0)
+    wall = _material("wall", (0.7, 0.45, 0.35), "brick", 4.0)
+    metal = _material("metal", (0.85, 0.85, 0.9), None, roughness=0.4)
+    box = _material("box", (0.1, 0.35, 0.6), "noise", 5.0)
+    ball = _material("ball", (0.9, 0.7, 0.1), "noise", 3.0, roughness=0.35)
+    _add("plane", s, floor, (0, 1.5, 0), dims=(6, 5))
+    _add("plane", s, wall, (0, 3.0, 2), (90, 0, 0), dims=(6, 4))
+    _add("cylinder", s, metal, (0.12, 1.4, 1.1), radius=0.012, height=2.2)
+    _add("cube", s, box, (-0.75, 1.9, 0.6), (0, 0, 8), dims=(0.9, 0.6, 1.2))
+    _add("sphere", s, ball, (0.25, 1.1, 0.18), radius=0.18)
+    _camera(s, (0.0, -0.3, 1.3), (84, 0, 0), fov)
+    _sun((45, 10, 20), 4.0)
+    _world((0.6, 0.6, 0.65), 0.6)
+
+
+BUILDERS = {"room": build_room, "outdoor": build_outdoor, "tabletop": build_tabletop, "stage": build_stage}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -239,16 +264,23 @@ def _read_exr(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render(scene: str, scale: float = 1.0, width: int = 320, height: int = 240,
-           samples: int = 1, pixel_filter: float = 0.01, fov: float | None = None) -> dict:
+           samples: int = 1, pixel_filter: float = 0.01, fov: float | None = None,
+           eye: tuple[float, float, float] = (0.0, 0.0, 0.0), denoise: bool | None = None) -> dict:
     """Build ``scene`` at ``scale`` and render it with Cycles on the CPU.
 
     Returns ``rgb`` (H, W, 3) uint8 sRGB, ``depth`` (H, W) float32 planar depth in metres
     (``inf`` for sky) and ``fov`` (horizontal, degrees).  ``pixel_filter`` (px): the default
     puts every ray through its pixel centre (exact depth, aliased colour); samples for people
     use more samples and Blender's 1.5 px filter for the colour.  ``fov``: horizontal field of
-    view in degrees (default: the scene's own, :data:`FOV_DEG`).
+    view in degrees (default: the scene's own, :data:`FOV_DEG`).  ``eye``: the camera moved by
+    this much in its own frame (metres, +X right, +Y up, −Z forward; not scaled with the scene),
+    e.g. a viewer's head moved away from where the photo was taken.  ``denoise``: default on
+    above 8 samples.
     """
     import bpy
+
+    global EYE
+    EYE = tuple(float(v) for v in eye)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     sc = bpy.context.scene
@@ -257,7 +289,7 @@ def render(scene: str, scale: float = 1.0, width: int = 320, height: int = 240,
     sc.render.engine = "CYCLES"
     sc.cycles.device = "CPU"
     sc.cycles.samples = samples
-    sc.cycles.use_denoising = samples > 8
+    sc.cycles.use_denoising = samples > 8 if denoise is None else denoise
     sc.cycles.use_adaptive_sampling = False
     sc.cycles.max_bounces = 4
     sc.cycles.filter_width = pixel_filter
@@ -283,21 +315,28 @@ def render(scene: str, scale: float = 1.0, width: int = 320, height: int = 240,
 
 
 def main(argv: list[str]) -> None:
-    """``scenes.py OUT_DIR [--size WxH] scene:scale ...`` → OUT_DIR/<scene>_<scale>.npz."""
+    """``scenes.py OUT_DIR [--size WxH] [--samples N] scene:scale[@dx,dy,dz] ...``
+    → OUT_DIR/<scene>_<scale>.npz, or <scene>_<scale>@dx,dy,dz.npz for a moved eye
+    (:func:`render`'s ``eye``; more than one sample renders without the denoiser)."""
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
     size = (320, 240)
+    samples = 1
     jobs = []
     args = iter(argv[1:])
     for arg in args:
         if arg == "--size":
             size = tuple(int(v) for v in next(args).split("x"))
+        elif arg == "--samples":
+            samples = int(next(args))
         else:
             jobs.append(arg)
     for job in jobs:
+        job, _, eye = job.partition("@")
         name, scale = job.split(":")
-        result = render(name, float(scale), *size)
-        np.savez(out / f"{name}_{scale}.npz", **result)
+        offset = tuple(float(v) for v in eye.split(",")) if eye else (0.0, 0.0, 0.0)
+        result = render(name, float(scale), *size, samples=samples, eye=offset, denoise=False)
+        np.savez(out / f"{name}_{scale}{'@' + eye if eye else ''}.npz", **result)
 
 
 if __name__ == "__main__":

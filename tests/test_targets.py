@@ -175,13 +175,17 @@ def test_target_decodes_validates_and_keeps_its_budget(inputs, tmp_path, target)
     (tex,) = decoded["images"]
     w, h = image_size(tex)
     assert max(w, h) <= budget.texture_size
-    assert (w, h) == ((512, 512) if budget.power_of_two else (W, H))
+    if budget.power_of_two:
+        assert (w, h) == (512, 512)
+    else:  # the photo's own size, or with in-fill (vr) the atlas: the photo above its in-fill canvas
+        atlas = our_geometry(inputs, infill=budget.infill).texture
+        assert (w, h) == (atlas.shape[1], atlas.shape[0]) and w == W and h >= H
     # only what the unlit material uses: positions and texture coordinates, quantized
     assert set(decoded["types"]) == {"POSITION", "TEXCOORD_0", "indices"}
     assert decoded["types"]["POSITION"] == 5122 and decoded["types"]["TEXCOORD_0"] == 5123
 
     # positions and triangles equal ours (in the meshopt order we wrote), within the bound
-    geometry = our_geometry(inputs, max_triangles=budget.max_triangles)
+    geometry = our_geometry(inputs, max_triangles=budget.max_triangles, infill=budget.infill)
     order = optimize(geometry.faces, len(geometry.vertices))
     expected = geometry.vertices[order.order].astype(np.float64)
     extent = expected.max(axis=0) - expected.min(axis=0)

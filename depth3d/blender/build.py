@@ -32,6 +32,7 @@ from .polygons import MeshArrays, grid_index, mesh_arrays
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
     "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
+    "has_atlas", "set_texture",
 ]
 
 MATERIALS = ("emission", "principled")
@@ -273,13 +274,44 @@ def create_object(
     collection.objects.link(obj)
     if upright:
         obj.rotation_euler = UPRIGHT_EULER
-    if geometry.faces is not None and image is None:
+    if geometry.faces is not None and (image is None or has_atlas(geometry)):
         image = image_from_rgb(geometry.texture, name)
+        if has_atlas(geometry):
+            image[ATLAS_KEY] = True
     mat = photo_material(
         name, image, material, color_attribute=COLOR_ATTRIBUTE if geometry.faces is None else None
     )
     data.materials.append(mat)
     return obj
+
+
+ATLAS_KEY = "depth3d_atlas"  # custom property marking an image made for an in-fill atlas
+
+
+def has_atlas(geometry: Geometry) -> bool:
+    """Whether ``geometry.texture`` is an in-fill atlas (the photo and its in-painted canvas,
+    :mod:`depth3d.infill`) rather than the photo."""
+    return bool(geometry.meta.get("infill", {}).get("layer_faces"))
+
+
+def set_texture(obj: bpy.types.Object, geometry: Geometry, photo_image: bpy.types.Image | None) -> None:
+    """Point ``obj``'s image textures at what ``geometry``'s UVs index: a new packed atlas image
+    when in-fill added one, else ``photo_image``; an atlas image no one uses any more goes."""
+    nodes = [n for m in obj.data.materials if m is not None and m.node_tree is not None
+             for n in m.node_tree.nodes if n.type == "TEX_IMAGE"]
+    if not nodes:
+        return
+    old = {n.image for n in nodes} - {None}
+    if has_atlas(geometry):
+        image = image_from_rgb(geometry.texture, f"{obj.name} In-fill")
+        image[ATLAS_KEY] = True
+    else:
+        image = photo_image
+    for n in nodes:
+        n.image = image
+    for im in old:
+        if im is not image and im.get(ATLAS_KEY) and im.users == 0:
+            bpy.data.images.remove(im)
 
 
 def _same_topology(mesh: bpy.types.Mesh, n_vertices: int, arrays: MeshArrays) -> bool:

@@ -68,6 +68,7 @@ def options_of(obj: bpy.types.Object) -> Options:
     return Options(
         geometry=s.geometry, projection=s.projection, fov=math.degrees(s.fov),
         scale=s.scale, shift=s.shift, resolution=s.resolution, edge_threshold=s.edge_threshold,
+        infill=s.infill,
     )
 
 
@@ -96,6 +97,7 @@ def store(
         s.scale = default[0] if scale is None else scale
         s.shift = default[1] if shift is None else shift
         s.resolution, s.edge_threshold = options.resolution, options.edge_threshold
+        s.infill = options.infill
         s.model_fov = result.fov_deg or 0.0
         s.exif_fov = photo.fov_deg or 0.0
         s.photo_width, s.photo_height = photo.width, photo.height
@@ -111,14 +113,15 @@ def _photo_pixels(obj: bpy.types.Object, need_colours: bool) -> np.ndarray:
     """The photo's (H, W, 3) uint8 pixels for rebuilding.
 
     A mesh only needs the photo's size (its texture is the image datablock), so a zero-stride
-    array of that size stands in; points need the colours, read once per image and kept.
+    array of that size stands in; points and in-fill (:mod:`depth3d.infill`) need the colours,
+    read once per image and kept.
     """
     s = obj.depth3d
     if not need_colours:
         return np.broadcast_to(np.zeros(3, np.uint8), (s.photo_height, s.photo_width, 3))
     image = s.image
     if image is None:
-        raise Depth3DError(f"{obj.name}: its photo image is gone; cannot colour the points")
+        raise Depth3DError(f"{obj.name}: its photo image is gone; cannot colour the points or the in-fill")
     key = image.session_uid
     signature = (image.name, tuple(image.size), image.filepath, image.is_dirty)
     hit = _pixels.get(key)
@@ -140,7 +143,8 @@ def rebuild_geometry(obj: bpy.types.Object) -> Geometry:
     s = obj.depth3d
     options = options_of(obj)
     return reconstruct(
-        _photo_pixels(obj, options.geometry == "points"), cached_depth(obj, copy=False), s.kind, options,
+        _photo_pixels(obj, options.geometry == "points" or options.infill), cached_depth(obj, copy=False),
+        s.kind, options,
         model_fov=s.model_fov or None, exif_fov=s.exif_fov or None, name=obj.name,
     )
 
@@ -151,6 +155,8 @@ def remesh(obj: bpy.types.Object) -> Geometry:
         raise Depth3DError(f"{obj.name} has no cached depth to re-mesh from")
     geometry = rebuild_geometry(obj)
     build.update_object_geometry(obj, geometry)
+    if geometry.faces is not None:
+        build.set_texture(obj, geometry, obj.depth3d.image)
     camera = obj.depth3d.camera
     if camera is not None and camera.type == "CAMERA":
         build.update_camera(camera, geometry)

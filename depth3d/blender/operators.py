@@ -26,7 +26,8 @@ from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .prefs import get_prefs
 from .props import (
-    COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS, TARGET_ITEMS,
+    COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, INFILL_HELP, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS,
+    TARGET_ITEMS,
 )
 
 USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
@@ -118,6 +119,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
     edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD,
                                   **blender_bounds(Options, "edge_threshold"),
                                   precision=3, description=EDGE_HELP)
+    infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP)
     add_camera: BoolProperty(name="Add Camera", default=True)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission")
     pack_image: BoolProperty(name="Pack Photo", default=False)
@@ -151,7 +153,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         return Options(  # near/far on a metric map: its range remapped (Options.resolved)
             geometry=self.geometry, projection=self.projection, fov=self.fov or None,
             scale=given("scale"), shift=given("shift"), near=given("near"), far=given("far"),
-            resolution=self.resolution, edge_threshold=self.edge_threshold,
+            resolution=self.resolution, edge_threshold=self.edge_threshold, infill=self.infill,
         )
 
     def _source(self, context):
@@ -212,7 +214,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         if not self._is_set("depth_filepath") and s.use_depth_file:
             self.depth_filepath = s.depth_filepath
             self.depth_kind = s.depth_kind
-        for name in ("geometry", "projection", "resolution", "edge_threshold", "material",
+        for name in ("geometry", "projection", "resolution", "edge_threshold", "infill", "material",
                      "add_camera", "pack_image"):
             if not self._is_set(name):
                 setattr(self, name, getattr(s, name))

@@ -65,6 +65,8 @@ def draw_generate(layout, context) -> None:
     col.prop(s, "resolution")
     if s.geometry == "mesh":
         col.prop(s, "edge_threshold")
+        if s.projection == "perspective":
+            col.prop(s, "infill")
     col.prop(s, "material")
     col.prop(s, "add_camera")
 
@@ -123,6 +125,8 @@ class DEPTH3D_PT_object(bpy.types.Panel):
         col.prop(s, "resolution")
         if s.geometry == "mesh":
             col.prop(s, "edge_threshold")
+            if s.projection == "perspective":
+                col.prop(s, "infill")
         col.prop(s, "live")
         layout.operator("depth3d.remesh", icon="FILE_REFRESH")
 

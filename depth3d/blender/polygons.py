@@ -71,6 +71,8 @@ def grid_index(geometry: Geometry) -> np.ndarray | None:
     nx, ny = geometry.grid
     span_w, span_h = geometry.span if min(geometry.span) > 0 else geometry.grid
     uv = geometry.uv
+    if geometry.meta.get("infill", {}).get("layer_faces"):
+        return None  # UVs index an atlas (depth3d.infill): taken as plain triangles
     if nx < 3 or ny < 2 or len(uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
         return None
     n_grid = nx * ny

@@ -59,6 +59,10 @@ EDGE_HELP = ("Relative jump in disparity that cuts the surface at a depth discon
              "(0 keeps every triangle)")
 
 
+INFILL_HELP = ("Perspective meshes: a hidden background layer behind every cut and a margin past "
+               "the frame edge, in-painted from the background, so a moving viewer (VR) sees no holes")
+
+
 def _remesh(self, context) -> None:
     from . import cache
 
@@ -102,6 +106,7 @@ class Depth3DSettings(bpy.types.PropertyGroup):
     edge_threshold: FloatProperty(
         name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"), soft_max=0.5, precision=3,
         step=1, description=EDGE_HELP, **_ARGS)
+    infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, **_ARGS)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission", **_ARGS)
     add_camera: BoolProperty(name="Add Camera", default=True,
                              description="A camera that reproduces the photo, with the photo as background", **_ARGS)
@@ -130,6 +135,7 @@ class Depth3DObject(bpy.types.PropertyGroup):
     edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"),
                                   soft_max=0.5, precision=3, step=1, description=EDGE_HELP,
                                   update=_remesh, **_ARGS)
+    infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, update=_remesh, **_ARGS)
     kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="depth", **_ARGS)
     model_fov: FloatProperty(name="Model FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)
     exif_fov: FloatProperty(name="EXIF FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)
