@@ -50,7 +50,6 @@ __all__ = [
 
 MAX_ERROR = 0.004  # the largest relative error decimation may spend (the fan: about twice that)
 MAX_LEVEL = 8  # blocks of up to 2^8 = 256 cells a side
-TILE_SLACK = 0.01  # tileable_shape moves a grid's cell count by at most this share (or one cell)
 DENSE = 8  # blocks up to this size are measured offset by offset over strided views
 
 
@@ -81,30 +80,6 @@ class Decimation(NamedTuple):
     faces: np.ndarray
     error: float
     met: bool
-
-
-def tileable_shape(nx: int, ny: int, span: tuple[int, int], slack: float = TILE_SLACK) -> tuple[int, int]:
-    """A grid shape near (nx, ny) whose cell counts are multiples (two at least) of the largest
-    power of two 2^k (k ≤ MAX_LEVEL) reachable by moving each by at most ``slack`` of it (or
-    one cell), never beyond the map's ``span`` (width, height) unless the grid already is.
-
-    Blocks are aligned at the grid's top-left corner: with 1023 × 767 cells (the default grid
-    of a 4:3 photo) they shrink towards the right and bottom edges (1023 = 512 + 256 + … + 1)
-    and a plane still needs ~12k faces; with 1024 × 768 (a 1025 × 769 grid) it takes 76.
-    """
-    for k in range(MAX_LEVEL, 0, -1):
-        t = 1 << k
-        shape = []
-        for n, limit in ((nx, span[0]), (ny, span[1])):
-            cells = n - 1
-            fits = [c for c in {(cells // t) * t, -(-cells // t) * t}
-                    if c >= 2 * t and c + 1 <= max(limit, n) and abs(c - cells) <= max(1.0, slack * cells)]
-            if not fits:
-                break
-            shape.append(min(fits, key=lambda c: (abs(c - cells), c)) + 1)
-        if len(shape) == 2:
-            return shape[0], shape[1]
-    return nx, ny
 
 
 def whole_cells(value: np.ndarray, cuts: dict[str, np.ndarray] | None) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .camera import Camera, resolve_fov
-from .decimate import decimate, tileable_shape, whole_cells
+from .decimate import decimate, whole_cells
 from .depth import disparity_limits, to_metric_disparity, to_relief_height
 from .edges import (
     DEFAULT_EDGE_THRESHOLD,
@@ -40,11 +40,10 @@ class Options:
     """What to build.  ``None`` for fov/scale/shift means "decide from the data".
 
     max_triangles: 0 = no limit; else a mesh has at most this many faces — whole cells merged
-    into error-bounded blocks (:mod:`depth3d.decimate`; cut borders and holes kept vertex for
-    vertex), on a grid whose cell counts the blocks tile (up to 1 % off the resolution:
-    :func:`~depth3d.decimate.tileable_shape`, e.g. 1025 × 769 for 1024 × 768), and on a
-    coarser grid only if even the largest error allowed (:data:`~depth3d.decimate.MAX_ERROR`)
-    does not reach the budget.  Points ignore it (a point cloud has no triangles).
+    into error-bounded blocks (:mod:`depth3d.decimate`; cut borders, holes and the frame kept
+    vertex for vertex), on a coarser grid only if even the largest error allowed
+    (:data:`~depth3d.decimate.MAX_ERROR`) does not reach the budget.  Points ignore it (a point
+    cloud has no triangles).
     """
 
     geometry: str = "mesh"
@@ -190,8 +189,6 @@ def reconstruct(
     camera = Camera(width, height, resolve_fov(options.fov, model_fov, exif_fov))
     span = (raw_depth.shape[1], raw_depth.shape[0])
     nx, ny = grid_shape(*span, options.resolution)
-    if options.max_triangles and options.geometry == "mesh":
-        nx, ny = tileable_shape(nx, ny, span)  # so that decimation's blocks tile the whole grid
 
     edge_q, measured, k = grid_disparity(raw_depth, kind, options, nx, ny)
     q = edge_q if k == 1 else np.ascontiguousarray(edge_q[::k, ::k])
@@ -225,8 +222,7 @@ def reconstruct(
         # perspective: disparity is affine over a planar triangle's image; relief: 1 + height
         cut = decimate(faces, q if options.projection == "perspective" else z, whole_cells(q, cuts), budget)
         if not cut.met and max(nx, ny) > 2:  # too much detail even at the largest error: a coarser grid
-            long_side = max(nx, ny)  # (less the slack tileable_shape may add back)
-            coarser = max(2, min(long_side - 2 - long_side // 100, int(long_side * (budget / len(cut.faces)) ** 0.5)))
+            coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),
                                model_fov, exif_fov, name)
         faces = cut.faces[:budget]  # (cut only on a 2 × 2 grid with a budget of 1)

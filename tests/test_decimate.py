@@ -51,9 +51,6 @@ def box_scene(nx: int = 97, ny: int = 73) -> np.ndarray:
     return depth.astype(np.float32)
 
 
-NO_LIMIT = 10 ** 9  # a budget never reached: the undecimated mesh of the grid a budget uses
-
-
 def build(depth: np.ndarray, **kw):
     rgb = np.zeros(depth.shape + (3,), np.uint8)
     return reconstruct(rgb, depth, "depth", Options(fov=FOV, resolution=kw.pop("resolution", 0), **kw))
@@ -144,7 +141,7 @@ def check_decimated(full, dec, value=lambda g: -1.0 / g.vertices[:, 2]) -> float
 
 def test_a_tilted_plane_collapses_to_a_few_exact_triangles():
     depth = tilted_plane(65, 49)  # 64 × 48 cells
-    full = build(depth, max_triangles=NO_LIMIT)
+    full = build(depth)
     dec = build(depth, max_triangles=30)
     assert len(full.faces) == 2 * 64 * 48
     assert dec.grid == full.grid and len(dec.faces) <= 30  # blocks of 32 and 16 cells: 26
@@ -155,7 +152,7 @@ def test_a_tilted_plane_collapses_to_a_few_exact_triangles():
 
 def test_a_box_keeps_its_cut_borders_and_opens_no_cracks():
     depth = box_scene()
-    full = build(depth, max_triangles=NO_LIMIT)
+    full = build(depth)
     assert len(_border(full.faces)) > 200  # the box's and the hole's cuts
     for budget in (len(full.faces) // 2, 6000, 4000):
         dec = build(depth, max_triangles=budget)
@@ -166,7 +163,7 @@ def test_a_box_keeps_its_cut_borders_and_opens_no_cracks():
 
 def test_relief_decimates_on_height():
     depth = box_scene()
-    full = build(depth, projection="relief", max_triangles=NO_LIMIT)
+    full = build(depth, projection="relief")
     dec = build(depth, projection="relief", max_triangles=3000)
     assert len(dec.faces) <= 3000
     check_decimated(full, dec, value=lambda g: 1.0 + g.vertices[:, 2])
@@ -183,7 +180,7 @@ def test_budgets_are_respected(budget):
         assert len(dec.faces) > 0.95 * budget
     else:
         assert max(dec.grid) < 161
-    full = build(depth, resolution=max(dec.grid), max_triangles=NO_LIMIT)  # undecimated, same grid
+    full = build(depth, resolution=max(dec.grid))  # the undecimated mesh of the same grid
     assert full.grid == dec.grid
     if len(full.faces) > budget and max(dec.grid) == 2:
         return  # a 2 × 2 grid with more faces than the budget: the first ones are kept
@@ -193,25 +190,12 @@ def test_budgets_are_respected(budget):
 def test_no_budget_is_todays_mesh_bit_for_bit():
     depth = box_scene()
     today = build(depth)
-    assert today.grid == (97, 73)  # a shape blocks tile already: a budget never reached changes nothing
-    for budget in (0, NO_LIMIT):
+    for budget in (0, len(today.faces), 10 ** 9):
         same = build(depth, max_triangles=budget)
         for name in ("vertices", "faces", "uv"):
             np.testing.assert_array_equal(getattr(same, name), getattr(today, name))
             assert getattr(same, name).dtype == getattr(today, name).dtype
         assert "max_error" not in same.meta
-
-
-def test_grids_are_moved_to_shapes_blocks_tile():
-    from depth3d.decimate import tileable_shape
-
-    assert tileable_shape(1024, 768, (1280, 960)) == (1025, 769)  # 1024 × 768 cells: 4 × 3 blocks of 256
-    assert tileable_shape(1024, 768, (1024, 768)) == (1017, 761)  # not beyond the map: blocks of 8
-    assert tileable_shape(97, 73, (97, 73)) == (97, 73)
-    # a plane on the default grid of a 4:3 photo: a handful of faces, not a staircase along the edges
-    depth = tilted_plane(1280, 960)
-    dec = build(depth, resolution=1024, max_triangles=200)
-    assert dec.grid == (1025, 769) and len(dec.faces) <= 200
 
 
 def test_points_ignore_the_budget_and_negatives_are_refused():
@@ -245,7 +229,7 @@ def test_what_only_the_blocks_interiors_see_is_bounded_too():
     j, i = np.mgrid[0:97, 0:129]
     q = 0.45 + 0.002 * np.sin(np.pi * i / 16) * np.sin(np.pi * j / 16)
     depth = (1.0 / q).astype(np.float32)
-    full = build(depth, max_triangles=NO_LIMIT)
+    full = build(depth)
     for budget in (8000, 3000):
         dec = build(depth, max_triangles=budget)
         assert dec.grid == full.grid and len(dec.faces) <= budget
@@ -298,7 +282,7 @@ def test_block_errors_are_each_fans_own_miss_saturated():
 ], ids=["coarse-grid", "no-edge-rule", "relief-coarse"])
 def test_other_grids_decimate_alike(options):
     depth = box_scene(241, 181)
-    full = build(depth, max_triangles=NO_LIMIT, **options)
+    full = build(depth, **options)
     dec = build(depth, max_triangles=len(full.faces) // 2, **options)
     assert dec.grid == full.grid and len(dec.faces) <= len(full.faces) // 2
     relief = options.get("projection") == "relief"
