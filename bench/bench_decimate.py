@@ -65,7 +65,7 @@ def timing(repeat: int) -> None:
             t, _ = _best(lambda b=b: decimate(faces, value, whole, b, errors=block_errors(value, whole)), 1)
             alone[b] = min(alone[b], t)
     ref = times[0]
-    print(f"12 MP room ({SIZES[12][0]}×{SIZES[12][1]}), grid {counts[0][2]}, best of {repeat}")
+    print(f"12 MP room ({SIZES[12][0]}×{SIZES[12][1]}), grid {counts[0][2]} (default), best of {repeat}")
     print(f"{'budget':>8} {'faces':>9} {'error':>9} {'reconstruct':>12} {'ratio':>6} {'decimation':>11} {'ratio':>6}")
     for b in BUDGETS:
         n, err, _ = counts[b]
