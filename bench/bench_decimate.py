@@ -65,7 +65,7 @@ def timing(repeat: int) -> None:
             t, _ = _best(lambda b=b: decimate(faces, value, whole, b, errors=block_errors(value, whole)), 1)
             alone[b] = min(alone[b], t)
     ref = times[0]
-    print(f"12 MP room ({SIZES[12][0]}×{SIZES[12][1]}), grid {counts[0][2]}, best of {repeat}")
+    print(f"12 MP room ({SIZES[12][0]}×{SIZES[12][1]}), grid {counts[0][2]} (default), best of {repeat}")
     print(f"{'budget':>8} {'faces':>9} {'error':>9} {'reconstruct':>12} {'ratio':>6} {'decimation':>11} {'ratio':>6}")
     for b in BUDGETS:
         n, err, _ = counts[b]
@@ -78,12 +78,19 @@ def fidelity() -> None:
     import test_flying as tf
 
     renders = tf.cached_renders(REPO / ".pytest_cache" / "d" / "depth3d")
-    print(f"{'scene':8} {'blur':6} {'budget':>8} {'faces':>9} {'flying':>8} {'coverage':>9}")
+    from depth3d.reconstruct import Options, reconstruct
+
+    print(f"{'scene':8} {'blur':6} {'budget':>8} {'faces':>9} {'flying':>8} {'coverage':>9} {'error':>8}")
     for scene in tf.SCENES:
         for blur in tf.BLURS:
             for b in BUDGETS:
-                flying, cov, n = tf.measure(renders[scene, 1.0], tf.RESOLUTIONS[0], blur, b)
-                print(f"{scene:8} {blur:6} {b or 'none':>8} {n:9d} {flying:8.3%} {cov:9.2%}", flush=True)
+                r = renders[scene, 1.0]
+                flying, cov, n = tf.measure(r, tf.RESOLUTIONS[0], blur, b)
+                depth = tf.backdrop(r["depth"])  # the tolerance decimation chose, as measure built it
+                depth = tf.model_blur(depth) if blur == "model" else depth
+                geo = reconstruct(r["rgb"], depth, "depth", Options(fov=float(r["fov"]), max_triangles=b))
+                print(f"{scene:8} {blur:6} {b or 'none':>8} {n:9d} {flying:8.3%} {cov:9.2%} "
+                      f"{geo.meta.get('max_error', 0.0):8.2e}", flush=True)
 
 
 def main() -> None:

@@ -260,29 +260,35 @@ class _Layout(NamedTuple):
 def _layout(faces: np.ndarray, ny: int, nx: int) -> _Layout:
     """Split ``faces`` into the grid cells' own triangles and the rest.
 
-    :func:`~depth3d.edges.triangulate` lists the grid triangles first (all first triangles,
-    then all second ones): then the rest is a view of the tail.  A face in the last row or
-    column cannot be a cell's (its "cell" would wrap around the grid).
+    :func:`~depth3d.edges.triangulate` lists the grid triangles first: a run of first
+    triangles (a, a+nx, a+1), then a run of second ones (a+1, a+nx, a+nx+1); the rest is a view
+    of the tail (split faces, one of which may look like a grid triangle: it stays where it is).
+    Any other order takes a general path, face by face.
     """
+    n_cells = (ny - 1) * (nx - 1)
+    d1 = faces[:, 1] - faces[:, 0]
+    n1 = int(np.argmax(d1 != nx)) if len(d1) and d1[-1] != nx else len(d1)
+    tail = d1[n1:]
+    n2 = int(np.argmax(tail != nx - 1)) if len(tail) and tail[-1] != nx - 1 else len(tail)
+    first, second = faces[:n1], faces[n1:n1 + n2]
+    if (first[:, 2] - first[:, 0] == 1).all() and (second[:, 2] - second[:, 0] == nx).all():
+        cells = np.zeros((2, ny, nx), bool)  # by the cell's top-left vertex a
+        cells[0].reshape(-1)[first[:, 0]] = True
+        cells[1].reshape(-1)[second[:, 0] - 1] = True
+        in_grid = cells[:, :-1, :-1]
+        if int(np.count_nonzero(in_grid)) == n1 + n2:  # all cells, none twice
+            return _Layout(in_grid[0], in_grid[1], faces[n1 + n2:])
     f0 = faces[:, 0]
-    d1 = faces[:, 1] - f0
     d2 = faces[:, 2] - f0
     is1 = (d1 == nx) & (d2 == 1)
     is2 = (d1 == nx - 1) & (d2 == nx)
-    grid = is1 | is2
-    cells = np.zeros((2, ny * nx), bool)  # by the cell's top-left vertex a
-    cells[0, f0[is1]] = True
-    cells[1, f0[is2] - 1] = True
-    n = int(np.count_nonzero(grid))
-    in_grid = cells.reshape(2, ny, nx)[:, :-1, :-1]
-    if int(np.count_nonzero(in_grid)) != n:  # a face off the cells: judged one by one
-        j, i = np.divmod(np.where(is1, f0, f0 - 1), nx)
-        grid &= (i < nx - 1) & (j < ny - 1)
-        cells[:] = False
-        cells[0, f0[grid & is1]] = True
-        cells[1, f0[grid & is2] - 1] = True
-    rest = faces[n:] if grid[:n].all() and int(np.count_nonzero(grid)) == n else faces[~grid]
-    return _Layout(in_grid[0], in_grid[1], rest)
+    j, i = np.divmod(np.where(is1, f0, f0 - 1), nx)
+    grid = (is1 | is2) & (i < nx - 1) & (j < ny - 1) & (j >= 0) & (i >= 0)
+    cells = np.zeros((2, n_cells), bool)
+    c = j * (nx - 1) + i
+    cells[0, c[grid & is1]] = True
+    cells[1, c[grid & is2]] = True
+    return _Layout(cells[0].reshape(ny - 1, nx - 1), cells[1].reshape(ny - 1, nx - 1), faces[~grid])
 
 
 def _up(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -273,3 +273,17 @@ def test_block_errors_are_each_fans_own_miss_saturated():
         expect[holed] = np.inf
         np.testing.assert_allclose(e, expect, rtol=1e-4, atol=1e-7)
         below = expect
+
+
+@pytest.mark.parametrize("options", [
+    {"resolution": 80},  # coarser than the map: cuts found and placed on a finer grid
+    {"resolution": 0, "edge_threshold": 0},  # no edge rule: nothing cut
+    {"resolution": 120, "projection": "relief"},
+], ids=["coarse-grid", "no-edge-rule", "relief-coarse"])
+def test_other_grids_decimate_alike(options):
+    depth = box_scene(241, 181)
+    full = build(depth, **options)
+    dec = build(depth, max_triangles=len(full.faces) // 2, **options)
+    assert dec.grid == full.grid and len(dec.faces) <= len(full.faces) // 2
+    relief = options.get("projection") == "relief"
+    check_decimated(full, dec, (lambda g: 1.0 + g.vertices[:, 2]) if relief else (lambda g: -1.0 / g.vertices[:, 2]))
