@@ -75,6 +75,22 @@ def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = F
     _add_geometry_arguments(p)
 
 
+def _add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """``convert`` only: --skip-existing and the Ray batch (docs/cluster.md)."""
+    p.add_argument("--skip-existing", action="store_true",
+                   help="convert only the inputs whose output does not exist yet (never rewrite one)")
+    g = p.add_argument_group("cluster (docs/cluster.md)")
+    g.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray: the cluster at ADDRESS (host:port, ray://host:port, auto), "
+                        "else $RAY_ADDRESS, else a new local Ray instance")
+    g.add_argument("--ray-actors", type=int, metavar="N",
+                   help="inference actors, one model each (default: one per GPU, else CPUs/2)")
+    g.add_argument("--ray-gpus", type=float, metavar="G",
+                   help="GPUs per inference actor, may be fractional (default 1 on a GPU cluster)")
+    g.add_argument("--ray-batch-size", type=int, default=4, metavar="N",
+                   help="photos per inference call (default 4)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth3d", description="A single photo to 3D.")
     parser.add_argument("--version", action="version", version=f"depth3d {__version__}")
@@ -82,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="photos → .glb/.gltf/.ply/.obj")
     add_convert_arguments(p)
+    _add_batch_arguments(p)
 
     p = sub.add_parser("depth", help="depth maps only: float .npy + 16-bit PNG + preview")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -214,13 +231,30 @@ def _preload(module: str) -> None:
     threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
+def _skip_existing(inputs: list[Path], outputs: dict[Path, Path]) -> list[Path]:
+    """The inputs whose output does not exist yet; says on stderr how many were skipped."""
+    todo = [p for p in inputs if not outputs[p].exists()]
+    if len(todo) < len(inputs):
+        print(f"skipped {len(inputs) - len(todo)} of {len(inputs)} photos: output exists",
+              file=sys.stderr, flush=True)
+    return todo
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from .pipeline import convert_file
 
+    if getattr(args, "ray", None) is not None:
+        from .cluster import run_convert
+
+        return run_convert(args, FORMATS)
+    if getattr(args, "ray_actors", None) or getattr(args, "ray_gpus", None) is not None:
+        raise UsageError("--ray-actors and --ray-gpus go with --ray")
     _preload("trimesh.exchange.gltf")
     inputs, outputs, fmt = convert_targets(args)
     options = options_from_args(args)
     backend_for = backend_factory(args, len(inputs))
+    if getattr(args, "skip_existing", False):
+        inputs = _skip_existing(inputs, outputs)
     return _run_batch(
         inputs, lambda p: convert_file(
             p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit"
