@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo, same_point_set
-from depth3d.cli import main
 from tiny_models import save_tiny_depth_anything
+
+from depth3d.cli import main
 
 ray = pytest.importorskip("ray", reason="the cluster extra (ray[data]) is not installed")
 
@@ -101,19 +101,6 @@ def test_ray_run_equals_local_run_through_pyarrow_uris(cluster, photos, tmp_path
     assert not [p for p in tmp_path.rglob(".*")], "a temporary file was left behind"
 
 
-def test_model_in_an_actor_pool_gives_the_local_geometry(cluster, photos, tiny_model, tmp_path, capsys):
-    """Batched inference (one forward pass per batch) in actors = one photo at a time locally,
-    up to float32 rounding (relative 1e-6 in the depth)."""
-    address, _ = cluster
-    folder, _ = photos
-    assert main(["convert", str(folder), "-o", str(tmp_path / "local"), "--model", str(tiny_model),
-                 "--format", "ply"]) == 0
-    code = main(["convert", str(folder), "-o", str(tmp_path / "ray"), "--model", str(tiny_model),
-                 "--format", "ply", "--ray", address, "--ray-actors", "1", "--ray-batch-size", "4"])
-    assert code == 0, capsys.readouterr().err
-    assert_same_outputs(tmp_path / "ray", tmp_path / "local", atol=1e-4)
-
-
 def test_broken_photo_is_one_error_line_and_exit_1(cluster, photos, tmp_path):
     """The real command, in its own process, joining the module's Ray instance."""
     address, _ = cluster
@@ -123,28 +110,32 @@ def test_broken_photo_is_one_error_line_and_exit_1(cluster, photos, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "depth3d", "convert", str(folder), "-o", str(out), "--depth", str(depth),
          "--ray", address],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert proc.returncode == 1, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {folder / 'broken.jpg'}: truncated image file (42 bytes not processed)"] \
-        or (len(errors) == 1 and errors[0].startswith(f"error: {folder / 'broken.jpg'}: ")), proc.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"error: {folder / 'broken.jpg'}: truncated"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert "summary: 4 converted, 1 failed, 0 skipped" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.glb", "b.glb", "c.glb", "d.glb"]
 
 
-def test_a_worker_killed_mid_run_costs_a_retry_not_a_photo(cluster, photos, tiny_model, tmp_path, capsys):
-    """The inference actor dies while it has b in hand, and the task building c's geometry dies:
-    Ray restarts the actor and re-runs the task; every output is written, whole."""
+def test_model_actors_survive_a_killed_worker_and_give_the_local_geometry(
+    cluster, photos, tiny_model, tmp_path, capsys
+):
+    """The inference actor dies while it holds b, and the task building c's geometry dies: Ray
+    restarts the actor (which loads its model again) and re-runs the task; every output is
+    written, whole.  Batched inference (one forward pass per batch of same-size photos) gives
+    the geometry of the local run (one photo at a time) up to float32 rounding (relative 1e-6
+    in the depth)."""
     address, faults = cluster
     folder, _ = photos
     (faults / "depth-b").touch()
     (faults / "geometry-c").touch()
     assert main(["convert", str(folder), "-o", str(tmp_path / "local"), "--model", str(tiny_model),
-                 "--format", "ply", "--resolution", "32"]) == 0
+                 "--format", "ply"]) == 0
     code = main(["convert", str(folder), "-o", str(tmp_path / "ray"), "--model", str(tiny_model),
-                 "--format", "ply", "--resolution", "32", "--ray", address, "--ray-batch-size", "1"])
+                 "--format", "ply", "--ray", address, "--ray-actors", "1", "--ray-batch-size", "4"])
     err = capsys.readouterr().err
     died = sorted(p.name for p in faults.glob("*.died"))
     assert died == ["depth-b.died", "geometry-c.died"], (died, err)
@@ -196,7 +187,7 @@ def test_unreachable_ray_address_is_one_line_and_exit_1(photos, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "depth3d", "convert", str(folder), "-o", str(tmp_path / "out"),
          "--depth", str(depth), "--ray", f"127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [

@@ -17,9 +17,10 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import Depth3DError
 from ..image import PHOTO_SUFFIXES
@@ -283,7 +284,7 @@ def run_convert(args: argparse.Namespace, formats) -> int:
     options = options_from_args(args)
     spec = backend_spec(args, len(plan.inputs) + len(plan.skipped))
     job = Job(options, plan.fmt, unlit=args.material == "unlit")
-    write = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    write = lambda line: print(line, file=sys.stderr, flush=True)
     if not plan.inputs:
         summary = RunSummary(0, 0, len(plan.skipped), 0.0, [])
         write(summary.line())
