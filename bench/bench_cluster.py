@@ -73,9 +73,8 @@ def save_depth_anything_v2_small(folder: Path) -> Path:
 
 
 def make_photos(folder: Path, count: int) -> Path:
-    from PIL import Image
-
     from bench_convert import scene
+    from PIL import Image
 
     folder.mkdir(parents=True)
     rgb, _ = scene(640, 480)
@@ -96,7 +95,6 @@ def timed(argv: list[str]) -> float:
     seconds = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"failed ({code}): {' '.join(argv)}\n{log.getvalue()[-3000:]}")
-    summary = [line for line in log.getvalue().splitlines() if line.startswith("summary:")]
     return seconds
 
 
@@ -115,7 +113,6 @@ def main() -> None:
     import numpy as np
     import ray
     import torch
-
     from bench_convert import scene
     from tiny_models import save_tiny_depth_anything
 
