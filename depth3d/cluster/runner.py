@@ -111,7 +111,7 @@ def plan_convert(args: argparse.Namespace, formats) -> ConvertPlan:
     if getattr(args, "skip_existing", False):
         present = existing_names(folder)
         keep = [i for i, out in enumerate(outputs) if out.name not in present]
-        skipped = [labels[i] for i in range(len(inputs)) if i not in set(keep)]
+        skipped = [label for out, label in zip(outputs, labels) if out.name in present]
         inputs, outputs, labels = ([seq[i] for i in keep] for seq in (inputs, outputs, labels))
     return ConvertPlan(inputs, outputs, labels, fmt, skipped, folder)
 
