@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class ConvertPlan:
     fmt: str
     skipped: list[str]
     out_folder: Place
+    aliases: dict[str, str] = field(default_factory=dict)  # worker-side path → the user's words
 
 
 @dataclass
@@ -263,6 +264,8 @@ def run_plan(plan: ConvertPlan, spec: BackendSpec, job: Job, sizing: ActorSizing
             seen.add(index)
             if row["error"]:
                 msg = str(row["error"]).replace(str(plan.inputs[index]), plan.labels[index])
+                for worker_path, user_path in plan.aliases.items():
+                    msg = msg.replace(worker_path, user_path)
                 errors.append(f"error: {msg}")
                 write(errors[-1])
             else:
@@ -287,6 +290,9 @@ def run_convert(args: argparse.Namespace, formats) -> int:
     plan = plan_convert(args, formats)
     options = options_from_args(args)
     spec = backend_spec(args, len(plan.inputs) + len(plan.skipped))
+    for given in (args.depth, args.model):  # made absolute for the workers; shown as given
+        if given and Path(given).expanduser().exists():
+            plan.aliases[str(Path(given).expanduser().resolve())] = given
     job = Job(options, plan.fmt, unlit=args.material == "unlit")
     write = lambda line: print(line, file=sys.stderr, flush=True)
     if not plan.inputs:
