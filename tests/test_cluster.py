@@ -32,7 +32,7 @@ TESTS = Path(__file__).resolve().parent
 def cluster(tmp_path_factory):
     """A local Ray instance for the module; yields ``(address, faults folder)``."""
     faults = tmp_path_factory.mktemp("faults")
-    pythonpath = os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")])
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), str(TESTS), os.environ.get("PYTHONPATH")]))
     ray.init(
         num_cpus=2, include_dashboard=False, object_store_memory=128 * 1024 ** 2,
         logging_level=logging.WARNING,
