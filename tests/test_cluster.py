@@ -175,6 +175,21 @@ def test_skip_existing_converts_only_what_is_missing(cluster, photos, tmp_path, 
     assert _stats(out) == after
 
 
+def test_object_store_places_keep_their_options_out_of_messages():
+    """s3:// places: names join under the prefix, the query (pyarrow.fs options) travels with
+    them to the workers but never into a message; the path on the bucket is pyarrow's."""
+    from depth3d.cluster.storage import Place
+
+    out = Place.parse("s3://archive/glb/?endpoint_override=127.0.0.1:9&scheme=http&region=eu-west-1")
+    glb = out.child("a.glb")
+    assert str(glb) == "s3://archive/glb/a.glb"
+    assert Place.parse(glb.uri()) == glb and "endpoint_override=127.0.0.1:9" in glb.uri()
+    fs, path = glb.open()  # region given: no request is made
+    assert (fs.type_name, path, fs.region) == ("s3", "archive/glb/a.glb", "eu-west-1")
+    assert Place.parse("s3://archive?region=eu-west-1").child("a.glb").open()[1] == "archive/a.glb"
+    assert (glb.stem, glb.suffix, str(glb.parent)) == ("a", ".glb", "s3://archive/glb")
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
