@@ -175,6 +175,23 @@ def test_skip_existing_converts_only_what_is_missing(cluster, photos, tmp_path, 
     assert _stats(out) == after
 
 
+def test_batched_inference_matches_one_photo_at_a_time(tiny_model):
+    """What each actor runs: one forward pass per group of same-size photos, results in order."""
+    from depth3d.backends.hf import TransformersBackend
+    from depth3d.image import Photo
+
+    rng = np.random.default_rng(1)
+    photos = [Photo(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), name=f"p{i}")
+              for i, (w, h) in enumerate([(64, 48), (40, 60), (64, 48), (64, 48), (40, 60)])]
+    backend = TransformersBackend(str(tiny_model), device="cpu")
+    batched = backend.estimate_batch(photos)
+    for photo, result in zip(photos, batched):
+        single = backend.estimate(photo)
+        assert result.depth.shape == (photo.height, photo.width) and result.kind == single.kind
+        np.testing.assert_allclose(result.depth, single.depth, rtol=1e-5,
+                                   atol=1e-5 * float(np.abs(single.depth).max()))
+
+
 def test_object_store_places_keep_their_options_out_of_messages():
     """s3:// places: names join under the prefix, the query (pyarrow.fs options) travels with
     them to the workers but never into a message; the path on the bucket is pyarrow's."""
