@@ -112,6 +112,14 @@ def _add_target_arguments(p: argparse.ArgumentParser) -> None:
                    help="geometry compression (overrides the target's; draco for viewers without meshopt)")
 
 
+def set_default_target(args: argparse.Namespace, fmt: str) -> None:
+    """No ``--target`` given: the format's own (:func:`~depth3d.targets.default_target`)."""
+    from .targets import default_target
+
+    if getattr(args, "target", None) is None:
+        args.target = default_target(fmt)
+
+
 def target_from_args(args: argparse.Namespace, fmt: str | None = None):
     """The :class:`~depth3d.targets.Target` that ``--target`` and its knobs give; with ``fmt``,
     also checked against the output format and geometry (:class:`UsageError` otherwise)."""
@@ -127,6 +135,22 @@ def target_from_args(args: argparse.Namespace, fmt: str | None = None):
     return target
 
 
+def _add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """``convert`` only: --skip-existing and the Ray batch (docs/cluster.md)."""
+    p.add_argument("--skip-existing", action="store_true",
+                   help="convert only the inputs whose output does not exist yet (never rewrite one)")
+    g = p.add_argument_group("cluster (docs/cluster.md)")
+    g.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray: the cluster at ADDRESS (host:port, ray://host:port, auto), "
+                        "else $RAY_ADDRESS, else a new local Ray instance")
+    g.add_argument("--ray-actors", type=int, metavar="N",
+                   help="inference actors, one model each (default: one per GPU, else CPUs/2)")
+    g.add_argument("--ray-gpus", type=float, metavar="G",
+                   help="GPUs per inference actor, may be fractional (default 1 on a GPU cluster)")
+    g.add_argument("--ray-batch-size", type=int, default=4, metavar="N",
+                   help="photos per inference call (default 4)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth3d", description="A single photo to 3D.")
     parser.add_argument("--version", action="version", version=f"depth3d {__version__}")
@@ -134,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="photos → .glb/.gltf/.ply/.obj/.usdz")
     add_convert_arguments(p)
+    _add_batch_arguments(p)
 
     p = sub.add_parser("depth", help="depth maps only: float .npy + 16-bit PNG + preview")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -319,16 +344,32 @@ def _depth_inputs(args: argparse.Namespace) -> list[Path]:
         return [depth]
 
 
+def _skip_existing(inputs: list[Path], outputs: dict[Path, Path]) -> list[Path]:
+    """The inputs whose output does not exist yet; says on stderr how many were skipped."""
+    todo = [p for p in inputs if not outputs[p].exists()]
+    if len(todo) < len(inputs):
+        print(f"skipped {len(inputs) - len(todo)} of {len(inputs)} photos: output exists",
+              file=sys.stderr, flush=True)
+    return todo
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from .pipeline import convert_photo_file, summary
 
+    if getattr(args, "ray", None) is not None:
+        from .cluster import run_convert
+
+        return run_convert(args, FORMATS)
+    if getattr(args, "ray_actors", None) or getattr(args, "ray_gpus", None) is not None:
+        raise UsageError("--ray-actors and --ray-gpus go with --ray")
     inputs, outputs, fmt = convert_targets(args)
-    if args.target is None:  # USDZ: within AR Quick Look's budget unless told otherwise
-        args.target = "ar" if fmt == "usdz" else "full"
+    set_default_target(args, fmt)
     target = target_from_args(args, fmt)
     options = options_from_args(args)
     settings = target.gltf_settings(args.material == "unlit") if fmt in ("glb", "gltf", "usdz") else None
     backend_for = backend_factory(args, len(inputs))
+    if getattr(args, "skip_existing", False):
+        inputs = _skip_existing(inputs, outputs)
 
     def work(p: Path) -> None:
         done = convert_photo_file(p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit",

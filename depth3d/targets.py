@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from .exchange.gltf import COMPRESSIONS, GltfSettings
 from .exchange.gltf.material import JPEG_QUALITY, MAX_TEXTURE_SIZE
 
-__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "check_format", "resolve_target"]
+__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "check_format", "default_target", "resolve_target"]
 
 GLTF_FORMATS = ("glb", "gltf")
 
@@ -133,3 +133,8 @@ def check_format(target: Target, fmt: str, geometry: str = "mesh") -> None:
     if target.compression == "draco" and geometry != "mesh":
         raise ValueError("--compression draco compresses meshes; use meshopt for points")
 
+
+def default_target(fmt: str | None) -> str:
+    """The target a format gets when none is asked for: USDZ goes to AR Quick Look, so it is
+    made within ``ar``'s budget; everything else is ``full`` (today's output)."""
+    return "ar" if fmt == "usdz" else "full"

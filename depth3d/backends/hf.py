@@ -367,6 +367,70 @@ class TransformersBackend:
             depth=depth, kind=self.kind, fov_deg=_horizontal_fov(post), model=self.model
         )
 
+    def estimate_batch(self, photos: list[Photo]) -> list[DepthResult | BackendError]:
+        """Depth for several photos, one forward pass per group of photos of the same size.
+
+        Returns one entry per photo, in order: its :class:`DepthResult` ((H, W) float32, as
+        :meth:`estimate` gives), or the :class:`BackendError` that its group ran into.  Used by
+        the Ray batch (:mod:`depth3d.cluster`), whose actors receive photos in batches.
+        """
+        import torch
+
+        self.load()
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, photo in enumerate(photos):
+            groups.setdefault((photo.height, photo.width), []).append(i)
+        out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+        results: list[DepthResult | BackendError] = [None] * len(photos)  # type: ignore[list-item]
+        for (height, width), members in groups.items():
+            try:
+                with torch.inference_mode():
+                    inputs = self._processor(
+                        images=[np.ascontiguousarray(photos[i].rgb) for i in members],
+                        return_tensors="pt", input_data_format="channels_last",
+                    )
+                    inputs = inputs.to(device=self._torch_device, dtype=self._torch_dtype)
+                    outputs = self._net(**inputs)
+                    outputs["predicted_depth"] = outputs.predicted_depth.float()
+                    if getattr(outputs, "field_of_view", None) is not None:
+                        outputs["field_of_view"] = outputs.field_of_view.float()
+                    posts = self._processor.post_process_depth_estimation(
+                        outputs, [(height, width)] * len(members)
+                    )
+                    depths = [p["predicted_depth"].reshape(height, width).float().cpu().numpy()
+                              for p in posts]
+            except (ImportError, NameError) as exc:
+                error = BackendError(
+                    f"model {self.model}: its transformers image processing failed "
+                    f"({_one_line(exc)}); it may need torchvision (the build matching your torch)"
+                )
+                for i in members:
+                    results[i] = error
+                continue
+            except out_of_memory:
+                error = BackendError(
+                    f"out of {self._torch_device} memory running model {self.model} on "
+                    f"{len(members)} photos at once; try a smaller batch or model"
+                )
+                for i in members:
+                    results[i] = error
+                continue
+            for i, depth, post in zip(members, depths, posts):
+                bad = int(depth.size - np.count_nonzero(np.isfinite(depth)))
+                if bad:
+                    hint = "; try dtype float32" if self._torch_dtype != torch.float32 else ""
+                    results[i] = BackendError(
+                        f"model {self.model} produced {bad} non-finite depth values{hint}"
+                    )
+                else:
+                    try:
+                        fov = _horizontal_fov(post)
+                    except BackendError as exc:
+                        results[i] = exc
+                        continue
+                    results[i] = DepthResult(depth=depth, kind=self.kind, fov_deg=fov, model=self.model)
+        return results
+
 
 def _horizontal_fov(post: Mapping[str, Any]) -> float | None:
     """The model's own horizontal FOV in degrees from a post-processed result, if it has one.

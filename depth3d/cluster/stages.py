@@ -1,0 +1,227 @@
+"""The Ray batch's stages, run on Ray workers: one row per photo, plain functions on dicts.
+
+Rows carry ``index``, ``input``, ``output`` (place strings, :mod:`.storage`) and ``error``
+("" while the photo is fine).  A stage that fails for a photo writes the one-line reason into
+``error`` and later stages pass the row through, so one bad photo never fails a task; only a
+worker that dies costs a retry (Ray re-runs the task, or restarts the actor and re-sends it).
+
+1. :func:`read_photo_row` (CPU task): read the file's bytes, decode → ``rgb`` (H, W, 3) uint8,
+   ``name`` (stem), ``exif_fov`` (degrees, NaN when unknown).
+2. depth: :class:`DepthActor` (an actor pool, one model per actor, batched) for the
+   ``transformers`` backend, :func:`depth_row` (CPU task) for ``file`` and ``remote``.
+   Adds ``depth`` (h, w) float32, ``kind``, ``model_fov`` (degrees, NaN when unknown).
+3. :func:`geometry_row` (CPU task): :func:`~depth3d.reconstruct.reconstruct`, export, atomic
+   write; returns only ``index``, ``input``, ``output``, ``error``.
+
+This module never imports ``ray``: Ray Data calls these functions and the actor class.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..backends import BackendError, get_backend
+from ..errors import Depth3DError
+from ..image import Photo, read_photo, read_photo_bytes
+from ..reconstruct import Options, reconstruct
+from .storage import Place, read_bytes, write_bytes
+
+if TYPE_CHECKING:
+    from ..exchange.gltf import GltfSettings
+
+__all__ = ["BackendSpec", "DepthActor", "Job", "depth_row", "estimate_photos", "geometry_row",
+           "read_photo_row"]
+
+#: What a stage turns into an ``error`` line (as the local batch does), not a failed task.
+PHOTO_ERRORS = (Depth3DError, BackendError, OSError, ValueError)
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How a worker builds its backend: ``name`` and keyword ``options`` for
+    :func:`~depth3d.backends.get_backend`; for ``file``, ``depth`` is the depth file or the
+    folder of ``<stem>.<ext>`` files (absolute)."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+    depth: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every photo of a run is turned into."""
+
+    options: Options
+    fmt: str
+    unlit: bool = True
+    settings: GltfSettings | None = None  # the target's encoding (glTF, USDZ)
+
+
+def _message(exc: BaseException, label: str) -> str:
+    """The local batch's error wording: the exception's message, prefixed by the file when it
+    does not already name it."""
+    msg = str(exc) if not isinstance(exc, MemoryError) else "out of memory"
+    return msg if label in msg else f"{label}: {msg}"
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _none_if_nan(value) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+_NO_RGB = np.zeros((0, 0, 3), np.uint8)
+_NO_DEPTH = np.zeros((0, 0), np.float32)
+
+
+def read_photo_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Stage 1: the photo's bytes, decoded (every pixel; EXIF orientation applied)."""
+    place = Place.parse(row["input"])
+    row.update(rgb=_NO_RGB, name=place.stem, exif_fov=math.nan)
+    try:
+        if place.is_local:
+            photo = read_photo(place.base)
+        else:
+            photo = read_photo_bytes(read_bytes(place), name=str(place))
+        row.update(rgb=photo.rgb, exif_fov=_nan_if_none(photo.fov_deg))
+    except (*PHOTO_ERRORS, MemoryError) as exc:
+        row["error"] = _message(exc, str(place))
+    return row
+
+
+def _photo(row: dict[str, Any]) -> Photo:
+    place = Place.parse(row["input"])
+    return Photo(rgb=np.asarray(row["rgb"]), name=str(row["name"]),
+                 path=Path(place.base) if place.is_local else None)
+
+
+def _with_depth(row: dict[str, Any], depth=_NO_DEPTH, kind: str = "", fov=math.nan) -> dict[str, Any]:
+    row.update(depth=depth, kind=kind, model_fov=fov)
+    return row
+
+
+@functools.lru_cache(maxsize=4)
+def _backend(name: str, options: tuple[tuple[str, Any], ...]):
+    return get_backend(name, **dict(options))
+
+
+def _file_backend_for(spec: BackendSpec, stem: str):
+    from ..pipeline import find_depth_file
+
+    depth = Path(spec.depth)
+    path = find_depth_file(depth, stem) if depth.is_dir() else depth
+    return get_backend("file", path=path, **dict(spec.options))
+
+
+def depth_row(row: dict[str, Any], spec: BackendSpec) -> dict[str, Any]:
+    """Stage 2 for the ``file`` and ``remote`` backends (no model on the worker): a CPU task."""
+    from ..pipeline import estimate_depth
+
+    if row["error"]:
+        return _with_depth(row)
+    try:
+        photo = _photo(row)
+        backend = (_file_backend_for(spec, photo.name) if spec.name == "file"
+                   else _backend(spec.name, spec.options))
+        result = estimate_depth(photo, backend)
+        return _with_depth(row, result.depth, result.kind, _nan_if_none(result.fov_deg))
+    except (*PHOTO_ERRORS, MemoryError) as exc:
+        row["error"] = _message(exc, str(Place.parse(row["input"])))
+        return _with_depth(row)
+
+
+def estimate_photos(backend, photos: list[Photo]) -> list:
+    """``backend.estimate_batch(photos)``: one result or error per photo (a seam for tests)."""
+    return backend.estimate_batch(photos)
+
+
+class DepthActor:
+    """Stage 2 for the ``transformers`` backend: one model per actor, loaded once, fed batches.
+
+    Ray Data calls it with a batch (dict of numpy columns; ragged ones are object arrays).
+    A model that cannot be loaded fails each photo with its one-line reason.
+    """
+
+    def __init__(self, spec: BackendSpec):
+        self.backend = get_backend(spec.name, **dict(spec.options))
+        self.setup_error: str | None = None
+        try:
+            self.backend.load()
+        except (BackendError, Depth3DError, OSError) as exc:
+            self.setup_error = str(exc)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from ..depth import check_aspect, check_depth
+
+        n = len(batch["index"])
+        errors = [str(e) for e in batch["error"]]
+        labels = [str(Place.parse(str(u))) for u in batch["input"]]
+        depth = np.empty(n, dtype=object)
+        depth[:] = [_NO_DEPTH] * n
+        kinds, fovs = [""] * n, [math.nan] * n
+        todo = [i for i in range(n) if not errors[i]]
+        if self.setup_error:
+            for i in todo:
+                errors[i] = _message(BackendError(self.setup_error), labels[i])
+            todo = []
+        rows = [{k: batch[k][i] for k in ("input", "rgb", "name")} for i in todo]
+        photos = [_photo(r) for r in rows]
+        try:
+            results = estimate_photos(self.backend, photos) if photos else []
+        except (*PHOTO_ERRORS, MemoryError) as exc:
+            results = [exc] * len(photos)
+        for i, photo, result in zip(todo, photos, results):
+            try:
+                if isinstance(result, BaseException):
+                    raise result
+                check_aspect(check_depth(result.depth, labels[i]), photo.width, photo.height, labels[i])
+                depth[i], kinds[i], fovs[i] = result.depth, result.kind, _nan_if_none(result.fov_deg)
+            except (*PHOTO_ERRORS, MemoryError) as exc:
+                errors[i] = _message(exc, labels[i])
+        batch = dict(batch)
+        batch.update(depth=depth, kind=np.array(kinds, dtype=object),
+                     model_fov=np.array(fovs, np.float64), error=np.array(errors, dtype=object))
+        return batch
+
+
+def write_geometry(geometry, out: Place, job: Job) -> None:
+    """Export ``geometry`` to ``out`` atomically: straight to the file on a local (or shared)
+    path; through a local temporary file and :func:`.storage.write_bytes` elsewhere."""
+    from ..exchange import export
+
+    if out.is_local:
+        export(geometry, out.base, job.fmt, unlit=job.unlit, settings=job.settings)
+        return
+    with tempfile.TemporaryDirectory(prefix="depth3d-") as tmp:
+        local = os.path.join(tmp, out.name)
+        export(geometry, local, job.fmt, unlit=job.unlit, settings=job.settings)
+        with open(local, "rb") as f:
+            data = f.read()
+    write_bytes(out, data)
+
+
+def geometry_row(row: dict[str, Any], job: Job) -> dict[str, Any]:
+    """Stage 3: geometry, export, write.  Returns the row without its arrays."""
+    result = {k: row[k] for k in ("index", "input", "output", "error")}
+    if row["error"]:
+        return result
+    try:
+        geometry = reconstruct(
+            np.asarray(row["rgb"]), np.asarray(row["depth"], np.float32), str(row["kind"]),
+            job.options, model_fov=_none_if_nan(row["model_fov"]),
+            exif_fov=_none_if_nan(row["exif_fov"]), name=str(row["name"]),
+        )
+        write_geometry(geometry, Place.parse(row["output"]), job)
+    except (*PHOTO_ERRORS, MemoryError) as exc:
+        result["error"] = _message(exc, str(Place.parse(row["input"])))
+    return result
