@@ -187,7 +187,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
     target = target_from_args(args)
     values["max_triangles"] = target.max_triangles if values.get("geometry") == "mesh" else 0
     if values.get("infill") is None:  # --infill / --no-infill, else the target's choice
-        values["infill"] = target.infill and values.get("geometry") == "mesh"
+        values["infill"] = target.infill and values.get("geometry") == "mesh" \
+            and values.get("projection") == "perspective"  # the layer is for perspective meshes
     unchecked = Options.__new__(Options)
     unchecked.__dict__.update({f.name: f.default for f in dataclasses.fields(Options)}, **values)
     try:

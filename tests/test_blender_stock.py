@@ -145,7 +145,8 @@ def _check_file(out: Path, tmp_path: Path, geometry, target, name: str, unlit: b
     # budgets, on what the decoder gave back: the core's decimated triangles, its very texture
     assert 0 < len(decoded["indices"]) == len(geometry.faces) <= target.max_triangles
     (texture,) = decoded["images"]
-    size = texture_size(W, H, target.texture_size, target.power_of_two)
+    tex_h, tex_w = geometry.texture.shape[:2]  # the photo, or with in-fill its atlas
+    size = texture_size(tex_w, tex_h, target.texture_size, target.power_of_two)
     assert image_size(texture) == size and max(size) <= target.texture_size
     theirs = np.asarray(Image.open(io.BytesIO(texture)).convert("RGB"), np.float64)
     pillow = np.asarray(Image.fromarray(geometry.texture).resize(size, Image.LANCZOS), np.float64)
@@ -216,7 +217,7 @@ def test_batch_with_a_target_in_stock_blender(room, stock_env, tmp_path, args, m
     projection = knobs.get("--projection", "perspective")
     geometry = photo_to_geometry(read_photo(photo), FileBackend(str(depth)),
                                  Options(fov=FOV, resolution=0, max_triangles=target.max_triangles,
-                                         projection=projection))
+                                         projection=projection, infill=target.infill and projection == "perspective"))
     _check_file(out, tmp_path, geometry, target, "room", unlit=knobs.get("--material") != "lit")
 
 
