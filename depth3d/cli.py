@@ -324,14 +324,25 @@ def convert_targets(
     if fmt and fmt not in formats:
         raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(formats)}")
     fmt = fmt or formats[0]
-    if len(inputs) == 1 and output.suffix and not output.is_dir() and output.suffix.lower() != f".{fmt}":
-        raise UsageError(f"-o {output}: the name ends in {output.suffix} but --format is {fmt}; "
-                         f"name it *.{fmt}")
-    if len(inputs) > 1 and not output.is_dir() and output.suffix.lstrip(".").lower() in FORMATS:
-        raise UsageError(f"-o {output}: {len(inputs)} inputs need an output folder, not a file name")
+    check_output_name(output, output.suffix, output.is_dir(), len(inputs), fmt)
     outputs = dict(zip(inputs, output_paths(inputs, output, fmt, f".{fmt}")))
-    check_outputs(outputs, fmt, [*inputs, *_depth_inputs(args)], mesh=args.geometry == "mesh")
+    check_convert_outputs(args, outputs, fmt)
     return inputs, outputs, fmt
+
+
+def check_output_name(output: object, suffix: str, is_dir: bool, n_inputs: int, fmt: str) -> None:
+    """Raise UsageError when ``-o`` cannot take the outputs: one input into a file name whose
+    suffix is not ``fmt``, or several inputs into a file name (``output`` as shown to the user)."""
+    if n_inputs == 1 and suffix and not is_dir and suffix.lower() != f".{fmt}":
+        raise UsageError(f"-o {output}: the name ends in {suffix} but --format is {fmt}; name it *.{fmt}")
+    if n_inputs > 1 and not is_dir and suffix.lstrip(".").lower() in FORMATS:
+        raise UsageError(f"-o {output}: {n_inputs} inputs need an output folder, not a file name")
+
+
+def check_convert_outputs(args: argparse.Namespace, outputs: dict[Path, Path], fmt: str) -> None:
+    """Raise UsageError when an output (or a sidecar of it) would replace an input photo or
+    depth file (:func:`~depth3d.outputs.check_outputs`)."""
+    check_outputs(outputs, fmt, [*outputs, *_depth_inputs(args)], mesh=args.geometry == "mesh")
 
 
 def _depth_inputs(args: argparse.Namespace) -> list[Path]:

@@ -26,6 +26,17 @@ tree, so the merged blocks at any ε form a tree and the triangle count falls mo
 about 2ε of every vertex they replace.  :func:`decimate` picks the smallest ε (up to
 ``max_error``) that meets a triangle budget.
 
+**Texture.**  GPUs interpolate texture coordinates perspective-correctly; ours are the vertices'
+image positions, so seen from the photo's camera the photo lands exactly where it belongs only
+at the vertices: inside a triangle whose ends lie at depths z and k·z it is displaced by up to
+about its screen length × (k − 1)/4 (the midpoint of an edge: L·(k − 1)/(2(k + 1))).  Given the
+photo pixels per grid cell, a block may merge only if each of its four fan triangles (centre and
+two corners) keeps that within :data:`MAX_SHIFT` pixels, with L the block's side on screen and
+k the triangle's largest disparity ratio; other blocks get an infinite error (so do the blocks
+holding them, which are larger and at least as deep).  The grid's own cells are not bounded.
+Relief gets no such bound: its camera stands back and heights move its vertices on screen, so
+it is not registered to the photo pixel for pixel from any camera.
+
 All of it is vectorised per quadtree level (reshape-based reductions over blocks), numpy only
 (it runs inside Blender).
 """
@@ -41,6 +52,7 @@ from .mesh import grid_faces
 __all__ = [
     "MAX_ERROR",
     "MAX_LEVEL",
+    "MAX_SHIFT",
     "BlockErrors",
     "Decimation",
     "block_errors",
@@ -50,6 +62,7 @@ __all__ = [
 
 MAX_ERROR = 0.004  # the largest relative error decimation may spend (the fan: about twice that)
 MAX_LEVEL = 8  # blocks of up to 2^8 = 256 cells a side
+MAX_SHIFT = 0.5  # photo pixels a merged triangle may displace the texture by (perspective-correct UVs)
 DENSE = 8  # blocks up to this size are measured offset by offset over strided views
 
 
@@ -140,12 +153,35 @@ def _side_errors(line: np.ndarray, s: int) -> np.ndarray:
     return err.max(axis=2)
 
 
-def block_errors(value: np.ndarray, whole: np.ndarray, max_level: int = MAX_LEVEL) -> BlockErrors:
+def _texture_shift(value: np.ndarray, s: int, nby: int, nbx: int, pixel: float) -> np.ndarray:
+    """(nby, nbx) float32: the largest texture displacement, in photo pixels, of a block's four
+    fan triangles (module notes): s·pixel × (k − 1)/4, k the largest disparity ratio among the
+    centre and the two corners of a triangle.  ``value``: disparity; ``pixel``: photo pixels
+    per grid cell (the larger axis)."""
+    corners = value[0:nby * s + 1:s, 0:nbx * s + 1:s]
+    c = value[s // 2:nby * s:s, s // 2:nbx * s:s]
+    q00, q01 = corners[:-1, :-1], corners[:-1, 1:]
+    q10, q11 = corners[1:, :-1], corners[1:, 1:]
+    ratio = None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for a, b in ((q00, q01), (q01, q11), (q11, q10), (q10, q00)):
+            hi = np.maximum(np.maximum(a, b), c)
+            lo = np.minimum(np.minimum(a, b), c)
+            r = hi / lo
+            ratio = r if ratio is None else np.maximum(ratio, r, out=ratio)
+        return (ratio - np.float32(1)) * np.float32(s * pixel / 4)
+
+
+def block_errors(value: np.ndarray, whole: np.ndarray, max_level: int = MAX_LEVEL,
+                 pixel: float = 0.0) -> BlockErrors:
     """Saturated error of every quadtree block (see the module notes).
 
     value: (ny, nx) float32 positive grid values, affine over the image on a planar triangle
            (perspective: disparity; relief: 1 + height), NaN = no point.
     whole: (ny−1, nx−1) bool, :func:`whole_cells`.
+    pixel: photo pixels per grid cell (the larger axis) when ``value`` is disparity: blocks whose
+           fan would displace the texture by more than :data:`MAX_SHIFT` pixels never merge
+           (module notes); 0: no such bound.
     Each level costs about one pass over the grid: blocks of up to DENSE cells offset by offset
     over strided views, larger ones gathered (only those whose four children merge at all).
     """
@@ -171,6 +207,8 @@ def block_errors(value: np.ndarray, whole: np.ndarray, max_level: int = MAX_LEVE
             np.maximum(err, cols[:, 1:], out=err)
             if s > 2:  # level 1's only interior vertex is the centre, exact
                 err = (_interior_dense if s <= DENSE else _interior_errors)(value, err, s)
+            if pixel > 0:
+                err[~(_texture_shift(value, s, nby, nbx, pixel) <= MAX_SHIFT)] = np.inf
             err[~ok] = np.inf  # (NaN beside cells without points)
         levels.append(err.astype(np.float32, copy=False))
         prev = err
@@ -401,7 +439,8 @@ def _fans(plan: _Plan, nx: int) -> np.ndarray:
 
 
 def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triangles: int,
-             max_error: float = MAX_ERROR, errors: BlockErrors | None = None) -> Decimation:
+             max_error: float = MAX_ERROR, errors: BlockErrors | None = None,
+             pixel: float = 0.0) -> Decimation:
     """Merge whole cells into error-bounded blocks until at most ``max_triangles`` faces remain.
 
     faces: (F, 3) int32 faces of :func:`~depth3d.edges.triangulate`, indexing the (ny, nx) grid
@@ -409,6 +448,7 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
     value: (ny, nx) float32 grid values affine over the image on a planar triangle
            (:func:`block_errors`); whole: (ny−1, nx−1) bool, :func:`whole_cells`.
     max_triangles: the budget (> 0); max_error: the largest tolerance ε (relative) to spend.
+    pixel: photo pixels per grid cell for the texture bound (:func:`block_errors`; 0: none).
     Picks the smallest ε among the blocks' own errors (≤ ``max_error``) whose result fits
     the budget.  Faces within the budget already are returned as they are.
     """
@@ -418,7 +458,7 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
         return Decimation(faces, 0.0, True)
     ny, nx = value.shape
     if errors is None:
-        errors = block_errors(value, whole)
+        errors = block_errors(value, whole, pixel=pixel)
     sorted_levels, base = _base_counts(errors, n_faces)
     cands = np.unique(np.concatenate(sorted_levels)) if sorted_levels else np.zeros(0, np.float32)
     cands = cands[cands <= max_error]

@@ -280,7 +280,11 @@ def reconstruct(
     budget = options.max_triangles - (int(options.max_triangles * INFILL_SHARE) if options.infill else 0)
     if budget and len(faces) > budget:
         # perspective: disparity is affine over a planar triangle's image; relief: 1 + height
-        cut = decimate(faces, q if options.projection == "perspective" else z, whole_cells(q, cuts), budget)
+        if options.projection == "perspective":  # the texture bound, in photo pixels per cell
+            pixel = max(step[0] * camera.width, step[1] * camera.height)
+            cut = decimate(faces, q, whole_cells(q, cuts), budget, pixel=pixel)
+        else:  # relief: not registered to the photo on screen (see depth3d.decimate)
+            cut = decimate(faces, z, whole_cells(q, cuts), budget)
         if not cut.met and max(nx, ny) > 2:  # too much detail even at the largest error: a coarser grid
             coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),

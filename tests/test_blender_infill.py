@@ -83,3 +83,39 @@ def test_fill_behind_checkbox_builds_the_layer_and_live_remesh_keeps_it(scene_fi
     assert len(obj.data.vertices) == len(on.vertices) and _texture(obj).get(build.ATLAS_KEY)
     geometry = cache.rebuild_geometry(obj)
     np.testing.assert_array_equal(geometry.texture, on.texture)  # the photo's pixels, read back
+
+
+def test_live_remesh_and_reload_keep_the_budget_and_the_layer(scene_files, tmp_path):
+    """An object generated within a triangle budget and with the layer is rebuilt within that
+    budget and with the layer when a setting changes, before and after saving and reopening
+    the .blend; its Max Triangles is a live setting of its own."""
+    photo, depth_file, rgb, depth = scene_files
+    budget = 1500
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV,
+                                         resolution=0, infill=True, max_triangles=budget) == {"FINISHED"}
+    obj = bpy.data.objects["wall"]
+
+    def assert_built(**kw):
+        want = reconstruct(rgb, depth, "depth", Options(fov=FOV, infill=True, **kw))
+        assert want.meta["infill"]["layer_faces"] > 0 and len(want.faces) <= kw["max_triangles"]
+        assert len(obj.data.vertices) == len(want.vertices) and _triangles(obj) == len(want.faces)
+        assert _texture(obj).get(build.ATLAS_KEY)
+
+    full = reconstruct(rgb, depth, "depth", Options(fov=FOV, infill=True))
+    assert len(full.faces) > 2 * budget
+    assert (obj.depth3d.max_triangles, obj.depth3d.infill) == (budget, True)
+    assert_built(resolution=0, max_triangles=budget)
+    obj.depth3d.resolution = 48
+    assert_built(resolution=48, max_triangles=budget)
+
+    blend = tmp_path / "wall.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    obj = bpy.data.objects["wall"]
+    assert (obj.depth3d.max_triangles, obj.depth3d.infill, obj.depth3d.resolution) == (budget, True, 48)
+    obj.depth3d.resolution = 0
+    assert_built(resolution=0, max_triangles=budget)
+    obj.depth3d.max_triangles = 1000
+    assert_built(resolution=0, max_triangles=1000)

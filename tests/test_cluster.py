@@ -238,3 +238,59 @@ def test_unwritable_output_fails_before_any_work(photos, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert code == 1
     assert err == [f"error: {blocker / 'out'}: cannot write there (Not a directory)"]
+
+
+def _bad_outputs(folder: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """name: (convert's inputs and options, the error line both batches give)."""
+    one = folder / "a.png"
+    return {
+        "suffix-vs-format": ([str(one), "-o", str(tmp_path / "a.ply"), "--format", "glb"],
+                             (f"error: -o {tmp_path / 'a.ply'}: the name ends in .ply but --format is glb; "
+                              "name it *.glb")),
+        "several-into-a-file": ([str(folder), "-o", str(tmp_path / "all.glb")],
+                                (f"error: -o {tmp_path / 'all.glb'}: 4 inputs need an output folder, "
+                                 "not a file name")),
+        "sidecar-onto-a-photo": ([str(folder), "-o", str(folder), "--format", "obj"],
+                                 (f"error: {folder / 'b.obj'}: its jpg file {folder / 'b.jpg'} would replace "
+                                  f"the input {folder / 'b.jpg'}; choose another output name")),
+    }
+
+
+@pytest.mark.parametrize("case", ["suffix-vs-format", "several-into-a-file", "sidecar-onto-a-photo"])
+def test_ray_refuses_the_outputs_the_local_batch_refuses(photos, tmp_path, capsys, case):
+    """The local batch's output checks, before Ray is contacted (the address is closed: reaching
+    it would be another error): exit 2, the same one line, nothing written."""
+    folder, depth = photos
+    args, line = _bad_outputs(folder, tmp_path)[case]
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for extra in ([], ["--ray", f"127.0.0.1:{_closed_port()}"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["convert", *args, "--depth", str(depth), *extra])
+        errors = [e for e in capsys.readouterr().err.splitlines() if "error" in e]
+        assert (exc.value.code, errors) == (2, [f"depth3d convert: {line}"]), extra
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_ray_target_ar_is_meshopt_within_its_budget(cluster, tmp_path, capsys):
+    """--ray --target ar: the target's budget and encoding reach the workers (a photo whose full
+    mesh is 3.4 × the budget), decoded by glTF-Transform's meshopt decoder; the same triangles
+    as the local batch's file."""
+    from test_targets import decode, read_glb, read_json
+
+    from depth3d.targets import TARGETS
+
+    address, _ = cluster
+    photo = random_photo(tmp_path / "big.png", (480, 360), 7)
+    depth = box_depth(tmp_path / "big.npy", (480, 360))
+    outs = {}
+    for name, extra in (("local", []), ("ray", ["--ray", address])):
+        outs[name] = tmp_path / name / "big.glb"
+        code = main(["convert", str(photo), "-o", str(outs[name]), "--depth", str(depth), "--target", "ar", *extra])
+        assert code == 0, capsys.readouterr().err
+    doc = read_json(outs["ray"])
+    assert "EXT_meshopt_compression" in doc["extensionsRequired"]
+    decode(outs["ray"], tmp_path / "decoded.glb")
+    assert_valid_gltf(tmp_path / "decoded.glb")
+    faces = len(read_glb(tmp_path / "decoded.glb")["indices"])
+    assert 0 < faces <= TARGETS["ar"].max_triangles  # of ~340k undecimated
+    assert outs["ray"].read_bytes() == outs["local"].read_bytes()

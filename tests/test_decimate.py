@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from depth3d.decimate import MAX_ERROR, block_errors, whole_cells
+from depth3d.decimate import MAX_ERROR, MAX_SHIFT, block_errors, whole_cells
 from depth3d.grid import grid_index_at
 from depth3d.reconstruct import Options, reconstruct
 
@@ -140,7 +140,8 @@ def check_decimated(full, dec, value=lambda g: -1.0 / g.vertices[:, 2]) -> float
 
 
 def test_a_tilted_plane_collapses_to_a_few_exact_triangles():
-    depth = tilted_plane(65, 49)  # 64 × 48 cells
+    tx, ty = _tan_grid(65, 49)  # 64 × 48 cells; tilted a little: its 32-cell blocks displace
+    depth = (1.0 / (0.45 - 0.004 * tx - 0.005 * ty)).astype(np.float32)  # the photo < ½ px
     full = build(depth)
     dec = build(depth, max_triangles=30)
     assert len(full.faces) == 2 * 64 * 48
@@ -287,3 +288,36 @@ def test_other_grids_decimate_alike(options):
     assert dec.grid == full.grid and len(dec.faces) <= len(full.faces) // 2
     relief = options.get("projection") == "relief"
     check_decimated(full, dec, (lambda g: 1.0 + g.vertices[:, 2]) if relief else (lambda g: -1.0 / g.vertices[:, 2]))
+
+
+def _texture_shifts(geo) -> np.ndarray:
+    """Per face: its longest side on screen (photo pixels, from the UVs: perspective vertices
+    project onto their own pixel) × (largest depth ratio − 1)/4, the displacement of the photo
+    that perspective-correct interpolation brings inside it."""
+    h, w = geo.texture.shape[:2]
+    xy = geo.uv * np.array([w, h], np.float64)
+    p = xy[geo.faces]
+    side = np.linalg.norm(p - np.roll(p, 1, axis=1), axis=2).max(axis=1)
+    z = -geo.vertices[:, 2].astype(np.float64)[geo.faces]
+    return side * (z.max(axis=1) / z.min(axis=1) - 1) / 4
+
+
+def test_merged_triangles_keep_the_photo_within_half_a_pixel():
+    """A receding floor: the large blocks that fit the error would displace the photo by
+    pixels; every merged face now keeps it within MAX_SHIFT (the grid's own cells may not)."""
+    nx, ny = 129, 97
+    _, ty = _tan_grid(nx, ny)
+    floor = (1.0 / np.clip(-0.6 * ty + 0.05, 0.02, None)).astype(np.float32)  # to the horizon
+    full = build(floor)
+    dec = build(floor, max_triangles=len(full.faces) // 4)
+    assert dec.grid == full.grid and len(dec.faces) <= len(full.faces) // 4
+    check_decimated(full, dec)
+    cell = _texture_shifts(full).max()
+    shift = _texture_shifts(dec)
+    assert shift.max() <= max(MAX_SHIFT, cell) + 1e-6
+    # without the bound the same budget is spent on blocks that move it more
+    q = (1.0 / floor).astype(np.float32)
+    errors = block_errors(q, whole_cells(q, None))
+    bounded = block_errors(q, whole_cells(q, None), pixel=1.0)
+    big = errors.levels[3] <= MAX_ERROR  # 16-cell blocks the error alone would merge
+    assert big.any() and not (bounded.levels[3][big] <= MAX_ERROR).all()

@@ -68,7 +68,7 @@ def options_of(obj: bpy.types.Object) -> Options:
     return Options(
         geometry=s.geometry, projection=s.projection, fov=math.degrees(s.fov),
         scale=s.scale, shift=s.shift, resolution=s.resolution, edge_threshold=s.edge_threshold,
-        infill=s.infill,
+        infill=s.infill, max_triangles=s.max_triangles,
     )
 
 
@@ -97,7 +97,7 @@ def store(
         s.scale = default[0] if scale is None else scale
         s.shift = default[1] if shift is None else shift
         s.resolution, s.edge_threshold = options.resolution, options.edge_threshold
-        s.infill = options.infill
+        s.infill, s.max_triangles = options.infill, options.max_triangles
         s.model_fov = result.fov_deg or 0.0
         s.exif_fov = photo.fov_deg or 0.0
         s.photo_width, s.photo_height = photo.width, photo.height

@@ -98,7 +98,8 @@ def export_object(obj: bpy.types.Object, path: str | os.PathLike, target: Target
     s = obj.depth3d
     options = cache.options_of(obj)
     if s.geometry == "mesh":
-        options = replace(options, max_triangles=target.max_triangles)
+        budgets = [b for b in (options.max_triangles, target.max_triangles) if b]  # the tighter
+        options = replace(options, max_triangles=min(budgets, default=0))
     rgb = cache._photo_pixels(obj, need_colours=True)
     geometry = reconstruct(
         rgb, cache.cached_depth(obj, copy=False), s.kind, options,

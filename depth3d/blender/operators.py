@@ -26,7 +26,7 @@ from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .prefs import get_prefs
 from .props import (
-    COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, INFILL_HELP, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS,
+    BUDGET_HELP, COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, INFILL_HELP, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS,
     TARGET_ITEMS,
 )
 
@@ -120,6 +120,8 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
                                   **blender_bounds(Options, "edge_threshold"),
                                   precision=3, description=EDGE_HELP)
     infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP)
+    max_triangles: IntProperty(name="Max Triangles", default=0, **blender_bounds(Options, "max_triangles"),
+                               description=BUDGET_HELP)
     add_camera: BoolProperty(name="Add Camera", default=True)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission")
     pack_image: BoolProperty(name="Pack Photo", default=False)
@@ -154,6 +156,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             geometry=self.geometry, projection=self.projection, fov=self.fov or None,
             scale=given("scale"), shift=given("shift"), near=given("near"), far=given("far"),
             resolution=self.resolution, edge_threshold=self.edge_threshold, infill=self.infill,
+            max_triangles=self.max_triangles,
         )
 
     def _source(self, context):

@@ -127,6 +127,7 @@ class DEPTH3D_PT_object(bpy.types.Panel):
             col.prop(s, "edge_threshold")
             if s.projection == "perspective":
                 col.prop(s, "infill")
+            col.prop(s, "max_triangles")
         col.prop(s, "live")
         layout.operator("depth3d.remesh", icon="FILE_REFRESH")
 

@@ -59,6 +59,9 @@ EDGE_HELP = ("Relative jump in disparity that cuts the surface at a depth discon
              "(0 keeps every triangle)")
 
 
+BUDGET_HELP = ("Most triangles the mesh may have (0 = no limit): whole cells merge into larger "
+               "triangles where the depth is flat enough; cut edges stay as they are")
+
 INFILL_HELP = ("Perspective meshes: a hidden background layer behind every cut and a margin past "
                "the frame edge, in-painted from the background, so a moving viewer (VR) sees no holes")
 
@@ -136,6 +139,8 @@ class Depth3DObject(bpy.types.PropertyGroup):
                                   soft_max=0.5, precision=3, step=1, description=EDGE_HELP,
                                   update=_remesh, **_ARGS)
     infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, update=_remesh, **_ARGS)
+    max_triangles: IntProperty(name="Max Triangles", default=0, **blender_bounds(Options, "max_triangles"),
+                               description=BUDGET_HELP, update=_remesh, **_ARGS)
     kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="depth", **_ARGS)
     model_fov: FloatProperty(name="Model FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)
     exif_fov: FloatProperty(name="EXIF FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)

@@ -91,7 +91,7 @@ def _expand(inputs: list[str]) -> tuple[list[Place], list[str]]:
 
 def plan_convert(args: argparse.Namespace, formats) -> ConvertPlan:
     """Inputs, outputs and format, named exactly as ``depth3d convert`` names them."""
-    from ..cli import UsageError
+    from ..cli import UsageError, check_convert_outputs, check_output_name
 
     inputs, labels = _expand(args.inputs)
     if not inputs:
@@ -102,12 +102,16 @@ def plan_convert(args: argparse.Namespace, formats) -> ConvertPlan:
     if fmt and fmt not in formats:
         raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(formats)}")
     fmt = fmt or formats[0]
+    check_output_name(output, output.suffix, out_is_dir, len(inputs), fmt)
     if len(inputs) == 1 and not out_is_dir and output.suffix:
         outputs, folder = [output], output.parent
     else:
         outputs, folder = [output.child(f"{p.stem}.{fmt}") for p in inputs], output
         if len(set(outputs)) != len(outputs):
             raise UsageError("two inputs share a file name stem; their outputs would collide")
+    local = {Path(i.base): Path(o.base) for i, o in zip(inputs, outputs) if i.is_local and o.is_local}
+    if local:  # never onto an input (photo, depth file) or its sidecars, as the local batch
+        check_convert_outputs(args, local, fmt)
     skipped: list[str] = []
     if getattr(args, "skip_existing", False):
         present = existing_names(folder)
