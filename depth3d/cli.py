@@ -12,12 +12,11 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from . import __version__
-from .backends import get_backend
+from .backends import DepthBackend, get_backend
 from .backends.file import DEPTH_UNITS
 from .edges import DEFAULT_EDGE_THRESHOLD
 from .errors import Depth3DError, Interrupted, UsageError, user_message
@@ -198,8 +197,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 
 def backend_factory(
-    args: argparse.Namespace, n_inputs: int, make: Callable[..., object] = get_backend
-) -> Callable[[Path], object]:
+    args: argparse.Namespace, n_inputs: int, make: Callable[..., DepthBackend] = get_backend
+) -> Callable[[Path], DepthBackend]:
     """A function ``photo path → backend``; model backends are built once and shared.
 
     ``make(name, **options)`` builds a backend (default :func:`~depth3d.backends.get_backend`;

@@ -21,17 +21,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Sequence
 
 import bpy
 
 from ..atomic import atomic_path
 from ..backends import BackendError
 from ..cli import (
-    EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
-    convert_targets, options_from_args, run_command, subcommand_parser, target_from_args,
+    EXIT_USAGE,
+    UsageError,
+    _run_batch,
+    add_convert_arguments,
+    backend_factory,
+    convert_targets,
+    options_from_args,
+    run_command,
+    subcommand_parser,
+    target_from_args,
 )
 from ..errors import Depth3DError, quote_path
 from ..image_header import read_header, web_ready

@@ -15,9 +15,9 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
+from .. import errors
 from ..backends import BackendError
 from ..edges import DEFAULT_EDGE_THRESHOLD
-from .. import errors
 from ..errors import Depth3DError
 from ..pipeline import estimate_depth
 from ..ranges import blender_bounds
@@ -26,7 +26,13 @@ from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .prefs import get_prefs
 from .props import (
-    COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, INFILL_HELP, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS,
+    COMPRESSION_ITEMS,
+    EDGE_HELP,
+    GEOMETRY_ITEMS,
+    INFILL_HELP,
+    KIND_ITEMS,
+    MATERIAL_ITEMS,
+    PROJECTION_ITEMS,
     TARGET_ITEMS,
 )
 

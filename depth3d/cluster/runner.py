@@ -75,7 +75,8 @@ def _expand(inputs: list[str]) -> tuple[list[Place], list[str]]:
     labels; URIs are listed through ``pyarrow.fs``."""
     from ..pipeline import expand_inputs
 
-    places, labels = [], []
+    places: list[Place] = []
+    labels: list[str] = []
     for item in inputs:
         if Place.parse(item).is_local:
             found = expand_inputs([item])
@@ -83,9 +84,9 @@ def _expand(inputs: list[str]) -> tuple[list[Place], list[str]]:
             labels += [str(p) for p in found]
         else:
             place = Place.parse(item)
-            found = list_files(place, PHOTO_SUFFIXES) if is_dir(place) else [place]
-            places += found
-            labels += [str(p) for p in found]
+            listed = list_files(place, PHOTO_SUFFIXES) if is_dir(place) else [place]
+            places += listed
+            labels += [str(p) for p in listed]
     return places, labels
 
 
@@ -113,7 +114,7 @@ def plan_convert(args: argparse.Namespace, formats) -> ConvertPlan:
         present = existing_names(folder)
         keep = [i for i, out in enumerate(outputs) if out.name not in present]
         skipped = [label for out, label in zip(outputs, labels) if out.name in present]
-        inputs, outputs, labels = ([seq[i] for i in keep] for seq in (inputs, outputs, labels))
+        inputs, outputs, labels = [inputs[i] for i in keep], [outputs[i] for i in keep], [labels[i] for i in keep]
     return ConvertPlan(inputs, outputs, labels, fmt, skipped, folder)
 
 
@@ -297,7 +298,10 @@ def run_convert(args: argparse.Namespace, formats) -> int:
         if given and Path(given).expanduser().exists():
             plan.aliases[str(Path(given).expanduser().resolve())] = given
     job = Job(options, plan.fmt, unlit=args.material == "unlit", settings=settings)
-    write = lambda line: print(line, file=sys.stderr, flush=True)
+
+    def write(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     if not plan.inputs:
         summary = RunSummary(0, 0, len(plan.skipped), 0.0, [])
         write(summary.line())

@@ -23,7 +23,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -153,7 +153,8 @@ class DepthActor:
     """
 
     def __init__(self, spec: BackendSpec):
-        self.backend = get_backend(spec.name, **dict(spec.options))
+        # the transformers backend, whose load() is not part of the DepthBackend protocol
+        self.backend: Any = cast(Any, get_backend(spec.name, **dict(spec.options)))
         self.setup_error: str | None = None
         try:
             self.backend.load()
