@@ -12,7 +12,7 @@ import urllib.parse
 from typing import cast
 
 from ..image import Photo
-from ..service import protocol
+from . import protocol
 from .base import BackendError, DepthKind, DepthResult
 
 MAX_SMALL_ANSWER = 1 << 20

@@ -24,10 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from .. import __version__
-from ..backends import BackendError, DepthBackend, DepthResult, get_backend
+from ..backends import BackendError, DepthBackend, DepthResult, get_backend, protocol
 from ..errors import Depth3DError, InputError, user_message
 from ..image import ImageTooLarge, Photo, read_photo_bytes
-from . import protocol
+from .protocol import add_serve_arguments
 
 ACTIVE_REQUESTS = 4
 """Requests holding a body in memory at once; more wait (unread) in the queue."""
@@ -401,5 +401,5 @@ def _fail(message: str, code: int = 1) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="depth3d serve", description=run_serve.__doc__)
-    protocol.add_serve_arguments(parser)
+    add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))
