@@ -16,7 +16,7 @@ import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, n
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import depth3d.blender as addon  # noqa: E402
+from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.blender.images import load_photo, photo_from_image  # noqa: E402
@@ -28,15 +28,6 @@ from depth3d.reconstruct import Options, reconstruct  # noqa: E402
 W, H = 40, 30
 FOV = 60.0
 PLANE, BOX = 4.0, 2.5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    yield
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.unregister()
 
 
 @pytest.fixture(autouse=True)
