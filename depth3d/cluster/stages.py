@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..backends import BackendError, get_backend
+from ..backends import BackendError, BackendSpec, get_backend
 from ..errors import Depth3DError
 from ..image import Photo, read_photo, read_photo_bytes
 from ..reconstruct import Options, reconstruct
@@ -41,17 +41,6 @@ __all__ = ["BackendSpec", "DepthActor", "Job", "depth_row", "estimate_photos", "
 
 #: What a stage turns into an ``error`` line (as the local batch does), not a failed task.
 PHOTO_ERRORS = (Depth3DError, BackendError, OSError, ValueError)
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """How a worker builds its backend: ``name`` and keyword ``options`` for
-    :func:`~depth3d.backends.get_backend`; for ``file``, ``depth`` is the depth file or the
-    folder of ``<stem>.<ext>`` files (absolute)."""
-
-    name: str
-    options: tuple[tuple[str, Any], ...] = ()
-    depth: str | None = None
 
 
 @dataclass(frozen=True)
