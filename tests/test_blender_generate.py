@@ -447,6 +447,29 @@ def test_backend_choice():
     assert not bpy.ops.depth3d.setup_backend.poll()  # no pip without online access
 
 
+def test_the_core_backend_choice_built_the_blender_way():
+    """A core :class:`BackendSpec` (the batch's --backend/--server/--model/--device) becomes
+    Blender's settings: its online-access policy applies, its preferences fill the rest."""
+    from types import SimpleNamespace
+
+    from depth3d.backends import BackendError, resolve_backend
+    from depth3d.backends.hf import TransformersBackend
+    from depth3d.backends.remote import RemoteBackend
+    from depth3d.blender.depth_source import BackendSettings, backend_from_spec, shutdown
+
+    with pytest.raises(BackendError, match="online access"):
+        backend_from_spec(resolve_backend(backend="remote", server="http://example.com:8765"))
+    remote = backend_from_spec(resolve_backend(backend="remote", server="127.0.0.1:9", model="big"))
+    assert isinstance(remote, RemoteBackend) and remote.model == "big"
+    prefs = SimpleNamespace(backend="", model="small", device="cuda", cache_dir="/tmp/hub", venv_dir="v")
+    local = backend_from_spec(resolve_backend(model="m", device="cpu"), prefs)
+    assert isinstance(local, TransformersBackend)
+    assert (local.model, local.device, local.cache_dir) == ("m", "cpu", "/tmp/hub")
+    assert BackendSettings.from_prefs(prefs, model="x") == BackendSettings(
+        "AUTO", model="x", device="cuda", cache_dir="/tmp/hub")
+    shutdown()  # the in-process model cache
+
+
 def test_depth_files_without_openexr_or_pillow(tmp_path):
     """The extension's own readers (Blender's Python has neither) agree with the core's."""
     import OpenEXR

@@ -191,7 +191,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             overrides["model"] = self.model
         if self.server:
             overrides["server_url"] = self.server
-        settings = _Override(get_prefs(context), **overrides)
+        settings = depth_source.BackendSettings.from_prefs(get_prefs(context), **overrides)
         return depth_source.backend_for(settings, self.depth_filepath or None, self.depth_kind)
 
     def _prepare(self, context) -> Job:
@@ -351,18 +351,6 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         if self._job is not None:
             self._job.cancelled = True
         self._end_modal(context)
-
-
-class _Override:
-    """Preferences with some attributes replaced (e.g. the operator's ``model``)."""
-
-    def __init__(self, base, **values):
-        self._base, self._values = base, values
-
-    def __getattr__(self, name):
-        if name in self._values:
-            return self._values[name]
-        return getattr(self._base, name, None)
 
 
 class DEPTH3D_OT_remesh(bpy.types.Operator):
