@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NODE_TOOLS := tests/tools/node_modules/.installed
 VIEWER := tests/viewer/node_modules/.installed
 
-.PHONY: demo test bench extension clean
+.PHONY: demo test lint bench extension clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,13 @@ $(VIEWER): tests/viewer/package.json tests/viewer/package-lock.json
 	npm ci --prefix tests/viewer --no-audit --no-fund
 	touch $(VIEWER)
 
-test: $(STAMP) $(NODE_TOOLS) $(VIEWER)
+test: lint $(STAMP) $(NODE_TOOLS) $(VIEWER)
 	$(BIN)/python -m pytest tests
+
+# lint and type check of the package (settings: pyproject.toml's [tool.ruff] and [tool.mypy])
+lint: $(STAMP)
+	$(BIN)/ruff check depth3d
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_convert.py

@@ -18,7 +18,6 @@ ar ≤ 1.5 MB, each in ≤ 1.5× the time of the default conversion.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_convert import FOV_DEG, SIZES  # noqa: E402
-from bench_targets import triangles  # noqa: E402
+from bench_targets import budget_verdict, make_inputs, parse_args, triangles  # noqa: E402
 
 BLOCKED = ("meshoptimizer", "DracoPy", "PIL")
 
@@ -44,16 +43,10 @@ def run(args: list[str], env: dict) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mp", type=int, default=12, choices=sorted(SIZES))
-    ap.add_argument("--repeat", type=int, default=1)
-    args = ap.parse_args()
-    budgets = {"vr": 4.0, "ar": 1.5}
+    args = parse_args(__doc__, repeat=1)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, str(REPO / "bench" / "bench_convert.py"), "--make", str(tmp),
-                        str(args.mp)], check=True)
-        photo, depth = tmp / f"photo{args.mp}.jpg", tmp / f"depth{args.mp}.npy"
+        photo, depth = make_inputs(tmp, args.mp)
         shim = tmp / "shim"
         shim.mkdir()
         for name in BLOCKED:
@@ -73,8 +66,7 @@ def main() -> None:
             reference = reference or seconds
             size = out.stat().st_size / 1e6
             ratio = seconds / reference
-            budget = (f"≤ {budgets[target]} MB: {'yes' if size <= budgets[target] else 'NO'}, "
-                      f"≤ 1.5× full: {'yes' if ratio <= 1.5 else 'NO'}") if target else ""
+            budget = budget_verdict(target, size, ratio)
             print(f"{label:>9} {seconds:6.2f} {ratio:6.2f} {size:7.2f} {triangles(out):>10}   {budget}",
                   flush=True)
 

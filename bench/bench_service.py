@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from depth3d.backends.hf import TransformersBackend  # noqa: E402
 from depth3d.backends.remote import RemoteBackend  # noqa: E402
 from depth3d.image import read_photo_bytes  # noqa: E402
-from depth3d.service.protocol import decode_npy  # noqa: E402
+from depth3d.backends.protocol import decode_npy  # noqa: E402
 
 
 def jpegs(count: int, size=(640, 480)) -> list[bytes]:

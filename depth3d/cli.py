@@ -12,12 +12,11 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from . import __version__
-from .backends import get_backend
+from .backends import DepthBackend, get_backend, spec_from_args
 from .backends.file import DEPTH_UNITS
 from .edges import DEFAULT_EDGE_THRESHOLD
 from .errors import Depth3DError, Interrupted, UsageError, user_message
@@ -199,43 +198,23 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 
 def backend_factory(
-    args: argparse.Namespace, n_inputs: int, make: Callable[..., object] = get_backend
-) -> Callable[[Path], object]:
-    """A function ``photo path → backend``; model backends are built once and shared.
+    args: argparse.Namespace, n_inputs: int, make: Callable[..., DepthBackend] = get_backend
+) -> Callable[[Path], DepthBackend]:
+    """A function ``photo path → backend`` (which one: :func:`~depth3d.backends.spec_from_args`);
+    model backends are built once and shared.
 
     ``make(name, **options)`` builds a backend (default :func:`~depth3d.backends.get_backend`;
     the Blender batch passes its own, which reads depth files through Blender when needed).
     """
     from .pipeline import find_depth_file
 
-    name = args.backend or ("file" if args.depth else "transformers")
-    if name == "file":
-        if not args.depth:
-            raise UsageError("--backend file needs --depth")
-        depth = Path(args.depth)
-        if not depth.is_dir() and n_inputs > 1:
-            raise UsageError("with several inputs, --depth must be a folder of <stem>.<ext> files")
-        if args.model or args.device != "auto":
-            raise UsageError("--model and --device run a model; --depth files need none")
-        if args.depth_unit != "m" and args.depth_kind != "depth":
-            raise UsageError("--depth-unit is for depth maps (--depth-kind depth); disparity has no unit")
+    spec = spec_from_args(args, n_inputs)
+    if spec.name == "file":
+        depth = Path(spec.depth)
         return lambda photo: make(
-            "file", path=find_depth_file(depth, photo.stem) if depth.is_dir() else depth,
-            kind=args.depth_kind, unit=args.depth_unit,
+            "file", path=find_depth_file(depth, photo.stem) if depth.is_dir() else depth, **spec.kwargs
         )
-    if args.depth:
-        raise UsageError(f"--depth is for the file backend, not {name}")
-    if args.depth_unit != "m" or args.depth_kind != "depth":
-        raise UsageError("--depth-kind and --depth-unit describe --depth files")
-    if name == "remote" and args.device != "auto":
-        raise UsageError("--device is for --backend transformers; the server chooses its own "
-                         "(depth3d serve --device …)")
-    if name == "remote":
-        if not args.server:
-            raise UsageError("--backend remote needs --server URL")
-        backend = make("remote", server=args.server, token=args.token, model=args.model)
-    else:
-        backend = make("transformers", model=args.model, device=args.device)
+    backend = make(spec.name, **spec.kwargs)
     load = getattr(backend, "load", None)
     if load is not None:  # a missing model is one line for the batch, not one per photo
         load()

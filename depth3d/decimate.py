@@ -329,7 +329,7 @@ def _layout(faces: np.ndarray, ny: int, nx: int) -> _Layout:
     return _Layout(cells[0].reshape(ny - 1, nx - 1), cells[1].reshape(ny - 1, nx - 1), faces[~grid])
 
 
-def _up(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _up(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A block mask at one level → the next finer level's blocks (each to its 2 × 2), cropped/padded to ``shape``."""
     out = np.zeros(shape, bool)
     h, w = mask.shape
@@ -343,7 +343,7 @@ class _Plan(NamedTuple):
     leaves: list[np.ndarray]  # per level: (nby, nbx) bool, merged blocks not inside a larger one
     covered: np.ndarray  # (ny−1, nx−1) bool: cells inside a merged block
     active: np.ndarray  # (ny, nx) bool: vertices some piece has as a corner (or on a border)
-    count: int  # faces after decimation
+    count: int  # type: ignore[assignment]  # faces after decimation (shadows tuple.count)
 
 
 def _between(line: np.ndarray, s: int) -> np.ndarray:

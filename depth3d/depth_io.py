@@ -37,7 +37,8 @@ import numpy as np
 
 from .atomic import atomic_path, write_bytes_atomic
 from .errors import InputError
-from .exr import EXR_MAGIC, exr_header_size, read_exr_planes
+from .exr import EXR_MAGIC as EXR_MAGIC  # re-exported: depth3d.image reads it from here
+from .exr import exr_header_size, read_exr_planes
 
 DEPTH_SUFFIXES = (".npy", ".exr", ".pfm", ".png", ".tif", ".tiff")
 PNG16_MIN_KEY, PNG16_MAX_KEY, PNG16_KIND_KEY = "depth3d.min", "depth3d.max", "depth3d.kind"
@@ -85,7 +86,7 @@ def _check_declared_size(path: Path, suffix: str) -> None:
     with open(path, "rb") as f:
         if suffix == ".npy":
             version = np.lib.format.read_magic(f)  # a ValueError: "unreadable npy depth map (…)"
-            shape = np.lib.format._read_array_header(f, version)[0]
+            shape = np.lib.format._read_array_header(f, version)[0]  # type: ignore[attr-defined]
             size = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
             if size > MAX_PIXELS:
                 raise InputError(f"{path}: a depth array of shape {shape} exceeds the limit of "

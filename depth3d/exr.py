@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import struct
 import zlib
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 
-_PIXEL_TYPES = {0: np.dtype("<u4"), 1: np.dtype("<f2"), 2: np.dtype("<f4")}
+_PIXEL_TYPES: dict[int, np.dtype] = {0: np.dtype("<u4"), 1: np.dtype("<f2"), 2: np.dtype("<f4")}
 _LINES_PER_BLOCK = {0: 1, 2: 1, 3: 16}  # NONE, ZIPS, ZIP
 _COMPRESSION_NAMES = {1: "RLE", 4: "PIZ", 5: "PXR24", 6: "B44", 7: "B44A", 8: "DWAA", 9: "DWAB"}
 
@@ -24,7 +25,7 @@ _COMPRESSION_NAMES = {1: "RLE", 4: "PIZ", 5: "PXR24", 6: "B44", 7: "B44A", 8: "D
 def _header(data: bytes) -> tuple[dict[str, tuple[str, bytes]], int]:
     """Attributes {name: (type, raw value)} and the offset just past the header."""
     pos = 8
-    attributes = {}
+    attributes: dict[str, tuple[str, bytes]] = {}
     while True:
         end = data.index(b"\0", pos)
         name = data[pos:end].decode("latin-1")
@@ -40,7 +41,8 @@ def _header(data: bytes) -> tuple[dict[str, tuple[str, bytes]], int]:
 
 
 def _channels(raw: bytes) -> list[tuple[str, np.dtype]]:
-    channels, pos = [], 0
+    channels: list[tuple[str, np.dtype]] = []
+    pos = 0
     while raw[pos:pos + 1] not in (b"\0", b""):
         end = raw.index(b"\0", pos)
         name = raw[pos:end].decode("utf-8")
@@ -70,7 +72,7 @@ def _unzip(block: bytes, expected: int) -> bytes:
     return out.tobytes()
 
 
-def read_exr_planes(source: str | Path | bytes) -> dict[str, np.ndarray]:
+def read_exr_planes(source: str | PathLike[str] | bytes) -> dict[str, np.ndarray]:
     """Every channel of a scanline EXR (path or bytes) → {name: (H, W) float32}, row 0 at the top.
 
     Raises ``ValueError`` (also for truncated data) on anything it cannot read.

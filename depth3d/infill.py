@@ -58,7 +58,7 @@ GUTTER = 2  # atlas rows between the photo and the canvas
 # --------------------------------------------------------------------------- push-pull
 
 
-def _upsample2(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _upsample2(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """(h, w, C) → ``shape`` (H, W, C), H ≤ 2h, W ≤ 2w: linear, half-pixel centres."""
     for axis, n in enumerate(shape):
         m = a.shape[axis]

@@ -43,7 +43,7 @@ def relief_at(s: np.ndarray, t: np.ndarray, height: np.ndarray, aspect: float) -
     return pts
 
 
-def _grid_st(shape: tuple[int, int], span: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+def _grid_st(shape: tuple[int, ...], span: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """(1, nx) s and (ny, 1) t of a (ny, nx) grid spanning ``span`` (default: its own size)."""
     ny, nx = shape
     span_w, span_h = span or (nx, ny)

@@ -27,8 +27,8 @@ from .edges import (
 from .errors import InputError, OptionError
 from .grid import grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
-from .ranges import declare, validate
 from .projection import perspective_at, perspective_points, relief_at, relief_points
+from .ranges import declare, validate
 
 GEOMETRIES = ("mesh", "points")
 PROJECTIONS = ("perspective", "relief")

@@ -12,7 +12,7 @@ import pytest
 import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 from PIL import Image  # noqa: E402
 
-import depth3d.blender as addon  # noqa: E402
+from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from conftest import assert_valid_gltf  # noqa: E402
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.exchange.gltf.meshopt import optimize  # noqa: E402
@@ -25,15 +25,6 @@ from test_targets import canonical, decode, image_size, is_power_of_two, read_gl
 
 W, H = 320, 240  # every pixel a vertex: ~152k triangles, over the AR budget
 FOV = 60.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    yield
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.unregister()
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, n
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import depth3d.blender as addon  # noqa: E402
+from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.blender.images import load_photo, photo_from_image  # noqa: E402
@@ -28,15 +28,6 @@ from depth3d.reconstruct import Options, reconstruct  # noqa: E402
 W, H = 40, 30
 FOV = 60.0
 PLANE, BOX = 4.0, 2.5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    yield
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.unregister()
 
 
 @pytest.fixture(autouse=True)
@@ -454,6 +445,29 @@ def test_backend_choice():
     assert depth_source.backend_for(SimpleNamespace(backend="AUTO")) is auto
     depth_source.shutdown()
     assert not bpy.ops.depth3d.setup_backend.poll()  # no pip without online access
+
+
+def test_the_core_backend_choice_built_the_blender_way():
+    """A core :class:`BackendSpec` (the batch's --backend/--server/--model/--device) becomes
+    Blender's settings: its online-access policy applies, its preferences fill the rest."""
+    from types import SimpleNamespace
+
+    from depth3d.backends import BackendError, resolve_backend
+    from depth3d.backends.hf import TransformersBackend
+    from depth3d.backends.remote import RemoteBackend
+    from depth3d.blender.depth_source import BackendSettings, backend_from_spec, shutdown
+
+    with pytest.raises(BackendError, match="online access"):
+        backend_from_spec(resolve_backend(backend="remote", server="http://example.com:8765"))
+    remote = backend_from_spec(resolve_backend(backend="remote", server="127.0.0.1:9", model="big"))
+    assert isinstance(remote, RemoteBackend) and remote.model == "big"
+    prefs = SimpleNamespace(backend="", model="small", device="cuda", cache_dir="/tmp/hub", venv_dir="v")
+    local = backend_from_spec(resolve_backend(model="m", device="cpu"), prefs)
+    assert isinstance(local, TransformersBackend)
+    assert (local.model, local.device, local.cache_dir) == ("m", "cpu", "/tmp/hub")
+    assert BackendSettings.from_prefs(prefs, model="x") == BackendSettings(
+        "AUTO", model="x", device="cuda", cache_dir="/tmp/hub")
+    shutdown()  # the in-process model cache
 
 
 def test_depth_files_without_openexr_or_pillow(tmp_path):

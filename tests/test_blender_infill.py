@@ -13,21 +13,12 @@ import pytest
 import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 from PIL import Image  # noqa: E402
 
-import depth3d.blender as addon  # noqa: E402
+from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.reconstruct import Options, reconstruct  # noqa: E402
 
 W, H = 64, 48
 FOV = 60.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    yield
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.unregister()
 
 
 @pytest.fixture()

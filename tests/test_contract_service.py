@@ -16,7 +16,7 @@ from test_service import TOKEN, model_dir, png_bomb, request, server  # noqa: F4
 from depth3d.backends import BackendError
 from depth3d.backends.remote import RemoteBackend
 from depth3d.image import Photo
-from depth3d.service import protocol
+from depth3d.backends import protocol
 from depth3d.service.server import body_deadline
 
 

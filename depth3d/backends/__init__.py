@@ -1,9 +1,12 @@
-"""Depth backends, selected by name.  Heavy imports happen inside each backend only."""
+"""Depth backends, selected by name.  Heavy imports happen inside each backend only.
+
+Which one a run uses, and the rules between the choices: :mod:`.spec`."""
 from __future__ import annotations
 
 from typing import Any
 
 from .base import BackendError, DepthBackend, DepthKind, DepthResult
+from .spec import BackendSpec, resolve_backend, spec_from_args
 
 BACKENDS = ("transformers", "file", "remote")
 
@@ -29,4 +32,5 @@ def get_backend(name: str, **options: Any) -> DepthBackend:
     raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "BackendError", "DepthBackend", "DepthKind", "DepthResult", "get_backend"]
+__all__ = ["BACKENDS", "BackendError", "BackendSpec", "DepthBackend", "DepthKind", "DepthResult", "get_backend",
+           "resolve_backend", "spec_from_args"]

@@ -9,10 +9,11 @@ import http.client
 import json
 import math
 import urllib.parse
+from typing import cast
 
 from ..image import Photo
-from ..service import protocol
-from .base import BackendError, DepthResult
+from . import protocol
+from .base import BackendError, DepthKind, DepthResult
 
 MAX_SMALL_ANSWER = 1 << 20
 """Bytes of answer read at most for anything but a depth map (health, errors)."""
@@ -43,7 +44,7 @@ class RemoteBackend:
         except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 address)
             raise BackendError(f"{server}: not a server URL ({exc})") from None
         try:
-            url.port
+            _ = url.port  # parsed on access
         except ValueError:
             raise BackendError(f"{server}: bad port in the server URL") from None
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -94,7 +95,7 @@ class RemoteBackend:
         if fov_deg is not None and not (math.isfinite(fov_deg) and 0.0 < fov_deg < 180.0):
             fov_deg = None
         model = urllib.parse.unquote(headers.get(protocol.MODEL_HEADER.lower(), "")) or self.url
-        return DepthResult(depth=depth, kind=kind, fov_deg=fov_deg, model=model)
+        return DepthResult(depth=depth, kind=cast(DepthKind, kind), fov_deg=fov_deg, model=model)
 
     def _request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,

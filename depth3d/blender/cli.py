@@ -21,24 +21,31 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Callable, Sequence
 
 import bpy
 
 from ..atomic import atomic_path
-from ..backends import BackendError
+from ..backends import BackendError, BackendSpec
 from ..cli import (
-    EXIT_USAGE, UsageError, _run_batch, add_convert_arguments, backend_factory,
-    convert_targets, options_from_args, run_command, subcommand_parser, target_from_args,
+    EXIT_USAGE,
+    UsageError,
+    _run_batch,
+    add_convert_arguments,
+    backend_factory,
+    convert_targets,
+    options_from_args,
+    run_command,
+    subcommand_parser,
+    target_from_args,
 )
 from ..errors import Depth3DError, quote_path
 from ..image_header import read_header, web_ready
 from ..pipeline import photo_to_geometry, summary
 from ..reconstruct import Geometry
 from .build import create_object, export_gltf
-from .depth_source import backend_for
+from .depth_source import BackendSettings, backend_for, backend_from_spec
 from .images import open_photo
 from .prefs import get_prefs
 
@@ -64,21 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _make_backend(name: str, **options):
-    """:func:`depth3d.cli.backend_factory`'s ``make`` for Blender (see :func:`.depth_source.backend_for`).
-
-    Depth files are read by Blender when its Python lacks OpenEXR/Pillow; a remote server
-    respects Blender's "Allow Online Access"; the model runs in-process (torch in Blender).
-    """
-    if name == "file":
-        return backend_for(None, str(options["path"]), options["kind"], options.get("unit", "m"))
-    if name == "remote":
-        return backend_for(SimpleNamespace(backend="REMOTE", server_url=options["server"],
-                                           token=options["token"], remote_model=options.get("model")))
-    settings = get_prefs()
-    return backend_for(SimpleNamespace(
-        backend="TRANSFORMERS", model=options["model"], device=options["device"],
-        cache_dir=getattr(settings, "cache_dir", None),
-    ))
+    """:func:`depth3d.cli.backend_factory`'s ``make`` for Blender (:func:`.depth_source.backend_from_spec`)."""
+    return backend_from_spec(BackendSpec(name, tuple(options.items())), get_prefs())
 
 
 def _backends(args: argparse.Namespace, n_inputs: int):
@@ -87,15 +81,10 @@ def _backends(args: argparse.Namespace, n_inputs: int):
     if args.depth or args.backend:
         return backend_factory(args, n_inputs, make=_make_backend)
     prefs = get_prefs()
-    settings = SimpleNamespace(**{
-        key: getattr(prefs, key, None)
-        for key in ("backend", "model", "device", "backend_python", "server_url", "token", "cache_dir")
-    })
-    if args.model:
-        settings.model = args.model
-    if args.device != "auto" or not settings.device:
-        settings.device = args.device
-    backend = backend_for(settings)
+    overrides = {"model": args.model} if args.model else {}
+    if args.device != "auto" or not getattr(prefs, "device", None):
+        overrides["device"] = args.device
+    backend = backend_for(BackendSettings.from_prefs(prefs, **overrides))
     load = getattr(backend, "load", None)
     if load is not None:  # a missing model is one line for the batch, not one per photo
         load()

@@ -13,12 +13,13 @@ import ipaddress
 import struct
 import threading
 import urllib.parse
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import bpy
 import numpy as np
 
-from ..backends import BackendError, DepthResult, get_backend
+from ..backends import BackendError, BackendSpec, DepthResult, get_backend
 from ..backends.file import in_metres
 from ..depth import check_aspect
 from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
@@ -63,6 +64,48 @@ def check_online_access(url: str) -> None:
         raise BackendError(
             f"{url}: online access is disabled (Preferences → System → Network → Allow Online Access)"
         )
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What chooses a backend in Blender: the preferences' fields (:mod:`.prefs`), with the
+    operator's or the batch's choices put over them.  ``backend`` is one of :data:`MODES`."""
+
+    backend: str = "AUTO"
+    model: str | None = None
+    device: str | None = None
+    backend_python: str | None = None
+    server_url: str | None = None
+    token: str | None = None
+    remote_model: str | None = None
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_prefs(cls, prefs, **overrides) -> BackendSettings:
+        """``prefs``' values (a missing one counts as unset), then ``overrides``."""
+        values = {f.name: getattr(prefs, f.name, None) for f in fields(cls)}
+        values["backend"] = values["backend"] or "AUTO"
+        return replace(cls(**values), **overrides)
+
+    @classmethod
+    def from_spec(cls, spec: BackendSpec, prefs=None) -> BackendSettings:
+        """The core's choice (:func:`depth3d.backends.resolve_backend`, not ``file``) in Blender's
+        terms; the model cache folder stays the preferences'."""
+        options = spec.kwargs
+        if spec.name == "remote":
+            return cls("REMOTE", server_url=options["server"], token=options.get("token"),
+                       remote_model=options.get("model"))
+        return cls("TRANSFORMERS", model=options.get("model"), device=options.get("device"),
+                   cache_dir=getattr(prefs, "cache_dir", None))
+
+
+def backend_from_spec(spec: BackendSpec, prefs=None):
+    """The backend of the core's ``spec`` built the Blender way: depth files read by Blender when
+    its Python lacks the readers, a server only with online access, the model in-process."""
+    if spec.name == "file":
+        options = spec.kwargs
+        return backend_for(None, str(options["path"]), options["kind"], options.get("unit", "m"))
+    return backend_for(BackendSettings.from_spec(spec, prefs))
 
 
 def _setting(settings, name: str, default=None):

@@ -15,9 +15,9 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
+from .. import errors
 from ..backends import BackendError
 from ..edges import DEFAULT_EDGE_THRESHOLD
-from .. import errors
 from ..errors import Depth3DError
 from ..pipeline import estimate_depth
 from ..ranges import blender_bounds
@@ -26,7 +26,14 @@ from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .prefs import get_prefs
 from .props import (
-    BUDGET_HELP, COMPRESSION_ITEMS, EDGE_HELP, GEOMETRY_ITEMS, INFILL_HELP, KIND_ITEMS, MATERIAL_ITEMS, PROJECTION_ITEMS,
+    BUDGET_HELP,
+    COMPRESSION_ITEMS,
+    EDGE_HELP,
+    GEOMETRY_ITEMS,
+    INFILL_HELP,
+    KIND_ITEMS,
+    MATERIAL_ITEMS,
+    PROJECTION_ITEMS,
     TARGET_ITEMS,
 )
 
@@ -188,7 +195,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             overrides["model"] = self.model
         if self.server:
             overrides["server_url"] = self.server
-        settings = _Override(get_prefs(context), **overrides)
+        settings = depth_source.BackendSettings.from_prefs(get_prefs(context), **overrides)
         return depth_source.backend_for(settings, self.depth_filepath or None, self.depth_kind)
 
     def _prepare(self, context) -> Job:
@@ -348,18 +355,6 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         if self._job is not None:
             self._job.cancelled = True
         self._end_modal(context)
-
-
-class _Override:
-    """Preferences with some attributes replaced (e.g. the operator's ``model``)."""
-
-    def __init__(self, base, **values):
-        self._base, self._values = base, values
-
-    def __getattr__(self, name):
-        if name in self._values:
-            return self._values[name]
-        return getattr(self._base, name, None)
 
 
 class DEPTH3D_OT_remesh(bpy.types.Operator):

@@ -73,7 +73,8 @@ class Depth3DPreferences(bpy.types.AddonPreferences):
     cache_dir: StringProperty(name="Model Cache", subtype="DIR_PATH",
                               description="Hugging Face hub cache folder for the model in Blender (empty: the default)")
     venv_dir: StringProperty(name="Backend Folder", subtype="DIR_PATH",
-                             description="Where Set up backend creates its environment (empty: the extension's user folder)")
+                             description="Where Set up backend creates its environment "
+                                         "(empty: the extension's user folder)")
 
     def draw(self, context):
         from .depth_source import torch_available

@@ -8,7 +8,12 @@ import math
 
 import bpy
 from bpy.props import (
-    BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
 )
 
 from ..camera import DEFAULT_FOV_DEG
@@ -107,8 +112,8 @@ class Depth3DSettings(bpy.types.PropertyGroup):
     resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **_RESOLUTION_BOUNDS, soft_max=4096,
                             description="Long side of the vertex grid (0 = one vertex per depth pixel)", **_ARGS)
     edge_threshold: FloatProperty(
-        name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"), soft_max=0.5, precision=3,
-        step=1, description=EDGE_HELP, **_ARGS)
+        name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"),
+        soft_max=0.5, precision=3, step=1, description=EDGE_HELP, **_ARGS)
     infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, **_ARGS)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission", **_ARGS)
     add_camera: BoolProperty(name="Add Camera", default=True,
@@ -135,7 +140,8 @@ class Depth3DObject(bpy.types.PropertyGroup):
     shift: FloatProperty(name="Shift", default=0.0, precision=4, step=1, update=_remesh, **_ARGS)
     resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **_RESOLUTION_BOUNDS, soft_max=4096,
                             update=_remesh, **_ARGS)
-    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"),
+    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD,
+                                  **blender_bounds(Options, "edge_threshold"),
                                   soft_max=0.5, precision=3, step=1, description=EDGE_HELP,
                                   update=_remesh, **_ARGS)
     infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, update=_remesh, **_ARGS)

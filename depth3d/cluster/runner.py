@@ -18,13 +18,14 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..backends import BackendSpec, spec_from_args
 from ..errors import Depth3DError
 from ..image import PHOTO_SUFFIXES
-from .stages import BackendSpec, Job
+from .stages import Job
 from .storage import Place, check_writable, existing_names, is_dir, list_files
 
 __all__ = ["ClusterError", "ConvertPlan", "RunSummary", "plan_convert", "run_convert", "run_plan"]
@@ -75,7 +76,8 @@ def _expand(inputs: list[str]) -> tuple[list[Place], list[str]]:
     labels; URIs are listed through ``pyarrow.fs``."""
     from ..pipeline import expand_inputs
 
-    places, labels = [], []
+    places: list[Place] = []
+    labels: list[str] = []
     for item in inputs:
         if Place.parse(item).is_local:
             found = expand_inputs([item])
@@ -83,9 +85,9 @@ def _expand(inputs: list[str]) -> tuple[list[Place], list[str]]:
             labels += [str(p) for p in found]
         else:
             place = Place.parse(item)
-            found = list_files(place, PHOTO_SUFFIXES) if is_dir(place) else [place]
-            places += found
-            labels += [str(p) for p in found]
+            listed = list_files(place, PHOTO_SUFFIXES) if is_dir(place) else [place]
+            places += listed
+            labels += [str(p) for p in listed]
     return places, labels
 
 
@@ -117,32 +119,21 @@ def plan_convert(args: argparse.Namespace, formats) -> ConvertPlan:
         present = existing_names(folder)
         keep = [i for i, out in enumerate(outputs) if out.name not in present]
         skipped = [label for out, label in zip(outputs, labels) if out.name in present]
-        inputs, outputs, labels = ([seq[i] for i in keep] for seq in (inputs, outputs, labels))
+        inputs, outputs, labels = [inputs[i] for i in keep], [outputs[i] for i in keep], [labels[i] for i in keep]
     return ConvertPlan(inputs, outputs, labels, fmt, skipped, folder)
 
 
 def backend_spec(args: argparse.Namespace, n_inputs: int) -> BackendSpec:
-    """The backend the workers build, from the same options as the local batch."""
-    from ..cli import UsageError
-
-    name = args.backend or ("file" if args.depth else "transformers")
-    if name == "file":
-        if not args.depth:
-            raise UsageError("--backend file needs --depth")
-        depth = Path(args.depth).resolve()
-        if not depth.is_dir() and n_inputs > 1:
-            raise UsageError("with several inputs, --depth must be a folder of <stem>.<ext> files")
-        return BackendSpec("file", (("kind", args.depth_kind),), str(depth))
-    if args.depth:
-        raise UsageError(f"--depth is for the file backend, not {name}")
-    if name == "remote":
-        if not args.server:
-            raise UsageError("--backend remote needs --server URL")
-        return BackendSpec("remote", (("server", args.server), ("token", args.token)))
-    model = args.model
-    if model and Path(model).expanduser().is_dir():
-        model = str(Path(model).expanduser().resolve())  # the workers' cwd is not ours
-    return BackendSpec("transformers", (("model", model), ("device", args.device)))
+    """The backend the workers build: the local batch's (:func:`~depth3d.backends.spec_from_args`),
+    with its depth files and model folder made absolute (the workers' cwd is not ours)."""
+    spec = spec_from_args(args, n_inputs)
+    if spec.name == "file":
+        return replace(spec, depth=str(Path(spec.depth).resolve()))
+    model = spec.kwargs.get("model")
+    if spec.name == "transformers" and model and Path(model).expanduser().is_dir():
+        options = {**spec.kwargs, "model": str(Path(model).expanduser().resolve())}
+        return replace(spec, options=tuple(options.items()))
+    return spec
 
 
 def _probe(address: str) -> None:
@@ -301,7 +292,10 @@ def run_convert(args: argparse.Namespace, formats) -> int:
         if given and Path(given).expanduser().exists():
             plan.aliases[str(Path(given).expanduser().resolve())] = given
     job = Job(options, plan.fmt, unlit=args.material == "unlit", settings=settings)
-    write = lambda line: print(line, file=sys.stderr, flush=True)
+
+    def write(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     if not plan.inputs:
         summary = RunSummary(0, 0, len(plan.skipped), 0.0, [])
         write(summary.line())

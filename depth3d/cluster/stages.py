@@ -23,11 +23,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..backends import BackendError, get_backend
+from ..backends import BackendError, BackendSpec, get_backend
 from ..errors import Depth3DError
 from ..image import Photo, read_photo, read_photo_bytes
 from ..reconstruct import Options, reconstruct
@@ -41,17 +41,6 @@ __all__ = ["BackendSpec", "DepthActor", "Job", "depth_row", "estimate_photos", "
 
 #: What a stage turns into an ``error`` line (as the local batch does), not a failed task.
 PHOTO_ERRORS = (Depth3DError, BackendError, OSError, ValueError)
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """How a worker builds its backend: ``name`` and keyword ``options`` for
-    :func:`~depth3d.backends.get_backend`; for ``file``, ``depth`` is the depth file or the
-    folder of ``<stem>.<ext>`` files (absolute)."""
-
-    name: str
-    options: tuple[tuple[str, Any], ...] = ()
-    depth: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,8 @@ class DepthActor:
     """
 
     def __init__(self, spec: BackendSpec):
-        self.backend = get_backend(spec.name, **dict(spec.options))
+        # the transformers backend, whose load() is not part of the DepthBackend protocol
+        self.backend: Any = cast(Any, get_backend(spec.name, **dict(spec.options)))
         self.setup_error: str | None = None
         try:
             self.backend.load()

@@ -23,7 +23,8 @@ def texture_image(rgb: np.ndarray, prefer_jpeg: bool = True):
     long_side = max(img.size)
     if long_side > MAX_TEXTURE_SIZE:
         k = MAX_TEXTURE_SIZE / long_side
-        img = img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.LANCZOS)
+        size = (max(1, round(img.width * k)), max(1, round(img.height * k)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
     if prefer_jpeg:
         img.format = "JPEG"
         img.encoderinfo = {"quality": JPEG_QUALITY, "subsampling": 0}

@@ -24,10 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from .. import __version__
-from ..backends import BackendError, DepthBackend, DepthResult, get_backend
+from ..backends import BackendError, DepthBackend, DepthResult, get_backend, protocol
 from ..errors import Depth3DError, InputError, user_message
 from ..image import ImageTooLarge, Photo, read_photo_bytes
-from . import protocol
+from .protocol import add_serve_arguments
 
 ACTIVE_REQUESTS = 4
 """Requests holding a body in memory at once; more wait (unread) in the queue."""
@@ -85,7 +85,7 @@ class DepthServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = str(self.server_address[0]), self.server_address[1]
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}"
 
@@ -342,7 +342,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror:
         return False
-    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -401,5 +401,5 @@ def _fail(message: str, code: int = 1) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="depth3d serve", description=run_serve.__doc__)
-    protocol.add_serve_arguments(parser)
+    add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))

@@ -75,7 +75,7 @@ class Document:
 
         Returns ``(byteOffset, byteLength)``; the data is referenced, not copied.
         """
-        view = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data).cast("B")
+        view = (np.ascontiguousarray(data).data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
         offset = align4(self.length)
         self.parts.append((offset, view))
         self.length = offset + view.nbytes

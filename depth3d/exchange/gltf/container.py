@@ -24,7 +24,7 @@ def _json_bytes(doc: Document) -> bytes:
 
 def _set_buffer0(doc: Document, uri: str | None = None) -> None:
     """Buffer 0's entry, reserved by :class:`Document`, now that its byteLength is known."""
-    entry = {"byteLength": doc.length}
+    entry: dict[str, object] = {"byteLength": doc.length}
     if uri is not None:
         entry["uri"] = uri
     doc.json["buffers"][0] = entry

@@ -71,7 +71,7 @@ def encode_image(rgb: np.ndarray, max_side: int = MAX_TEXTURE_SIZE, power_of_two
     img = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
     size = texture_size(img.width, img.height, max_side, power_of_two)
     if size != img.size:
-        img = img.resize(size, Image.LANCZOS, reducing_gap=3.0)
+        img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = io.BytesIO()
     if mime_type == "image/jpeg":
         img.save(out, format="JPEG", quality=quality, subsampling=0)

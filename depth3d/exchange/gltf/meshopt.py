@@ -73,7 +73,7 @@ class MeshoptWriter:
         fallback_offset = align4(self.fallback_length)
         self.fallback_length = fallback_offset + size
         self.doc.json["buffers"][self.fallback]["byteLength"] = self.fallback_length
-        view = {"buffer": self.fallback, "byteOffset": fallback_offset, "byteLength": size}
+        view: dict[str, object] = {"buffer": self.fallback, "byteOffset": fallback_offset, "byteLength": size}
         if vertex:
             view["byteStride"] = stride
         view["target"] = target
