@@ -364,7 +364,11 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
                                f"({known.sum() / inside.sum():.1%} of the grid)")
     fill = push_pull(np.where(known, qc, 0), known)
     lowest = _pooled(q, rows, cols, step, np.fmin, np.float32(np.nan))
-    fill = np.where(inside, np.fmin(fill, lowest), fill)  # never in front of what the photo shows
+    # never in front of what the photo shows: each vertex is held behind the nearest surface in
+    # its window (radius one layer step), margin vertices next to the frame included, since the
+    # cells across the frame edge overlap the photo's last columns and rows (``lowest`` is NaN
+    # only farther out, where the margin is free)
+    fill = np.fmin(fill, lowest)
     # the layer: the band, the margin and the foreground within a margin's width of the frame
     # edge (a step back shows what is behind it there, though no cut runs along the frame),
     # overlapping what the mesh shows by two cells, so no crack opens between them
@@ -397,6 +401,15 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
         torn = _dilate(torn)
     known_c = np.zeros(canvas.shape[:2], np.float32)
     known_c[my:my + ny, mx:mx + nx] = ~masked | torn
+    # the photo's mesh ends at the outermost pixel centres, so from the photo's own eye the layer
+    # shows in the half pixel beyond them and must look like the photo there: the frame's two
+    # outermost vertex rows and columns keep the photo's colour (masked or not), and the margin's
+    # first two repeat them (texture filtering there reads the canvas on both sides of the edge)
+    g = min(2, mx, my)
+    canvas[my - g:my + ny + g, mx - g:mx + nx + g] = np.pad(colors, ((g, g), (g, g), (0, 0)), mode="edge")
+    ring = np.ones((ny + 2 * g, nx + 2 * g), bool)
+    ring[g + 2:g + ny - 2, g + 2:g + nx - 2] = False
+    known_c[my - g:my + ny + g, mx - g:mx + nx + g][ring] = 1
     # the canvas is half the vertex grid's resolution (the layer's grid is coarser still):
     # 2 × 2 blocks, averaged over their known samples, then in-painted
     weight = _block2(known_c, np.add, 0.0)
