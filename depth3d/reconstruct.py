@@ -35,7 +35,7 @@ PROJECTIONS = ("perspective", "relief")
 DEFAULT_RESOLUTION = 1024
 FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
 FINE_FACTOR = 3  # ... this many times finer
-INFILL_SHARE = 0.25  # under a triangle budget, the in-fill layer may take up to this share of it
+INFILL_SHARE = 0.4  # under a triangle budget, the in-fill layer may take up to this share of it
 MAX_RESOLUTION = 16384  # long side of the vertex grid
 
 
