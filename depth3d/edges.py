@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bands import Band, row_bands, run_bands
 from .mesh import grid_faces
 
 DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a discontinuity
@@ -176,7 +177,7 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
     four-tuple of :func:`_side_predictions`, and ``(flat, base, step)`` to sample further along
     the line: ``flat[base + m·step]`` is m steps away (the border value, off the grid).
     """
-    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))  # the farthest sample
+    reach = _reach(radius)
     # beyond the photo's border a surface continues level (the border value repeated): a step
     # that meets the frame, such as a roof cut by the top edge, is still sharpened across it
     pp = np.pad(q, reach, mode="edge")
@@ -189,6 +190,24 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
             base = (jj + reach) * width + (ii + reach)
             step = dj * width + di
             yield dj, di, jj, ii, _side_predictions(flat, base, step, radius, threshold), (flat, base, step)
+
+
+def _reach(radius: int) -> int:
+    """The farthest sample, in grid steps, that :func:`_across_lines` reads for ``radius``."""
+    return max(r + 2 * max(1, r // 2) for r in _radii(radius))
+
+
+def _by_bands(local, q: np.ndarray, halo: int, *more: np.ndarray) -> np.ndarray:
+    """``local(q, *more)`` → (ny, nx) float32, computed in row bands (:mod:`depth3d.bands`):
+    identical, as its row j depends on rows j ± ``halo`` of its (ny, nx) inputs only."""
+    out = np.empty(q.shape, np.float32)
+
+    def work(band: Band) -> None:
+        a, b, lo, hi = band
+        out[lo:hi] = local(q[a:b], *(m[a:b] for m in more))[lo - a:hi - a]
+
+    run_bands(work, row_bands(*q.shape, halo))
+    return out
 
 
 def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool = False) -> np.ndarray:
@@ -218,6 +237,11 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     sight faster than any continuation from beyond the ramp can follow, and blur has replaced
     them; with ``drop_curving`` such a vertex is left out rather than guessed.
     """
+    return _by_bands(lambda band: _sharpen_steps(band, radius, threshold, drop_curving), q, _reach(radius) + 1)
+
+
+def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool) -> np.ndarray:
+    """:func:`sharpen_steps` on the whole of ``q``."""
     p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
     best_gap = np.zeros(q.shape, np.float32)
@@ -285,6 +309,11 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     the sides' own curvature explains, takes the nearer prediction — the kink restored.  Of the
     lines that qualify, the one that moves the vertex most wins.
     """
+    return _by_bands(lambda band: _restore_creases(band, radius, threshold), q, _reach(radius) + 1)
+
+
+def _restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+    """:func:`restore_creases` on the whole of ``q``."""
     out = q.copy()
     best = np.zeros(q.shape, np.float32)
 
@@ -404,6 +433,29 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     or ``TEAR`` (a step whose two surfaces, continued, cross within the edge — a crease too
     coarse to tell, or a steep surface ending in front of another: no extension, leave a gap).
     """
+    ny, nx = q.shape
+    # an edge's code depends on rows up to 2·radius + 3 away (_on_plane's reach beyond an end,
+    # and the window around steps): computed in row bands, it is the same
+    bands = row_bands(ny, nx, 2 * radius + 4)
+    if len(bands) == 1:
+        return _cut_edges(q, threshold, radius, pitch, measured)
+    cuts = {kind: np.empty(_edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}
+
+    def work(band: Band) -> None:
+        a, b, lo, hi = band
+        part = _cut_edges(q[a:b], threshold, radius, pitch, None if measured is None else measured[a:b])
+        for kind, code in part.items():
+            # "h" edges lie on rows; "v" and "d" edge row j joins rows j and j + 1
+            end = hi if kind == "h" else min(hi, ny - 1)
+            cuts[kind][lo:end] = code[lo - a:end - a]
+
+    run_bands(work, bands)
+    return cuts
+
+
+def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float, float],
+               measured: np.ndarray | None) -> dict[str, np.ndarray]:
+    """:func:`cut_edges` on the whole of ``q``."""
     ny, nx = q.shape
     p = np.pad(q, 1, mode="edge")
     cuts = {}
@@ -538,12 +590,13 @@ def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
     plane); else level (a curved surface may be curving away at its silhouette).
     """
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
-    p = np.pad(q, 2, mode="edge")
-    vbb, vb, v, u, ub, ubb = (p[2 + oj + m * sj + jj, 2 + oi + m * si + ii] for m in range(-2, 4))
-    # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
-    cp = np.pad(cuts[kind] != KEEP, 1, constant_values=True)
-    behind_v = ~cp[1 - sj + jj, 1 - si + ii]
-    behind_u = ~cp[1 + sj + jj, 1 + si + ii]
+    ny, nx = q.shape
+    # samples along the line, the border value repeated beyond it
+    vbb, vb, v, u, ub, ubb = (q[np.clip(oj + m * sj + jj, 0, ny - 1), np.clip(oi + m * si + ii, 0, nx - 1)]
+                              for m in range(-2, 4))
+    # is the edge behind each end (v′–v, u–u′) uncut?  Beyond the border counts as cut.
+    behind_v = ~_cut_at(cuts[kind], jj - sj, ii - si)
+    behind_u = ~_cut_at(cuts[kind], jj + sj, ii + si)
     with np.errstate(invalid="ignore"):
         flat_v = behind_v & (np.abs(vbb - 2 * vb + v) < np.float32(EXTEND_STRAIGHT) * v)
         flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
@@ -552,14 +605,26 @@ def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
     return q_v, q_u
 
 
-def _mid_ids(cut: np.ndarray, base: int) -> tuple[np.ndarray, int]:
-    """Ids of the two midpoint vertices of every cut edge: (…, 2) int32 (−1 uncut), next base."""
-    n = int(np.count_nonzero(cut))
-    ids = np.full(cut.shape + (2,), -1, np.int32)
-    first = base + 2 * np.arange(n, dtype=np.int32)
-    ids[cut, 0] = first
-    ids[cut, 1] = first + 1
-    return ids, base + 2 * n
+def _cut_at(code: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """Whether the edges of ``code`` (cut_edges' codes of one kind) at (j, i) are cut; True off the grid."""
+    h, w = code.shape
+    inside = (j >= 0) & (j < h) & (i >= 0) & (i < w)
+    return ~inside | (code[np.clip(j, 0, h - 1), np.clip(i, 0, w - 1)] != KEEP)
+
+
+class _MidIds:
+    """Ids of the two midpoint vertices of every cut edge of one kind, numbered from ``base`` in
+    row-major order of the edges (two each): ``at(j, i, which)`` for cut edges at (j, i)."""
+
+    def __init__(self, cut: np.ndarray, base: int) -> None:
+        self.flat = np.flatnonzero(cut)
+        self.width = cut.shape[1]
+        self.base = base
+        self.next = base + 2 * len(self.flat)
+
+    def at(self, j: np.ndarray, i: np.ndarray, which: int) -> np.ndarray:
+        rank = np.searchsorted(self.flat, j * self.width + i)
+        return (self.base + 2 * rank + which).astype(np.int32)
 
 
 def _split(corners, cut, mids):
@@ -626,8 +691,13 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None, located: dict
     if cuts is None:
         empty = np.zeros((0,), np.int32)
         return grid_faces(first_ok, second_ok), empty, empty, np.zeros((0,), np.float32), np.zeros((0,), np.float32)
-    at = {kind: (located[kind][0] if located else np.zeros(c.shape, bool)) for kind, c in cuts.items()}
-    cut = {kind: (c == SPLIT) | at[kind] for kind, c in cuts.items()}
+    tear = {kind: c == TEAR for kind, c in cuts.items()}
+    if located:
+        cut = {kind: (c == SPLIT) | located[kind][0] for kind, c in cuts.items()}
+        unplaced = _triangle_edges({kind: tear[kind] & ~located[kind][0] for kind in cuts})
+    else:  # every TEAR is unplaced
+        cut = {kind: c == SPLIT for kind, c in cuts.items()}
+        unplaced = None
     ch, cv, cd = cut["h"], cut["v"], cut["d"]
     (ab, ac, bc), (_, cdd, bd) = _triangle_edges(cut)
     # a step crosses a triangle through two of its edges; one cut edge alone (the step passes
@@ -635,46 +705,50 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None, located: dict
     # when that edge is a TEAR; so does a TEAR whose place is not known
     first_n = ab.astype(np.int8) + ac + bc
     second_n = bc.astype(np.int8) + cdd + bd
-    tears = _triangle_edges({kind: c == TEAR for kind, c in cuts.items()})
-    unplaced = _triangle_edges({kind: (c == TEAR) & ~at[kind] for kind, c in cuts.items()})
-    for ok, n, tear, lost in ((first_ok, first_n, tears[0], unplaced[0]),
-                              (second_ok, second_n, tears[1], unplaced[1])):
-        ok &= ~(lost[0] | lost[1] | lost[2] | ((tear[0] | tear[1] | tear[2]) & (n < 2)))
+    tears = _triangle_edges(tear)
+    for side, (ok, n) in enumerate(((first_ok, first_n), (second_ok, second_n))):
+        t = tears[side]
+        if unplaced is None:
+            ok &= ~(t[0] | t[1] | t[2])
+        else:
+            lost = unplaced[side]
+            ok &= ~(lost[0] | lost[1] | lost[2] | ((t[0] | t[1] | t[2]) & (n < 2)))
     first_cut = first_n >= 2
     second_cut = second_n >= 2
-    faces = [grid_faces(first_ok & ~first_cut, second_ok & ~second_cut)]
 
-    ids_h, base = _mid_ids(ch, ny * nx)
-    ids_v, base = _mid_ids(cv, base)
-    ids_d, base = _mid_ids(cd, base)
-    grid = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx)
-    a, b, c, d = grid[:-1, :-1], grid[:-1, 1:], grid[1:, :-1], grid[1:, 1:]
-    m_ab, m_cd = ids_h[:-1], ids_h[1:]  # [..., 0] on a / c, [..., 1] on b / d
-    m_ac, m_bd = ids_v[:, :-1], ids_v[:, 1:]  # [..., 0] on a / b, [..., 1] on c / d
-    m_bc = ids_d  # [..., 0] on b, [..., 1] on c
-
-    s = first_ok & first_cut
-    # first triangle (a, c, b): edges a→c, c→b, b→a
-    faces += _split(
-        (a[s], c[s], b[s]), (ac[s], bc[s], ab[s]),
-        ((m_ac[s, 0], m_ac[s, 1]), (m_bc[s, 1], m_bc[s, 0]), (m_ab[s, 1], m_ab[s, 0])),
-    )
-    s = second_ok & second_cut
-    # second triangle (b, c, d): edges b→c, c→d, d→b
-    faces += _split(
-        (b[s], c[s], d[s]), (bc[s], cdd[s], bd[s]),
-        ((m_bc[s, 0], m_bc[s, 1]), (m_cd[s, 0], m_cd[s, 1]), (m_bd[s, 1], m_bd[s, 0])),
-    )
-    faces = np.concatenate(faces).astype(np.int32, copy=False)
+    ids_h = _MidIds(ch, ny * nx)
+    ids_v = _MidIds(cv, ids_h.next)
+    ids_d = _MidIds(cd, ids_v.next)
+    base = ids_d.next
+    split = []
+    for second, s in enumerate((first_ok & first_cut, second_ok & second_cut)):
+        j, i = np.nonzero(s)
+        a = (j * nx + i).astype(np.int32)
+        b, c, d = a + np.int32(1), a + np.int32(nx), a + np.int32(nx + 1)
+        # mids: h edge (j, i) is a–b ([0] on a, [1] on b), h (j+1, i) c–d; v (j, i) a–c,
+        # v (j, i+1) b–d; d (j, i) b–c ([0] on b, [1] on c)
+        if not second:  # first triangle (a, c, b): edges a→c, c→b, b→a
+            split += _split(
+                (a, c, b), (ac[s], bc[s], ab[s]),
+                ((ids_v.at(j, i, 0), ids_v.at(j, i, 1)), (ids_d.at(j, i, 1), ids_d.at(j, i, 0)),
+                 (ids_h.at(j, i, 1), ids_h.at(j, i, 0))),
+            )
+        else:  # second triangle (b, c, d): edges b→c, c→d, d→b
+            split += _split(
+                (b, c, d), (bc[s], cdd[s], bd[s]),
+                ((ids_d.at(j, i, 0), ids_d.at(j, i, 1)), (ids_h.at(j + 1, i, 0), ids_h.at(j + 1, i, 1)),
+                 (ids_v.at(j, i + 1, 1), ids_v.at(j, i + 1, 0))),
+            )
+    faces = grid_faces(first_ok & ~first_cut, second_ok & ~second_cut, *split)
 
     # split vertices, in id order: per edge kind, per cut edge, (first end, second end)
     own, other, mq, mt = [], [], [], []
-    gp = np.pad(grid, 1, mode="edge")
     for kind, sel in (("h", ch), ("v", cv), ("d", cd)):
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
-        shape = _edge_shape(kind, ny, nx)
-        gv, gu = _shifted(gp, 1, oj, oi, shape)[sel], _shifted(gp, 1, oj + sj, oi + si, shape)[sel]
-        qv, qu = half_steps(q, cuts, kind, *np.nonzero(sel))
+        ej, ei = np.nonzero(sel)
+        gv = ((ej + oj) * nx + (ei + oi)).astype(np.int32)
+        gu = ((ej + oj + sj) * nx + (ei + oi + si)).astype(np.int32)
+        qv, qu = half_steps(q, cuts, kind, ej, ei)
         tv, tu = np.full(len(qv), 0.5, np.float32), np.full(len(qv), 0.5, np.float32)
         if located:
             here, t_v, q_v, t_u, q_u = (x[sel] for x in located[kind])

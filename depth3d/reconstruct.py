@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .bands import BAND_VERTICES
 from .camera import Camera, resolve_fov
 from .depth import disparity_limits, to_metric_disparity, to_relief_height
 from .edges import (
@@ -16,7 +17,7 @@ from .edges import (
     restore_creases,
     sharpen_steps, triangulate,
 )
-from .grid import grid_shape, grid_step, grid_uv, resample
+from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
 from .projection import perspective_at, perspective_points, relief_at, relief_points
 
@@ -174,16 +175,15 @@ def reconstruct(
 
     edge_q, measured, k = grid_disparity(raw_depth, kind, options, nx, ny)
     q = edge_q if k == 1 else np.ascontiguousarray(edge_q[::k, ::k])
-    z = np.float32(1.0) / q
-    if options.projection == "perspective":
-        points = perspective_points(z, camera, span)
-    else:
-        points = relief_points(z - np.float32(1.0), camera.aspect, span)
-
-    vertices = points.reshape(-1, 3)
-    uv = grid_uv(nx, ny, span)
     meta = {"fov_deg": camera.fov_deg, "kind": kind}
     if options.geometry == "points":
+        z = np.float32(1.0) / q
+        if options.projection == "perspective":
+            points = perspective_points(z, camera, span)
+        else:
+            points = relief_points(z - np.float32(1.0), camera.aspect, span)
+        vertices = points.reshape(-1, 3)
+        uv = grid_uv(nx, ny, span)
         keep = np.isfinite(z).ravel()
         colors = resample(rgb, nx, ny, span)
         colors = np.asarray(np.round(colors) if colors.dtype != np.uint8 else colors, dtype=np.uint8)
@@ -199,19 +199,62 @@ def reconstruct(
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
     faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
+    del edge_q, measured, cuts, located  # freed before the vertex arrays are built
     # Vertices added where cut triangles were split: on the way from a grid vertex (``own``) to
     # another in the image (``mid_frac`` of it), on the surface of the first at disparity ``mid_q``.
-    mid_uv = uv[own] + mid_frac[:, None] * (uv[other] - uv[own])
+    s_grid, t_grid = grid_positions(nx, span[0]), grid_positions(ny, span[1])
+    u_grid, v_grid = s_grid.astype(np.float32), (1.0 - t_grid).astype(np.float32)  # as grid_uv
+
+    def uv_at(index):
+        return np.stack([u_grid[index % nx], v_grid[index // nx]], axis=1)
+
+    mid_uv = uv_at(own) + mid_frac[:, None] * (uv_at(other) - uv_at(own))
     mid_z = np.float32(1.0) / mid_q
     mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":
         mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
         mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
-    vertices = np.concatenate([vertices, mid])
-    uv = np.concatenate([uv, mid_uv])
-    used, faces = compact(faces, len(vertices))
+    used, faces = compact(faces, nx * ny + len(mid), in_place=True)
+
+    # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
+    # row band straight into the kept rows: no full-size intermediate
+    def points_rows(a, b):
+        z = np.float32(1.0) / q[a:b]
+        if options.projection == "perspective":
+            return perspective_at(s_grid[None, :], t_grid[a:b, None], z, camera)
+        return relief_at(s_grid[None, :], t_grid[a:b, None], z - np.float32(1.0), camera.aspect)
+
+    def uv_rows(a, b):
+        uv = np.empty((b - a, nx, 2), np.float32)
+        uv[:, :, 0] = u_grid[None, :]
+        uv[:, :, 1] = v_grid[a:b, None]
+        return uv
+
     return Geometry(
-        vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
+        vertices=_kept(points_rows, (ny, nx), mid, used), faces=faces,
+        uv=_kept(uv_rows, (ny, nx), mid_uv, used), texture=rgb, camera=camera,
         grid=(nx, ny), span=span, name=name, meta=meta,
     )
+
+
+def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """``np.concatenate([grid, extra])[used]``, where ``grid_rows(a, b)`` gives rows a … b of an
+    (ny, nx, C) grid: filled band by band, without the full grid or the concatenation."""
+    ny, nx = shape
+    keep_grid, keep_extra = used[:ny * nx].reshape(ny, nx), used[ny * nx:]
+    n = int(np.count_nonzero(keep_grid))
+    out = np.empty((n + int(np.count_nonzero(keep_extra)), extra.shape[1]), extra.dtype)
+    rows, at = max(1, BAND_VERTICES // nx), 0
+    for a in range(0, ny, rows):
+        b = min(ny, a + rows)
+        part = grid_rows(a, b).reshape(-1, out.shape[1])
+        keep = keep_grid[a:b].reshape(-1)
+        m = int(np.count_nonzero(keep))
+        if m == len(keep):
+            out[at:at + m] = part
+        else:
+            np.compress(keep, part, axis=0, out=out[at:at + m])
+        at += m
+    out[at:] = extra[keep_extra]
+    return out
