@@ -215,17 +215,17 @@ def _preload(module: str) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .pipeline import convert_file
+    from .exchange import export
+    from .overlap import convert_work
 
     _preload("trimesh.exchange.gltf")
     inputs, outputs, fmt = convert_targets(args)
     options = options_from_args(args)
     backend_for = backend_factory(args, len(inputs))
-    return _run_batch(
-        inputs, lambda p: convert_file(
-            p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit"
-        ),
-    )
+    # the next photos decode and go through the model while this one is meshed and written
+    with convert_work(inputs, backend_for, options,
+                      lambda p, g: export(g, outputs[p], fmt, unlit=args.material == "unlit")) as work:
+        return _run_batch(inputs, work)
 
 
 def cmd_depth(args: argparse.Namespace) -> int:

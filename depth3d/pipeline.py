@@ -11,9 +11,16 @@ from .image import PHOTO_SUFFIXES, Photo, read_photo
 from .reconstruct import Geometry, Options, reconstruct
 
 
-def estimate_depth(photo: Photo, backend: DepthBackend) -> DepthResult:
-    """Run ``backend`` on ``photo`` and validate the result (finite, not constant, same aspect)."""
-    result = backend.estimate(photo)
+def estimate_depth(photo: Photo, backend: DepthBackend, size: tuple[int, int] | None = None) -> DepthResult:
+    """Run ``backend`` on ``photo`` and validate the result (finite, not constant, same aspect).
+
+    size: (width, height) the depth is wanted at, for a backend that can give it (``takes_size``:
+    a model resamples its output there instead of to the photo's size); others ignore it.
+    """
+    if size is not None and getattr(backend, "takes_size", False):
+        result = backend.estimate(photo, size)
+    else:
+        result = backend.estimate(photo)
     label = str(photo.path or photo.name)
     result.depth = check_depth(result.depth, label)
     check_aspect(result.depth, photo.width, photo.height, label)

@@ -236,6 +236,7 @@ class TransformersBackend:
     """
 
     name = "transformers"
+    takes_size = True  # estimate(photo, size): depth resampled to the size asked for
 
     def __init__(
         self,
@@ -379,6 +380,17 @@ class TransformersBackend:
                 "try a smaller model or device cpu"
             ) from None
         return results
+
+    def small_side(self) -> int | None:
+        """The short side a reduced decode of a photo must keep to feed this model as well as
+        the full photo does (twice the side its processor resizes to), or ``None`` where the
+        processor does not resize or cannot resample its output to a target size."""
+        self.load()
+        size = getattr(self._processor, "size", None) or {}
+        sides = [v for v in dict(size).values() if isinstance(v, int)]
+        if not (sides and getattr(self._processor, "do_resize", False) and self._accepts_target_size()):
+            return None
+        return 2 * max(sides)
 
     def _accepts_target_size(self) -> bool:
         """Whether the processor's post-processing resamples to target sizes given second (DPT,
