@@ -314,6 +314,10 @@ class TransformersBackend:
                 f"model {self.model}: cannot load its weights ({_one_line(exc)})"
             ) from None
         _prefer_sdpa(net)
+        # no more threads than this process may use (torch counts the machine's cores)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if device == "cpu" and torch.get_num_threads() > cores:
+            torch.set_num_threads(cores)
         try:
             self._net = net.to(device).eval()
         except (RuntimeError, AssertionError) as exc:  # e.g. cuda:3 on a one-GPU machine, no memory
