@@ -130,23 +130,32 @@ def _side_predictions(flat, base, step, radius, threshold):
     """
     radii = [r for r in reversed(_radii(radius)) if r * MIN_REACH >= radius]
     preds, exact, bends, slopes = [], [], [], []
+    limit = np.float32(RAMP_STRAIGHT * threshold)
     for sgn in (-1, 1):
         st = sgn * step
         pred = flat[base + st * radius]
         found = np.zeros(len(base), bool)
         bend_at = np.full(len(base), np.inf, np.float32)
         slope = np.zeros(len(base), np.float32)
+        todo = np.arange(len(base))  # vertices without a straight triple yet
         for r in radii:  # farthest straight triple first
+            if not len(todo):
+                break
             k = max(1, r // 2)
-            s1, s2, s3 = (flat[base + st * (r + m * k)] for m in (0, 1, 2))
-            bend = np.abs(s1 - 2 * s2 + s3)
+            b = base[todo]
+            s1, s2, s3 = (flat[b + st * (r + m * k)] for m in (0, 1, 2))
+            d2 = s1 - 2 * s2 + s3
+            bend = np.abs(d2)
             t = r / k  # the vertex is t triple steps beyond s1; a straight line misses by bend·t(t+1)/2
             curve = np.float32(t * (t + 1) / 2)
-            ok = ~found & (bend * curve < np.float32(RAMP_STRAIGHT * threshold) * s2)
-            pred = np.where(ok, s1 + (s1 - s2) * np.float32(t) + (s1 - 2 * s2 + s3) * curve, pred)
-            bend_at = np.where(ok, bend * curve, bend_at)
-            slope = np.where(ok, (s1 - s2) / np.float32(k), slope)
-            found |= ok
+            ok = bend * curve < limit * s2
+            hit = todo[ok]
+            s1, s2, d2, bend = s1[ok], s2[ok], d2[ok], bend[ok]
+            pred[hit] = s1 + (s1 - s2) * np.float32(t) + d2 * curve
+            bend_at[hit] = bend * curve
+            slope[hit] = (s1 - s2) / np.float32(k)
+            found[hit] = True
+            todo = todo[~ok]
         preds.append(pred)
         exact.append(found)
         bends.append(bend_at)
