@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_convert.py
 	$(BIN)/python bench/bench_blender.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_model.py
 
 # The extension zip, built by Blender's own tool (the same as `blender --command extension build`).
 BLENDER_EXT = $(VENV)/lib/python3.11/site-packages/bpy/4.5/scripts/addons_core/bl_pkg/cli/blender_ext.py

@@ -260,11 +260,16 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
 
     with np.errstate(invalid="ignore", divide="ignore"):
         for dj, di, jj, ii, sides, (flat, base, st) in _across_lines(q, radius, threshold, screen):
-            qv = q[jj, ii]
-            (left, right), exact, _, _ = sides
+            (left, right), exact, bends, _ = sides
             gap = np.abs(left - right)
+            # the two sides' continuations must differ (on most screened vertices, a smooth
+            # surface, they agree): the rest is worked out for those only
+            sel = np.flatnonzero((gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii]))
+            jj, ii, base, left, right, gap = jj[sel], ii[sel], base[sel], left[sel], right[sel], gap[sel]
+            exact, bends = [e[sel] for e in exact], [b[sel] for b in bends]
+            qv = q[jj, ii]
             dl, dr = np.abs(qv - left), np.abs(qv - right)
-            ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
+            ramp = np.ones(len(sel), bool)
             near_left = dl <= dr
             nearer = np.where(near_left, left, right)
             behind = nearer < np.maximum(left, right)
@@ -292,7 +297,7 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
             ramp &= ~close | (np.fmax(np.abs(back), np.abs(ahead)) < np.float32(RAMP_SHARP) * gap)
             value = nearer
             if drop_curving:
-                bend = np.where(near_left, sides[2][0], sides[2][1])
+                bend = np.where(near_left, bends[0], bends[1])
                 curving = ~behind & (bend > np.float32(CURVING_AWAY) * nearer)
                 value = np.where(curving, np.float32(np.nan), nearer)
             jj, ii = jj[ramp], ii[ramp]
@@ -333,6 +338,12 @@ def _restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray
         for _, _, jj, ii, sides, _ in _across_lines(q, radius, threshold, screen):
             qv = q[jj, ii]
             (left, right), (el, er), (bl, br), (sl, sr) = sides
+            # off both continuations by CREASE_MIN (on a smooth surface they meet the vertex):
+            # the rest is worked out for those only
+            off = np.fmin(np.abs(qv - left), np.abs(qv - right))
+            sel = np.flatnonzero(off > np.float32(CREASE_MIN) * qv)
+            jj, ii, qv, left, right = jj[sel], ii[sel], qv[sel], left[sel], right[sel]
+            el, er, bl, br, sl, sr = (x[sel] for x in (el, er, bl, br, sl, sr))
             dl, dr = qv - left, qv - right
             # a kink: the two sides' planes differ in slope and cross within the window, and the
             # rounding is no more than their slope difference over the window explains
@@ -477,8 +488,11 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             # Both surfaces continued across the edge must miss the other end; and they must not
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(_relative(u, pred_u), _relative(v, pred_v)) > threshold
-            cross = (u - pred_u) * (pred_v - v) <= 0
-            cuts[kind] = np.where(step, np.where(cross, TEAR, SPLIT), KEEP).astype(np.uint8)
+            code = np.where(step, SPLIT, KEEP).astype(np.uint8)
+            tj, ti = np.nonzero(step)
+            cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
+            code[tj[cross], ti[cross]] = TEAR
+            cuts[kind] = code
         if not radius:
             return cuts
         # Near a step (within the window), an edge steeper than ZONE_SLOPE is what is left of
@@ -497,18 +511,18 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             guessed = q < measured  # lowered by sharpening (NaN: False)
             near |= _unsharpened_ramps(q, measured, radius, threshold)
         zone = np.pad(near.astype(bool), 1, mode="edge")
-        logq = np.pad(np.log(q), 1, mode="edge")
         for kind, code in cuts.items():
             _, zv, zu, _ = _edge_ends(zone, kind, ny, nx, 1)
-            _, lv, lu, _ = _edge_ends(logq, kind, ny, nx, 1)
+            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            ej, ei = np.nonzero((zv | zu) & (code == KEEP))
+            lv, lu = np.log(q[ej + oj, ei + oi]), np.log(q[ej + oj + sj, ei + oi + si])
             length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
-            steep = (zv | zu) & (np.abs(lu - lv) > ZONE_SLOPE * length) & (code == KEEP)
+            steep = np.abs(lu - lv) > ZONE_SLOPE * length
             # ... unless it lies on a plane (grazing ground, a wall seen edge-on), not a ramp
             # between two surfaces
-            ej, ei = np.nonzero(steep)
+            ej, ei = ej[steep], ei[steep]
             plane = _on_plane(q, kind, ej, ei, radius, threshold, guessed)
-            steep[ej[plane], ei[plane]] = False
-            code[steep] = TEAR
+            code[ej[~plane], ei[~plane]] = TEAR
     return cuts
 
 
