@@ -126,10 +126,13 @@ result = estimate_depth(p, FileBackend({depth!r}))
 t.append(time.perf_counter())
 geometry = reconstruct(p.rgb, result.depth, result.kind, Options(fov=60.0, resolution={resolution!r}), name=p.name)
 t.append(time.perf_counter())
+import resource
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 export(geometry, {out!r})
 t.append(time.perf_counter())
 names = ("imports", "read photo", "read depth", "reconstruct", "export .glb")
-print("    ours by stage: " + ", ".join(f"{{n}} {{b - a:.2f}} s" for n, a, b in zip(names, t, t[1:])))
+print("    ours by stage: " + ", ".join(f"{{n}} {{b - a:.2f}} s" for n, a, b in zip(names, t, t[1:]))
+      + f"; peak RSS before export {{peak:.0f}} MB")
 """
 
 

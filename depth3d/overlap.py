@@ -125,7 +125,9 @@ class Ahead:
             self._warm[k] = True
             self._submit(n)  # the next inputs' stage k may start now
         self._submit(n)
-        return self.finish(path, value)
+        held = [value]
+        del value  # finish holds the only reference: it may drop what it is done with
+        return self.finish(path, held.pop())
 
     def _submit(self, n: int) -> None:
         """Hand the warm stages of inputs n + 1 … n + lookahead to the threads."""
@@ -176,10 +178,12 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
 
     def finish(path: Path, value: tuple[Photo, DepthResult]) -> Any:
         photo, result = value
+        del value
         geometry = reconstruct(
             photo.rgb, result.depth, result.kind, options,
             model_fov=result.fov_deg, exif_fov=photo.fov_deg, name=photo.name,
         )
+        del photo, result  # the depth map is not written: freed before the export
         return write(path, geometry)
 
     prepare_imports()
