@@ -164,6 +164,8 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
     def decode(path: Path) -> Decoded:
         photo = read_photo(path)
         backend = backend_for(path)
+        if len(inputs) > 1 and hasattr(backend, "spare_cores"):  # a model (it counts on loading)
+            backend.spare_cores = 1  # the core that decodes, meshes and writes the other photos
         size = depth_size(photo.width, photo.height, options)
         side = getattr(backend, "small_side", lambda: None)()
         if size is not None and side:

@@ -3,6 +3,7 @@ its own; depth at the size the geometry needs; the reduced JPEG decode for the m
 from __future__ import annotations
 
 import io
+import os
 import threading
 from pathlib import Path
 
@@ -190,7 +191,13 @@ def test_a_folder_through_a_model(tiny_da, tmp_path):
     for n in range(3):
         (photos / f"p{n}.jpg").write_bytes(_jpeg(_smooth(480 + 60 * n, 640 + 80 * n)))
     out = tmp_path / "out"
-    assert main(["convert", str(photos), "-o", str(out), "--model", str(tiny_da), "--resolution", "128"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["convert", str(photos), "-o", str(out), "--model", str(tiny_da), "--resolution", "128"]) == 0
+        # the model leaves a core to the other photos' decoding, meshing and writing
+        assert torch.get_num_threads() == max(1, min(threads, len(os.sched_getaffinity(0)) - 1))
+    finally:
+        torch.set_num_threads(threads)
     for n in range(3):
         mesh = trimesh.load(out / f"p{n}.glb", force="mesh")
         assert len(mesh.faces) > 0

@@ -260,6 +260,9 @@ class TransformersBackend:
         self._torch_dtype = None
         self._lock = threading.Lock()
         self.batch_size: int | None = None  # photos per forward pass; default 1 on CPU, else 4
+        # cores the model leaves to other work on CPU (set before loading): torch's OpenMP
+        # threads wait for each other, and one that other work preempts holds all of them up
+        self.spare_cores = 0
 
     def load(self) -> None:
         """Find, load and place the model (once; later calls return at once)."""
@@ -316,8 +319,8 @@ class TransformersBackend:
         _prefer_sdpa(net)
         # no more threads than this process may use (torch counts the machine's cores)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if device == "cpu" and torch.get_num_threads() > cores:
-            torch.set_num_threads(cores)
+        if device == "cpu" and torch.get_num_threads() > cores - self.spare_cores:
+            torch.set_num_threads(max(1, cores - self.spare_cores))
         try:
             self._net = net.to(device).eval()
         except (RuntimeError, AssertionError) as exc:  # e.g. cuda:3 on a one-GPU machine, no memory
