@@ -1,10 +1,12 @@
 """Row bands (depth3d.bands): geometry computed band by band, in threads, is the same geometry."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-import depth3d.bands as bands
+from depth3d import bands
 from depth3d.bands import row_bands
 from depth3d.reconstruct import Options, reconstruct
 from test_flying import model_blur
@@ -14,7 +16,7 @@ def test_bands_cover_every_row_once_with_their_halo():
     for ny, nx, halo, vertices in ((100, 10, 3, 200), (7, 5, 2, 10), (1000, 1, 40, 64), (50, 50, 0, 1)):
         got = row_bands(ny, nx, halo, vertices)
         assert got[0].lo == 0 and got[-1].hi == ny
-        for band, after in zip(got, got[1:]):
+        for band, after in itertools.pairwise(got):
             assert band.hi == after.lo  # adjacent, no row twice
         for a, b, lo, hi in got:
             assert a == max(0, lo - halo) and b == min(ny, hi + halo) and lo < hi
