@@ -18,7 +18,7 @@ import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class Ahead:
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Ahead:
         return self
 
     def __exit__(self, *exc) -> None:
