@@ -345,7 +345,9 @@ def _skip_existing(inputs: list[Path], outputs: dict[Path, Path]) -> list[Path]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .pipeline import convert_photo_file, summary
+    from .exchange import export
+    from .overlap import convert_work
+    from .pipeline import infill_warning, summary
 
     if getattr(args, "ray", None) is not None:
         from .cluster import run_convert
@@ -362,13 +364,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if getattr(args, "skip_existing", False):
         inputs = _skip_existing(inputs, outputs)
 
-    def work(p: Path) -> None:
-        done = convert_photo_file(p, outputs[p], backend_for(p), options, fmt, unlit=args.material == "unlit",
-                                  settings=settings, warn=lambda line: print(line, file=sys.stderr, flush=True))
+    def write(p: Path, geometry) -> None:
+        warning = infill_warning(p, geometry)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+        path = export(geometry, outputs[p], fmt, unlit=args.material == "unlit", settings=settings)
         if len(inputs) == 1 and not args.quiet:
-            print(summary(*done), flush=True)
+            print(summary(path, geometry), flush=True)
 
-    return _run_batch(inputs, work)
+    # the next photos decode and go through the model while this one is meshed and written
+    with convert_work(inputs, backend_for, options, write) as work:
+        return _run_batch(inputs, work)
 
 
 def cmd_depth(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bands import Band, row_bands, run_bands
 from .mesh import grid_faces
 
 DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a discontinuity
@@ -129,23 +130,32 @@ def _side_predictions(flat, base, step, radius, threshold):
     """
     radii = [r for r in reversed(_radii(radius)) if r * MIN_REACH >= radius]
     preds, exact, bends, slopes = [], [], [], []
+    limit = np.float32(RAMP_STRAIGHT * threshold)
     for sgn in (-1, 1):
         st = sgn * step
         pred = flat[base + st * radius]
         found = np.zeros(len(base), bool)
         bend_at = np.full(len(base), np.inf, np.float32)
         slope = np.zeros(len(base), np.float32)
+        todo = np.arange(len(base))  # vertices without a straight triple yet
         for r in radii:  # farthest straight triple first
+            if not len(todo):
+                break
             k = max(1, r // 2)
-            s1, s2, s3 = (flat[base + st * (r + m * k)] for m in (0, 1, 2))
-            bend = np.abs(s1 - 2 * s2 + s3)
+            b = base[todo]
+            s1, s2, s3 = (flat[b + st * (r + m * k)] for m in (0, 1, 2))
+            d2 = s1 - 2 * s2 + s3
+            bend = np.abs(d2)
             t = r / k  # the vertex is t triple steps beyond s1; a straight line misses by bend·t(t+1)/2
             curve = np.float32(t * (t + 1) / 2)
-            ok = ~found & (bend * curve < np.float32(RAMP_STRAIGHT * threshold) * s2)
-            pred = np.where(ok, s1 + (s1 - s2) * np.float32(t) + (s1 - 2 * s2 + s3) * curve, pred)
-            bend_at = np.where(ok, bend * curve, bend_at)
-            slope = np.where(ok, (s1 - s2) / np.float32(k), slope)
-            found |= ok
+            ok = bend * curve < limit * s2
+            hit = todo[ok]
+            s1, s2, d2, bend = s1[ok], s2[ok], d2[ok], bend[ok]
+            pred[hit] = s1 + (s1 - s2) * np.float32(t) + d2 * curve
+            bend_at[hit] = bend * curve
+            slope[hit] = (s1 - s2) / np.float32(k)
+            found[hit] = True
+            todo = todo[~ok]
         preds.append(pred)
         exact.append(found)
         bends.append(bend_at)
@@ -176,7 +186,7 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
     four-tuple of :func:`_side_predictions`, and ``(flat, base, step)`` to sample further along
     the line: ``flat[base + m·step]`` is m steps away (the border value, off the grid).
     """
-    reach = max(r + 2 * max(1, r // 2) for r in _radii(radius))  # the farthest sample
+    reach = _reach(radius)
     # beyond the photo's border a surface continues level (the border value repeated): a step
     # that meets the frame, such as a roof cut by the top edge, is still sharpened across it
     pp = np.pad(q, reach, mode="edge")
@@ -189,6 +199,24 @@ def _across_lines(q: np.ndarray, radius: int, threshold: float, screen):
             base = (jj + reach) * width + (ii + reach)
             step = dj * width + di
             yield dj, di, jj, ii, _side_predictions(flat, base, step, radius, threshold), (flat, base, step)
+
+
+def _reach(radius: int) -> int:
+    """The farthest sample, in grid steps, that :func:`_across_lines` reads for ``radius``."""
+    return max(r + 2 * max(1, r // 2) for r in _radii(radius))
+
+
+def _by_bands(local, q: np.ndarray, halo: int, *more: np.ndarray) -> np.ndarray:
+    """``local(q, *more)`` → (ny, nx) float32, computed in row bands (:mod:`depth3d.bands`):
+    identical, as its row j depends on rows j ± ``halo`` of its (ny, nx) inputs only."""
+    out = np.empty(q.shape, np.float32)
+
+    def work(band: Band) -> None:
+        a, b, lo, hi = band
+        out[lo:hi] = local(q[a:b], *(m[a:b] for m in more))[lo - a:hi - a]
+
+    run_bands(work, row_bands(*q.shape, halo))
+    return out
 
 
 def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool = False) -> np.ndarray:
@@ -218,6 +246,11 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     sight faster than any continuation from beyond the ramp can follow, and blur has replaced
     them; with ``drop_curving`` such a vertex is left out rather than guessed.
     """
+    return _by_bands(lambda band: _sharpen_steps(band, radius, threshold, drop_curving), q, _reach(radius) + 1)
+
+
+def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool) -> np.ndarray:
+    """:func:`sharpen_steps` on the whole of ``q``."""
     p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
     best_gap = np.zeros(q.shape, np.float32)
@@ -227,11 +260,16 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
 
     with np.errstate(invalid="ignore", divide="ignore"):
         for dj, di, jj, ii, sides, (flat, base, st) in _across_lines(q, radius, threshold, screen):
-            qv = q[jj, ii]
-            (left, right), exact, _, _ = sides
+            (left, right), exact, bends, _ = sides
             gap = np.abs(left - right)
+            # the two sides' continuations must differ (on most screened vertices, a smooth
+            # surface, they agree): the rest is worked out for those only
+            sel = np.flatnonzero((gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii]))
+            jj, ii, base, left, right, gap = jj[sel], ii[sel], base[sel], left[sel], right[sel], gap[sel]
+            exact, bends = [e[sel] for e in exact], [b[sel] for b in bends]
+            qv = q[jj, ii]
             dl, dr = np.abs(qv - left), np.abs(qv - right)
-            ramp = (gap > threshold * np.maximum(left, right)) & (gap > best_gap[jj, ii])
+            ramp = np.ones(len(sel), bool)
             near_left = dl <= dr
             nearer = np.where(near_left, left, right)
             behind = nearer < np.maximum(left, right)
@@ -259,7 +297,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
             ramp &= ~close | (np.fmax(np.abs(back), np.abs(ahead)) < np.float32(RAMP_SHARP) * gap)
             value = nearer
             if drop_curving:
-                bend = np.where(near_left, sides[2][0], sides[2][1])
+                bend = np.where(near_left, bends[0], bends[1])
                 curving = ~behind & (bend > np.float32(CURVING_AWAY) * nearer)
                 value = np.where(curving, np.float32(np.nan), nearer)
             jj, ii = jj[ramp], ii[ramp]
@@ -285,6 +323,11 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
     the sides' own curvature explains, takes the nearer prediction — the kink restored.  Of the
     lines that qualify, the one that moves the vertex most wins.
     """
+    return _by_bands(lambda band: _restore_creases(band, radius, threshold), q, _reach(radius) + 1)
+
+
+def _restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+    """:func:`restore_creases` on the whole of ``q``."""
     out = q.copy()
     best = np.zeros(q.shape, np.float32)
 
@@ -295,6 +338,12 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float) -> np.ndarray:
         for _, _, jj, ii, sides, _ in _across_lines(q, radius, threshold, screen):
             qv = q[jj, ii]
             (left, right), (el, er), (bl, br), (sl, sr) = sides
+            # off both continuations by CREASE_MIN (on a smooth surface they meet the vertex):
+            # the rest is worked out for those only
+            off = np.fmin(np.abs(qv - left), np.abs(qv - right))
+            sel = np.flatnonzero(off > np.float32(CREASE_MIN) * qv)
+            jj, ii, qv, left, right = jj[sel], ii[sel], qv[sel], left[sel], right[sel]
+            el, er, bl, br, sl, sr = (x[sel] for x in (el, er, bl, br, sl, sr))
             dl, dr = qv - left, qv - right
             # a kink: the two sides' planes differ in slope and cross within the window, and the
             # rounding is no more than their slope difference over the window explains
@@ -405,6 +454,29 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     coarse to tell, or a steep surface ending in front of another: no extension, leave a gap).
     """
     ny, nx = q.shape
+    # an edge's code depends on rows up to 2·radius + 3 away (_on_plane's reach beyond an end,
+    # and the window around steps): computed in row bands, it is the same
+    bands = row_bands(ny, nx, 2 * radius + 4)
+    if len(bands) == 1:
+        return _cut_edges(q, threshold, radius, pitch, measured)
+    cuts = {kind: np.empty(_edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}
+
+    def work(band: Band) -> None:
+        a, b, lo, hi = band
+        part = _cut_edges(q[a:b], threshold, radius, pitch, None if measured is None else measured[a:b])
+        for kind, code in part.items():
+            # "h" edges lie on rows; "v" and "d" edge row j joins rows j and j + 1
+            end = hi if kind == "h" else min(hi, ny - 1)
+            cuts[kind][lo:end] = code[lo - a:end - a]
+
+    run_bands(work, bands)
+    return cuts
+
+
+def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float, float],
+               measured: np.ndarray | None) -> dict[str, np.ndarray]:
+    """:func:`cut_edges` on the whole of ``q``."""
+    ny, nx = q.shape
     p = np.pad(q, 1, mode="edge")
     cuts = {}
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -416,8 +488,11 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             # Both surfaces continued across the edge must miss the other end; and they must not
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(_relative(u, pred_u), _relative(v, pred_v)) > threshold
-            cross = (u - pred_u) * (pred_v - v) <= 0
-            cuts[kind] = np.where(step, np.where(cross, TEAR, SPLIT), KEEP).astype(np.uint8)
+            code = np.where(step, SPLIT, KEEP).astype(np.uint8)
+            tj, ti = np.nonzero(step)
+            cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
+            code[tj[cross], ti[cross]] = TEAR
+            cuts[kind] = code
         if not radius:
             return cuts
         # Near a step (within the window), an edge steeper than ZONE_SLOPE is what is left of
@@ -436,18 +511,18 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
             guessed = q < measured  # lowered by sharpening (NaN: False)
             near |= _unsharpened_ramps(q, measured, radius, threshold)
         zone = np.pad(near.astype(bool), 1, mode="edge")
-        logq = np.pad(np.log(q), 1, mode="edge")
         for kind, code in cuts.items():
             _, zv, zu, _ = _edge_ends(zone, kind, ny, nx, 1)
-            _, lv, lu, _ = _edge_ends(logq, kind, ny, nx, 1)
+            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            ej, ei = np.nonzero((zv | zu) & (code == KEEP))
+            lv, lu = np.log(q[ej + oj, ei + oi]), np.log(q[ej + oj + sj, ei + oi + si])
             length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
-            steep = (zv | zu) & (np.abs(lu - lv) > ZONE_SLOPE * length) & (code == KEEP)
+            steep = np.abs(lu - lv) > ZONE_SLOPE * length
             # ... unless it lies on a plane (grazing ground, a wall seen edge-on), not a ramp
             # between two surfaces
-            ej, ei = np.nonzero(steep)
+            ej, ei = ej[steep], ei[steep]
             plane = _on_plane(q, kind, ej, ei, radius, threshold, guessed)
-            steep[ej[plane], ei[plane]] = False
-            code[steep] = TEAR
+            code[ej[~plane], ei[~plane]] = TEAR
     return cuts
 
 
@@ -538,12 +613,13 @@ def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
     plane); else level (a curved surface may be curving away at its silhouette).
     """
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
-    p = np.pad(q, 2, mode="edge")
-    vbb, vb, v, u, ub, ubb = (p[2 + oj + m * sj + jj, 2 + oi + m * si + ii] for m in range(-2, 4))
-    # is the edge behind each end (v′–v, u–u′) uncut?  Padded cut arrays: borders count as cut.
-    cp = np.pad(cuts[kind] != KEEP, 1, constant_values=True)
-    behind_v = ~cp[1 - sj + jj, 1 - si + ii]
-    behind_u = ~cp[1 + sj + jj, 1 + si + ii]
+    ny, nx = q.shape
+    # samples along the line, the border value repeated beyond it
+    vbb, vb, v, u, ub, ubb = (q[np.clip(oj + m * sj + jj, 0, ny - 1), np.clip(oi + m * si + ii, 0, nx - 1)]
+                              for m in range(-2, 4))
+    # is the edge behind each end (v′–v, u–u′) uncut?  Beyond the border counts as cut.
+    behind_v = ~_cut_at(cuts[kind], jj - sj, ii - si)
+    behind_u = ~_cut_at(cuts[kind], jj + sj, ii + si)
     with np.errstate(invalid="ignore"):
         flat_v = behind_v & (np.abs(vbb - 2 * vb + v) < np.float32(EXTEND_STRAIGHT) * v)
         flat_u = behind_u & (np.abs(ubb - 2 * ub + u) < np.float32(EXTEND_STRAIGHT) * u)
@@ -552,14 +628,26 @@ def half_steps(q: np.ndarray, cuts: dict[str, np.ndarray], kind: str,
     return q_v, q_u
 
 
-def _mid_ids(cut: np.ndarray, base: int) -> tuple[np.ndarray, int]:
-    """Ids of the two midpoint vertices of every cut edge: (…, 2) int32 (−1 uncut), next base."""
-    n = int(np.count_nonzero(cut))
-    ids = np.full(cut.shape + (2,), -1, np.int32)
-    first = base + 2 * np.arange(n, dtype=np.int32)
-    ids[cut, 0] = first
-    ids[cut, 1] = first + 1
-    return ids, base + 2 * n
+def _cut_at(code: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """Whether the edges of ``code`` (cut_edges' codes of one kind) at (j, i) are cut; True off the grid."""
+    h, w = code.shape
+    inside = (j >= 0) & (j < h) & (i >= 0) & (i < w)
+    return ~inside | (code[np.clip(j, 0, h - 1), np.clip(i, 0, w - 1)] != KEEP)
+
+
+class _MidIds:
+    """Ids of the two midpoint vertices of every cut edge of one kind, numbered from ``base`` in
+    row-major order of the edges (two each): ``at(j, i, which)`` for cut edges at (j, i)."""
+
+    def __init__(self, cut: np.ndarray, base: int) -> None:
+        self.flat = np.flatnonzero(cut)
+        self.width = cut.shape[1]
+        self.base = base
+        self.next = base + 2 * len(self.flat)
+
+    def at(self, j: np.ndarray, i: np.ndarray, which: int) -> np.ndarray:
+        rank = np.searchsorted(self.flat, j * self.width + i)
+        return (self.base + 2 * rank + which).astype(np.int32)
 
 
 def _split(corners, cut, mids):
@@ -626,8 +714,13 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None, located: dict
     if cuts is None:
         empty = np.zeros((0,), np.int32)
         return grid_faces(first_ok, second_ok), empty, empty, np.zeros((0,), np.float32), np.zeros((0,), np.float32)
-    at = {kind: (located[kind][0] if located else np.zeros(c.shape, bool)) for kind, c in cuts.items()}
-    cut = {kind: (c == SPLIT) | at[kind] for kind, c in cuts.items()}
+    tear = {kind: c == TEAR for kind, c in cuts.items()}
+    if located:
+        cut = {kind: (c == SPLIT) | located[kind][0] for kind, c in cuts.items()}
+        unplaced = _triangle_edges({kind: tear[kind] & ~located[kind][0] for kind in cuts})
+    else:  # every TEAR is unplaced
+        cut = {kind: c == SPLIT for kind, c in cuts.items()}
+        unplaced = None
     ch, cv, cd = cut["h"], cut["v"], cut["d"]
     (ab, ac, bc), (_, cdd, bd) = _triangle_edges(cut)
     # a step crosses a triangle through two of its edges; one cut edge alone (the step passes
@@ -635,46 +728,50 @@ def triangulate(q: np.ndarray, cuts: dict[str, np.ndarray] | None, located: dict
     # when that edge is a TEAR; so does a TEAR whose place is not known
     first_n = ab.astype(np.int8) + ac + bc
     second_n = bc.astype(np.int8) + cdd + bd
-    tears = _triangle_edges({kind: c == TEAR for kind, c in cuts.items()})
-    unplaced = _triangle_edges({kind: (c == TEAR) & ~at[kind] for kind, c in cuts.items()})
-    for ok, n, tear, lost in ((first_ok, first_n, tears[0], unplaced[0]),
-                              (second_ok, second_n, tears[1], unplaced[1])):
-        ok &= ~(lost[0] | lost[1] | lost[2] | ((tear[0] | tear[1] | tear[2]) & (n < 2)))
+    tears = _triangle_edges(tear)
+    for side, (ok, n) in enumerate(((first_ok, first_n), (second_ok, second_n))):
+        t = tears[side]
+        if unplaced is None:
+            ok &= ~(t[0] | t[1] | t[2])
+        else:
+            lost = unplaced[side]
+            ok &= ~(lost[0] | lost[1] | lost[2] | ((t[0] | t[1] | t[2]) & (n < 2)))
     first_cut = first_n >= 2
     second_cut = second_n >= 2
-    faces = [grid_faces(first_ok & ~first_cut, second_ok & ~second_cut)]
 
-    ids_h, base = _mid_ids(ch, ny * nx)
-    ids_v, base = _mid_ids(cv, base)
-    ids_d, base = _mid_ids(cd, base)
-    grid = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx)
-    a, b, c, d = grid[:-1, :-1], grid[:-1, 1:], grid[1:, :-1], grid[1:, 1:]
-    m_ab, m_cd = ids_h[:-1], ids_h[1:]  # [..., 0] on a / c, [..., 1] on b / d
-    m_ac, m_bd = ids_v[:, :-1], ids_v[:, 1:]  # [..., 0] on a / b, [..., 1] on c / d
-    m_bc = ids_d  # [..., 0] on b, [..., 1] on c
-
-    s = first_ok & first_cut
-    # first triangle (a, c, b): edges a→c, c→b, b→a
-    faces += _split(
-        (a[s], c[s], b[s]), (ac[s], bc[s], ab[s]),
-        ((m_ac[s, 0], m_ac[s, 1]), (m_bc[s, 1], m_bc[s, 0]), (m_ab[s, 1], m_ab[s, 0])),
-    )
-    s = second_ok & second_cut
-    # second triangle (b, c, d): edges b→c, c→d, d→b
-    faces += _split(
-        (b[s], c[s], d[s]), (bc[s], cdd[s], bd[s]),
-        ((m_bc[s, 0], m_bc[s, 1]), (m_cd[s, 0], m_cd[s, 1]), (m_bd[s, 1], m_bd[s, 0])),
-    )
-    faces = np.concatenate(faces).astype(np.int32, copy=False)
+    ids_h = _MidIds(ch, ny * nx)
+    ids_v = _MidIds(cv, ids_h.next)
+    ids_d = _MidIds(cd, ids_v.next)
+    base = ids_d.next
+    split = []
+    for second, s in enumerate((first_ok & first_cut, second_ok & second_cut)):
+        j, i = np.nonzero(s)
+        a = (j * nx + i).astype(np.int32)
+        b, c, d = a + np.int32(1), a + np.int32(nx), a + np.int32(nx + 1)
+        # mids: h edge (j, i) is a–b ([0] on a, [1] on b), h (j+1, i) c–d; v (j, i) a–c,
+        # v (j, i+1) b–d; d (j, i) b–c ([0] on b, [1] on c)
+        if not second:  # first triangle (a, c, b): edges a→c, c→b, b→a
+            split += _split(
+                (a, c, b), (ac[s], bc[s], ab[s]),
+                ((ids_v.at(j, i, 0), ids_v.at(j, i, 1)), (ids_d.at(j, i, 1), ids_d.at(j, i, 0)),
+                 (ids_h.at(j, i, 1), ids_h.at(j, i, 0))),
+            )
+        else:  # second triangle (b, c, d): edges b→c, c→d, d→b
+            split += _split(
+                (b, c, d), (bc[s], cdd[s], bd[s]),
+                ((ids_d.at(j, i, 0), ids_d.at(j, i, 1)), (ids_h.at(j + 1, i, 0), ids_h.at(j + 1, i, 1)),
+                 (ids_v.at(j, i + 1, 1), ids_v.at(j, i + 1, 0))),
+            )
+    faces = grid_faces(first_ok & ~first_cut, second_ok & ~second_cut, *split)
 
     # split vertices, in id order: per edge kind, per cut edge, (first end, second end)
     own, other, mq, mt = [], [], [], []
-    gp = np.pad(grid, 1, mode="edge")
     for kind, sel in (("h", ch), ("v", cv), ("d", cd)):
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
-        shape = _edge_shape(kind, ny, nx)
-        gv, gu = _shifted(gp, 1, oj, oi, shape)[sel], _shifted(gp, 1, oj + sj, oi + si, shape)[sel]
-        qv, qu = half_steps(q, cuts, kind, *np.nonzero(sel))
+        ej, ei = np.nonzero(sel)
+        gv = ((ej + oj) * nx + (ei + oi)).astype(np.int32)
+        gu = ((ej + oj + sj) * nx + (ei + oi + si)).astype(np.int32)
+        qv, qu = half_steps(q, cuts, kind, ej, ei)
         tv, tu = np.full(len(qv), 0.5, np.float32), np.full(len(qv), 0.5, np.float32)
         if located:
             here, t_v, q_v, t_u, q_u = (x[sel] for x in located[kind])

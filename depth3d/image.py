@@ -52,6 +52,8 @@ class Photo:
               not EXR (``None`` otherwise: encode ``rgb`` instead).
     fov_deg:  horizontal field of view from EXIF, degrees, or ``None``.
     orientation: the file's EXIF orientation (1–8), already applied to ``rgb``; 1 when none.
+    small:    the same picture decoded at a reduced scale for a depth model, or ``None``
+              (:func:`depth3d.overlap.decode_small`).
     """
 
     rgb: np.ndarray
@@ -60,6 +62,7 @@ class Photo:
     data: bytes | None = field(default=None, repr=False)
     fov_deg: float | None = None
     orientation: int = 1
+    small: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def width(self) -> int:

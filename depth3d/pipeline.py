@@ -13,9 +13,16 @@ from .image import PHOTO_SUFFIXES, Photo, read_photo
 from .reconstruct import Geometry, Options, reconstruct
 
 
-def estimate_depth(photo: Photo, backend: DepthBackend) -> DepthResult:
-    """Run ``backend`` on ``photo`` and validate the result (finite, not constant, same aspect)."""
-    result = backend.estimate(photo)
+def estimate_depth(photo: Photo, backend: DepthBackend, size: tuple[int, int] | None = None) -> DepthResult:
+    """Run ``backend`` on ``photo`` and validate the result (finite, not constant, same aspect).
+
+    size: (width, height) the depth is wanted at, for a backend that can give it (``takes_size``:
+    a model resamples its output there instead of to the photo's size); others ignore it.
+    """
+    if size is not None and getattr(backend, "takes_size", False):
+        result = backend.estimate(photo, size)  # type: ignore[call-arg]  # a takes_size backend
+    else:
+        result = backend.estimate(photo)
     label = str(photo.path or photo.name)
     result.depth = check_depth(result.depth, label, result.kind)
     check_aspect(result.depth, photo.width, photo.height, label)
@@ -51,9 +58,9 @@ def convert_photo_file(
     from .exchange import export
 
     geometry = photo_to_geometry(read_photo(photo_path), backend, options)
-    infill = geometry.meta.get("infill")
-    if warn is not None and infill and not infill.get("layer_faces"):
-        warn(f"warning: {quote_path(Path(photo_path))}: {infill['note']}")
+    warning = infill_warning(photo_path, geometry)
+    if warn is not None and warning:
+        warn(warning)
     return Converted(export(geometry, out_path, fmt, unlit=unlit, settings=settings), geometry)
 
 
@@ -67,6 +74,14 @@ def convert_file(
     ``settings``: glTF/USDZ only, a :class:`~depth3d.exchange.gltf.GltfSettings` (target encoding).
     """
     return convert_photo_file(photo_path, out_path, backend, options, fmt, unlit, settings, warn).path
+
+
+def infill_warning(photo_path: str | Path, geometry: Geometry) -> str | None:
+    """``warning: <file>: <note>`` when in-fill was asked for and skipped (:mod:`depth3d.infill`)."""
+    infill = geometry.meta.get("infill")
+    if infill and not infill.get("layer_faces"):
+        return f"warning: {quote_path(Path(photo_path))}: {infill['note']}"
+    return None
 
 
 def summary(path: Path, geometry: Geometry) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .bands import BAND_VERTICES
 from .camera import Camera, resolve_fov
 from .decimate import decimate, whole_cells
 from .depth import disparity_limits, near_far_to_scale_shift, to_metric_disparity, to_relief_height
@@ -25,7 +26,7 @@ from .edges import (
     triangulate,
 )
 from .errors import InputError, OptionError
-from .grid import grid_shape, grid_step, grid_uv, resample
+from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
 from .projection import perspective_at, perspective_points, relief_at, relief_points
 from .ranges import declare, validate
@@ -251,16 +252,15 @@ def reconstruct(
     if not np.isfinite(q).any():
         raise InputError("no point in front of the camera: every depth is <= 0 after scale/shift "
                          f"(scale {options.scale}, shift {options.shift})")
-    z = np.float32(1.0) / q
-    if options.projection == "perspective":
-        points = perspective_points(z, camera, span)
-    else:
-        points = relief_points(z - np.float32(1.0), camera.aspect, span)
-
-    vertices = points.reshape(-1, 3)
-    uv = grid_uv(nx, ny, span)
     meta = {"fov_deg": camera.fov_deg, "kind": kind, "projection": options.projection}
     if options.geometry == "points":
+        z = np.float32(1.0) / q
+        if options.projection == "perspective":
+            points = perspective_points(z, camera, span)
+        else:
+            points = relief_points(z - np.float32(1.0), camera.aspect, span)
+        vertices = points.reshape(-1, 3)
+        uv = grid_uv(nx, ny, span)
         keep = np.isfinite(z).ravel()
         colors = resample(rgb, nx, ny, span)
         colors = np.asarray(np.round(colors) if colors.dtype != np.uint8 else colors, dtype=np.uint8)
@@ -276,6 +276,7 @@ def reconstruct(
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
     faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
+    del edge_q, measured  # freed before the vertex arrays are built
     # under a budget with in-fill, the background layer gets up to INFILL_SHARE of it
     budget = options.max_triangles - (int(options.max_triangles * INFILL_SHARE) if options.infill else 0)
     if budget and len(faces) > budget:
@@ -284,27 +285,49 @@ def reconstruct(
             pixel = max(step[0] * camera.width, step[1] * camera.height)
             cut = decimate(faces, q, whole_cells(q, cuts), budget, pixel=pixel)
         else:  # relief: not registered to the photo on screen (see depth3d.decimate)
-            cut = decimate(faces, z, whole_cells(q, cuts), budget)
+            cut = decimate(faces, np.float32(1.0) / q, whole_cells(q, cuts), budget)
         if not cut.met and max(nx, ny) > 2:  # too much detail even at the largest error: a coarser grid
             coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),
                                model_fov, exif_fov, name)
         faces = cut.faces[:budget]  # (cut only on a 2 × 2 grid with a budget of 1)
         meta["max_error"] = cut.error
+    if not options.infill:
+        del cuts, located
     # Vertices added where cut triangles were split: on the way from a grid vertex (``own``) to
     # another in the image (``mid_frac`` of it), on the surface of the first at disparity ``mid_q``.
-    mid_uv = uv[own] + mid_frac[:, None] * (uv[other] - uv[own])
+    s_grid, t_grid = grid_positions(nx, span[0]), grid_positions(ny, span[1])
+    u_grid, v_grid = s_grid.astype(np.float32), (1.0 - t_grid).astype(np.float32)  # as grid_uv
+
+    def uv_at(index):
+        return np.stack([u_grid[index % nx], v_grid[index // nx]], axis=1)
+
+    mid_uv = uv_at(own) + mid_frac[:, None] * (uv_at(other) - uv_at(own))
     mid_z = np.float32(1.0) / mid_q
     mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":
         mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
         mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
-    vertices = np.concatenate([vertices, mid])
-    uv = np.concatenate([uv, mid_uv])
-    used, faces = compact(faces, len(vertices))
+    used, faces = compact(faces, nx * ny + len(mid), in_place=True)
+
+    # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
+    # row band straight into the kept rows: no full-size intermediate
+    def points_rows(a, b):
+        z = np.float32(1.0) / q[a:b]
+        if options.projection == "perspective":
+            return perspective_at(s_grid[None, :], t_grid[a:b, None], z, camera)
+        return relief_at(s_grid[None, :], t_grid[a:b, None], z - np.float32(1.0), camera.aspect)
+
+    def uv_rows(a, b):
+        uv = np.empty((b - a, nx, 2), np.float32)
+        uv[:, :, 0] = u_grid[None, :]
+        uv[:, :, 1] = v_grid[a:b, None]
+        return uv
+
     geometry = Geometry(
-        vertices=vertices[used], faces=faces, uv=uv[used], texture=rgb, camera=camera,
+        vertices=_kept(points_rows, (ny, nx), mid, used), faces=faces,
+        uv=_kept(uv_rows, (ny, nx), mid_uv, used), texture=rgb, camera=camera,
         grid=(nx, ny), span=span, name=name, meta=meta,
     )
     if options.infill:
@@ -313,3 +336,25 @@ def reconstruct(
         left = options.max_triangles - len(faces) if options.max_triangles else None
         geometry = infill_geometry(geometry, q, cuts, located, options, max_faces=left)
     return geometry
+
+
+def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """``np.concatenate([grid, extra])[used]``, where ``grid_rows(a, b)`` gives rows a … b of an
+    (ny, nx, C) grid: filled band by band, without the full grid or the concatenation."""
+    ny, nx = shape
+    keep_grid, keep_extra = used[:ny * nx].reshape(ny, nx), used[ny * nx:]
+    n = int(np.count_nonzero(keep_grid))
+    out = np.empty((n + int(np.count_nonzero(keep_extra)), extra.shape[1]), extra.dtype)
+    rows, at = max(1, BAND_VERTICES // nx), 0
+    for a in range(0, ny, rows):
+        b = min(ny, a + rows)
+        part = grid_rows(a, b).reshape(-1, out.shape[1])
+        keep = keep_grid[a:b].reshape(-1)
+        m = int(np.count_nonzero(keep))
+        if m == len(keep):
+            out[at:at + m] = part
+        else:
+            np.compress(keep, part, axis=0, out=out[at:at + m])
+        at += m
+    out[at:] = extra[keep_extra]
+    return out

@@ -242,6 +242,7 @@ class TransformersBackend:
     """
 
     name = "transformers"
+    takes_size = True  # estimate(photo, size): depth resampled to the size asked for
 
     def __init__(
         self,
@@ -265,6 +266,31 @@ class TransformersBackend:
         self._torch_device: str | None = None
         self._torch_dtype = None
         self._lock = threading.Lock()
+        self.batch_size: int | None = None  # photos per forward pass; default 1 on CPU, else 4
+        # cores the model leaves to other work on CPU (set before loading): torch's OpenMP
+        # threads wait for each other, and one that other work preempts holds all of them up
+        self._spare_cores = 0
+
+    @property
+    def spare_cores(self) -> int:
+        """Cores the model leaves to other work on CPU; setting it on a loaded model caps its
+        threads at once (the CLI may load the model before it knows it runs a batch)."""
+        return self._spare_cores
+
+    @spare_cores.setter
+    def spare_cores(self, n: int) -> None:
+        self._spare_cores = n
+        if self._net is not None:
+            self._cap_threads(self._torch_device)
+
+    def _cap_threads(self, device: str | None) -> None:
+        """No more torch threads than this process may use (torch counts the machine's cores),
+        less :attr:`spare_cores`."""
+        import torch
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if device == "cpu" and torch.get_num_threads() > cores - self._spare_cores:
+            torch.set_num_threads(max(1, cores - self._spare_cores))
 
     def load(self) -> None:
         """Find, load and place the model (once; later calls return at once)."""
@@ -318,36 +344,63 @@ class TransformersBackend:
             raise BackendError(
                 f"model {self.model}: cannot load its weights ({_one_line(exc)})"
             ) from None
+        _prefer_sdpa(net)
+        self._cap_threads(device)
         try:
             self._net = net.to(device).eval()
         except (RuntimeError, AssertionError) as exc:  # e.g. cuda:3 on a one-GPU machine, no memory
             raise BackendError(f"cannot put model {self.model} on {device}: {_one_line(exc)}") from None
         self._processor = processor
         self._torch_device, self._torch_dtype = device, torch_dtype
+        if self.batch_size is None:  # CPU: no gain from batching, only latency
+            self.batch_size = 1 if device == "cpu" else 4
 
-    def estimate(self, photo: Photo) -> DepthResult:
-        """Depth for ``photo`` at its own size: (H, W) float32, finite."""
+    def estimate(self, photo: Photo, size: tuple[int, int] | None = None) -> DepthResult:
+        """Depth for ``photo``: (H, W) float32, finite, at the photo's own size — or at ``size``
+        (width, height; same aspect) when the model's post-processing resamples to a target
+        size (then ``photo.small``, the photo decoded at a reduced scale, feeds the model
+        when there is one).  Otherwise exactly transformers' own processing."""
+        return self.estimate_batch([photo], [size])[0]
+
+    def estimate_batch(self, photos: list[Photo], sizes: list[tuple[int, int] | None] | None = None,
+                       ) -> list[DepthResult]:
+        """:meth:`estimate` for several photos; those whose model inputs have the same shape go
+        through the network together, up to :attr:`batch_size` at a time."""
         import torch
 
         self.load()
-        height, width = photo.height, photo.width
+        sizes = list(sizes or [None] * len(photos))
+        targets = self._accepts_target_size()
         out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+        results: list[DepthResult] = []
         try:
             with torch.inference_mode():
-                inputs = self._processor(
-                    images=np.ascontiguousarray(photo.rgb), return_tensors="pt",
-                    input_data_format="channels_last",
-                )
-                inputs = inputs.to(device=self._torch_device, dtype=self._torch_dtype)
-                outputs = self._net(**inputs)
-                # Post-process in float32: half precision loses depth resolution when resampling.
-                outputs["predicted_depth"] = outputs.predicted_depth.float()
-                if getattr(outputs, "field_of_view", None) is not None:
-                    outputs["field_of_view"] = outputs.field_of_view.float()
-                # The second argument is target_sizes for most processors and source_sizes for
-                # ZoeDepth (which then also strips its padding), as in transformers' pipeline.
-                post = self._processor.post_process_depth_estimation(outputs, [(height, width)])[0]
-                depth = post["predicted_depth"].reshape(height, width).float().cpu().numpy()
+                inputs = []
+                for photo, size in zip(photos, sizes):
+                    rgb = photo.small if (targets and size and photo.small is not None) else photo.rgb
+                    inputs.append(self._processor(
+                        images=np.ascontiguousarray(rgb), return_tensors="pt", input_data_format="channels_last",
+                    ))
+                start = 0
+                while start < len(photos):
+                    end = start + 1
+                    shape = inputs[start]["pixel_values"].shape
+                    while (end < len(photos) and end - start < self.batch_size
+                           and inputs[end]["pixel_values"].shape == shape):
+                        end += 1
+                    batch = inputs[start] if end == start + 1 else type(inputs[start])(
+                        {key: torch.cat([x[key] for x in inputs[start:end]]) for key in inputs[start]})
+                    batch = batch.to(device=self._torch_device, dtype=self._torch_dtype)
+                    outputs = self._net(**batch)
+                    # Post-process in float32: half precision loses depth resolution when resampling.
+                    outputs["predicted_depth"] = outputs.predicted_depth.float()
+                    if getattr(outputs, "field_of_view", None) is not None:
+                        outputs["field_of_view"] = outputs.field_of_view.float()
+                    for k in range(start, end):
+                        one = outputs if end == start + 1 else type(outputs)(
+                            {key: value[k - start:k - start + 1] for key, value in outputs.items()})
+                        results.append(self._post(one, photos[k], sizes[k] if targets else None))
+                    start = end
         except (ImportError, NameError) as exc:  # e.g. ZoeDepth/Depth Pro processing without torchvision
             raise BackendError(
                 f"model {self.model}: its transformers image processing failed ({_one_line(exc)}); "
@@ -358,7 +411,36 @@ class TransformersBackend:
                 f"out of {self._torch_device} memory running model {self.model}; "
                 "try a smaller model or device cpu"
             ) from None
+        return results
 
+    def small_side(self) -> int | None:
+        """The short side a reduced decode of a photo must keep to feed this model as well as
+        the full photo does (twice the side its processor resizes to), or ``None`` where the
+        processor does not resize or cannot resample its output to a target size."""
+        self.load()
+        size = getattr(self._processor, "size", None) or {}
+        sides = [v for v in dict(size).values() if isinstance(v, int)]
+        if not (sides and getattr(self._processor, "do_resize", False) and self._accepts_target_size()):
+            return None
+        return 2 * max(sides)
+
+    def _accepts_target_size(self) -> bool:
+        """Whether the processor's post-processing resamples to target sizes given second (DPT,
+        Depth Anything, Depth Pro, GLPN) rather than taking source sizes (ZoeDepth)."""
+        import inspect
+
+        params = list(inspect.signature(self._processor.post_process_depth_estimation).parameters)
+        return len(params) > 1 and params[1] == "target_sizes"
+
+    def _post(self, outputs, photo: Photo, size: tuple[int, int] | None) -> DepthResult:
+        """One photo's network outputs → its checked :class:`DepthResult` at ``size`` (w, h)."""
+        import torch
+
+        width, height = size or (photo.width, photo.height)
+        # The second argument is target_sizes for most processors and source_sizes for
+        # ZoeDepth (which then also strips its padding), as in transformers' pipeline.
+        post = self._processor.post_process_depth_estimation(outputs, [(height, width)])[0]
+        depth = post["predicted_depth"].reshape(height, width).float().cpu().numpy()
         bad = int(depth.size - np.count_nonzero(np.isfinite(depth)))
         if bad:
             hint = "; try dtype float32" if self._torch_dtype != torch.float32 else ""
@@ -367,69 +449,20 @@ class TransformersBackend:
             depth=depth, kind=self.kind, fov_deg=_horizontal_fov(post), model=self.model
         )
 
-    def estimate_batch(self, photos: list[Photo]) -> list[DepthResult | BackendError]:
-        """Depth for several photos, one forward pass per group of photos of the same size.
 
-        Returns one entry per photo, in order: its :class:`DepthResult` ((H, W) float32, as
-        :meth:`estimate` gives), or the :class:`BackendError` that its group ran into.  Used by
-        the Ray batch (:mod:`depth3d.cluster`), whose actors receive photos in batches.
-        """
-        import torch
-
-        self.load()
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, photo in enumerate(photos):
-            groups.setdefault((photo.height, photo.width), []).append(i)
-        out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-        results: list[DepthResult | BackendError] = [None] * len(photos)  # type: ignore[list-item]
-        for (height, width), members in groups.items():
-            try:
-                with torch.inference_mode():
-                    inputs = self._processor(
-                        images=[np.ascontiguousarray(photos[i].rgb) for i in members],
-                        return_tensors="pt", input_data_format="channels_last",
-                    )
-                    inputs = inputs.to(device=self._torch_device, dtype=self._torch_dtype)
-                    outputs = self._net(**inputs)
-                    outputs["predicted_depth"] = outputs.predicted_depth.float()
-                    if getattr(outputs, "field_of_view", None) is not None:
-                        outputs["field_of_view"] = outputs.field_of_view.float()
-                    posts = self._processor.post_process_depth_estimation(
-                        outputs, [(height, width)] * len(members)
-                    )
-                    depths = [p["predicted_depth"].reshape(height, width).float().cpu().numpy()
-                              for p in posts]
-            except (ImportError, NameError) as exc:
-                error = BackendError(
-                    f"model {self.model}: its transformers image processing failed "
-                    f"({_one_line(exc)}); it may need torchvision (the build matching your torch)"
-                )
-                for i in members:
-                    results[i] = error
-                continue
-            except out_of_memory:
-                error = BackendError(
-                    f"out of {self._torch_device} memory running model {self.model} on "
-                    f"{len(members)} photos at once; try a smaller batch or model"
-                )
-                for i in members:
-                    results[i] = error
-                continue
-            for i, depth, post in zip(members, depths, posts):
-                bad = int(depth.size - np.count_nonzero(np.isfinite(depth)))
-                if bad:
-                    hint = "; try dtype float32" if self._torch_dtype != torch.float32 else ""
-                    results[i] = BackendError(
-                        f"model {self.model} produced {bad} non-finite depth values{hint}"
-                    )
-                else:
-                    try:
-                        fov = _horizontal_fov(post)
-                    except BackendError as exc:
-                        results[i] = exc
-                        continue
-                    results[i] = DepthResult(depth=depth, kind=self.kind, fov_deg=fov, model=self.model)
-        return results
+def _prefer_sdpa(net) -> None:
+    """Attention through torch's fused ``scaled_dot_product_attention`` in the sub-models that
+    support it — the DINOv2 backbone of Depth Anything, whose wrapper declares no support of its
+    own and so runs the backbone's eager attention: the same arithmetic in one kernel, without
+    the (heads, tokens, tokens) matrix; equal to float32 rounding."""
+    config = net.config
+    subs = {key: "sdpa" for key in getattr(config, "sub_configs", {}) if getattr(config, key, None) is not None}
+    if not subs:
+        return
+    try:
+        net.set_attn_implementation(subs)
+    except (ValueError, ImportError, AttributeError, TypeError):  # not supported: stays eager
+        pass
 
 
 def _horizontal_fov(post: Mapping[str, Any]) -> float | None:

@@ -130,8 +130,21 @@ def depth_row(row: dict[str, Any], spec: BackendSpec) -> dict[str, Any]:
 
 
 def estimate_photos(backend, photos: list[Photo]) -> list:
-    """``backend.estimate_batch(photos)``: one result or error per photo (a seam for tests)."""
-    return backend.estimate_batch(photos)
+    """One :class:`~depth3d.backends.DepthResult` or :class:`BackendError` per photo (a seam for
+    tests): ``backend.estimate_batch`` (one forward pass per group of same-shape inputs), and
+    when a batch fails, each photo alone, so that one photo's error stays its own."""
+    try:
+        return list(backend.estimate_batch(photos))
+    except BackendError:
+        if len(photos) == 1:
+            raise
+    results: list = []
+    for photo in photos:
+        try:
+            results.append(backend.estimate(photo))
+        except BackendError as exc:
+            results.append(exc)
+    return results
 
 
 class DepthActor:

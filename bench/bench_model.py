@@ -1,0 +1,129 @@
+"""Photos through a depth model: whole ``depth3d convert`` vs transformers' pipeline, same run.
+
+    .venv/bin/python bench/bench_model.py [--photos 6] [--size 4000x3000] [--model DIR]
+
+The model: Depth Anything V2 Small's architecture (DINOv2-S backbone, DPT head; the
+configuration of ``depth-anything/Depth-Anything-V2-Small-hf``) with random weights, built
+from its config as the tests build their tiny models — the arithmetic of the real one, no
+download.  ``--model DIR`` takes a real model folder instead.  Photos: the room of
+bench_convert.py at 12 MP, JPEG quality 90, each with its own noise.
+
+* **ours**: ``depth3d convert PHOTOS/ -o OUT/ --model M`` in a fresh process, timed from its
+  start to its exit — imports, model load, decoding, depth, geometry (default grid) and .glb
+  files included.
+* **reference**: ``transformers.pipeline("depth-estimation", model=M, device="cpu")`` called
+  on each photo (already decoded into PIL images before the clock starts), timed around those
+  calls only — inference alone, with its usual resizing and output to full size.
+
+Printed: both times and the speed-up reference / ours (goal ≥ 1.3).  Both run with torch's
+default threads on the same machine, one after the other; best of ``--repeat``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL = 1.3
+
+MAKE_MODEL = """
+import sys, torch
+from transformers import (DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config,
+                          DPTImageProcessor)
+torch.manual_seed(0)
+backbone = Dinov2Config(
+    hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
+    image_size=518, out_features=["stage9", "stage10", "stage11", "stage12"],
+    out_indices=[9, 10, 11, 12], reshape_hidden_states=False, apply_layernorm=True,
+    layerscale_value=1.0)
+config = DepthAnythingConfig(
+    backbone_config=backbone, fusion_hidden_size=64, head_hidden_size=32,
+    neck_hidden_sizes=[48, 96, 192, 384], reassemble_hidden_size=384,
+    reassemble_factors=[4, 2, 1, 0.5], depth_estimation_type="relative", patch_size=14)
+DepthAnythingForDepthEstimation(config).eval().save_pretrained(sys.argv[1], safe_serialization=True)
+DPTImageProcessor(
+    do_resize=True, size={"height": 518, "width": 518}, keep_aspect_ratio=True,
+    ensure_multiple_of=14, resample=3, do_rescale=True, do_normalize=True,
+    image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False,
+).save_pretrained(sys.argv[1])
+"""
+
+REFERENCE = """
+import json, sys, time
+from pathlib import Path
+import transformers
+from PIL import Image
+from transformers.utils import logging
+logging.set_verbosity_error()
+pipe = transformers.pipeline("depth-estimation", model=sys.argv[1], device="cpu")
+images = []
+for path in sorted(Path(sys.argv[2]).glob("*.jpg")):
+    im = Image.open(path)
+    im.load()
+    images.append(im)
+start = time.perf_counter()
+for im in images:
+    pipe(im)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+OURS = """
+from depth3d.cli import main
+raise SystemExit(main(["convert", {photos!r}, "-o", {out!r}, "--model", {model!r}]))
+"""
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_convert import scene
+    from PIL import Image
+
+    rgb, _ = scene(*size)
+    rng = np.random.default_rng(1)
+    for n in range(count):
+        noisy = np.clip(rgb.astype(np.int16) + rng.integers(-6, 7, rgb.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"photo{n}.jpg", quality=90)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=6)
+    ap.add_argument("--size", default="4000x3000")
+    ap.add_argument("--model", help="a model folder (default: Depth Anything V2 Small, random weights)")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        photos, out = tmp / "photos", tmp / "out"
+        photos.mkdir()
+        model = args.model
+        if model is None:
+            model = str(tmp / "model")
+            subprocess.run([sys.executable, "-c", MAKE_MODEL, model], check=True, cwd=REPO)
+        make_photos(photos, args.photos, size)
+        ours, ref = [], []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", OURS.format(photos=str(photos), out=str(out), model=model)],
+                           check=True, cwd=REPO)
+            ours.append(time.perf_counter() - start)
+            done = subprocess.run([sys.executable, "-c", REFERENCE, model, str(photos)], check=True,
+                                  capture_output=True, text=True, cwd=REPO)
+            ref.append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+        o, r = min(ours), min(ref)
+        print(f"{args.photos} photos {size[0]}x{size[1]} through {'Depth Anything V2 Small (random weights)' if args.model is None else model}:")
+        print(f"  ours, whole convert (imports, model load, decode, depth, geometry, .glb): {o:7.2f} s")
+        print(f"  transformers pipeline('depth-estimation'), inference alone:              {r:7.2f} s")
+        print(f"  speed-up {r / o:.2f}x (goal >= {GOAL}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Several photos at once: decoding, depth, geometry and export of different photos overlap.
+
+``depth3d convert`` on a folder runs each photo through stages — decode, depth, then geometry
+and export — which numpy, Pillow and torch run with the GIL released.  :class:`Ahead` runs the
+early stages of the next photos in background threads (one thread per stage, photos in order)
+while the caller finishes the current one, so the model works on photo n + 1 while photo n is
+meshed and written.  Its ``work(path)`` keeps the one-input-at-a-time contract of the CLI's
+batch loop: it returns photo ``path``'s result or raises photo ``path``'s error, never another's.
+
+Nothing is imported in a background thread: :func:`prepare_imports` imports what decoding
+imports lazily, and each stage runs for the first time in the calling (main) thread — for a
+model backend, that loads the model and runs it once — before any photo's stage is handed to
+a thread.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends import DepthBackend, DepthResult
+from .grid import grid_shape
+from .image import Photo, _register_heif, apply_orientation, read_photo
+from .pipeline import estimate_depth
+from .reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options, reconstruct
+
+__all__ = ["Ahead", "Decoded", "convert_work", "decode_small", "depth_size", "prepare_imports"]
+
+LOOKAHEAD = 2  # photos whose early stages may run ahead of the current one
+
+
+def prepare_imports() -> None:
+    """Import, in the calling thread, the modules that decoding photos and depth files imports
+    on first use (Pillow's format plugins, HEIF support, OpenEXR, the file backend)."""
+    from PIL import Image, ImageFile, PngImagePlugin  # noqa: F401
+
+    from .backends import file, remote  # noqa: F401
+
+    Image.init()
+    _register_heif()
+    try:
+        import OpenEXR  # noqa: F401
+    except ImportError:
+        pass
+
+
+def depth_size(width: int, height: int, options: Options) -> tuple[int, int] | None:
+    """(width, height) of the depth map the geometry of a ``width`` × ``height`` photo needs:
+    its vertex grid, or the finer grid that finds a coarse grid's edges
+    (:func:`~depth3d.reconstruct.grid_disparity`); ``None`` for the photo's own size."""
+    nx, ny = grid_shape(width, height, options.resolution)
+    if options.edge_threshold > 0 and max(nx, ny) < FINE_BELOW:
+        nx, ny = FINE_FACTOR * (nx - 1) + 1, FINE_FACTOR * (ny - 1) + 1
+    if nx >= width or ny >= height:
+        return None
+    return nx, ny
+
+
+def decode_small(photo: Photo, short_side: int) -> np.ndarray | None:
+    """``photo`` decoded again at the smallest JPEG scale (1/2, 1/4, 1/8: the decoder's own DCT
+    scaling, Pillow's ``draft``) whose short side is still ``short_side`` or more, in display
+    orientation: (h, w, 3) uint8.  ``None`` when it is no JPEG, or no such scale is smaller."""
+    from PIL import Image
+
+    if photo.data is not None:
+        data = photo.data
+    elif photo.path is not None:
+        data = photo.path.read_bytes()
+    else:
+        return None
+    if data[:2] != b"\xff\xd8":
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            scale = 1
+            while scale < 8 and min(im.size) // (2 * scale) >= short_side:
+                scale *= 2
+            if scale == 1:
+                return None
+            im.draft("RGB", (im.width // scale, im.height // scale))
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError):  # it decoded in full before: keep that one
+        return None
+    return apply_orientation(rgb, photo.orientation)
+
+
+class Decoded(NamedTuple):
+    """A photo read for conversion, with the backend that gives its depth."""
+
+    photo: Photo
+    backend: DepthBackend
+    size: tuple[int, int] | None  # the depth size its geometry needs (None: the photo's own)
+
+
+class Ahead:
+    """``work(path)`` for a batch loop over ``inputs`` (in their order) that runs ``stages[k]``
+    (each takes the previous stage's result, the first the path) for the next LOOKAHEAD inputs
+    in background threads, and ``finish(path, result)`` for ``path`` in the calling thread.
+
+    A stage runs in a thread only once it has succeeded in the calling thread for some input.
+    Use as a context manager, or call :meth:`close`, to stop the threads.
+    """
+
+    def __init__(self, inputs: Sequence[Path], stages: Sequence[Callable[[Any], Any]],
+                 finish: Callable[[Path, Any], Any], lookahead: int = LOOKAHEAD) -> None:
+        self.inputs = list(inputs)
+        self.stages, self.finish, self.lookahead = list(stages), finish, lookahead
+        self._order = {path: n for n, path in enumerate(self.inputs)}
+        self._pools = [ThreadPoolExecutor(1, thread_name_prefix=f"depth3d-stage{k}") for k in range(len(stages))]
+        self._futures: dict[int, list[Future]] = {}  # input → futures of its first stages
+        self._warm = [False] * len(stages)  # stage k has run in the calling thread
+
+    def __call__(self, path: Path) -> Any:
+        n = self._order[path]
+        futures = self._futures.pop(n, [])
+        value: Any = path
+        if futures:
+            value = futures[-1].result()  # raises this input's error from any stage so far
+        for k in range(len(futures), len(self.stages)):
+            value = self.stages[k](value)
+            self._warm[k] = True
+            self._submit(n)  # the next inputs' stage k may start now
+        self._submit(n)
+        held = [value]
+        del value  # finish holds the only reference: it may drop what it is done with
+        return self.finish(path, held.pop())
+
+    def _submit(self, n: int) -> None:
+        """Hand the warm stages of inputs n + 1 … n + lookahead to the threads."""
+        for m in range(n + 1, min(len(self.inputs), n + 1 + self.lookahead)):
+            futures = self._futures.setdefault(m, [])
+            while len(futures) < len(self.stages) and self._warm[len(futures)]:
+                k = len(futures)
+                if k == 0:
+                    futures.append(self._pools[0].submit(self.stages[0], self.inputs[m]))
+                else:
+                    futures.append(self._pools[k].submit(_after, futures[-1], self.stages[k]))
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _after(previous: Future, stage: Callable[[Any], Any]) -> Any:
+    return stage(previous.result())
+
+
+def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBackend], options: Options,
+                 write: Callable[[Path, Geometry], Any]) -> Ahead:
+    """The CLI's ``convert`` as an :class:`Ahead`: decode (and, for a model, a reduced decode
+    for its input) → depth at the size the geometry needs → geometry and ``write(path,
+    geometry)`` in the calling thread."""
+
+    def decode(path: Path) -> Decoded:
+        photo = read_photo(path)
+        backend = backend_for(path)
+        if len(inputs) > 1 and hasattr(backend, "spare_cores"):  # a model (it counts on loading)
+            backend.spare_cores = 1  # the core that decodes, meshes and writes the other photos
+        size = depth_size(photo.width, photo.height, options)
+        side = getattr(backend, "small_side", lambda: None)()
+        if size is not None and side:
+            photo.small = decode_small(photo, side)
+        return Decoded(photo, backend, size)
+
+    def depth(item: Decoded) -> tuple[Photo, DepthResult]:
+        photo, backend, size = item
+        result = estimate_depth(photo, backend, size)
+        photo.small = None  # done with it
+        return photo, result
+
+    def finish(path: Path, value: tuple[Photo, DepthResult]) -> Any:
+        photo, result = value
+        del value
+        geometry = reconstruct(
+            photo.rgb, result.depth, result.kind, options,
+            model_fov=result.fov_deg, exif_fov=photo.fov_deg, name=photo.name,
+        )
+        del photo, result  # the depth map is not written: freed before the export
+        return write(path, geometry)
+
+    prepare_imports()
+    return Ahead(inputs, [decode, depth], finish)
