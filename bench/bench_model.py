@@ -34,25 +34,10 @@ REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.3
 
 MAKE_MODEL = """
-import sys, torch
-from transformers import (DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config,
-                          DPTImageProcessor)
-torch.manual_seed(0)
-backbone = Dinov2Config(
-    hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
-    image_size=518, out_features=["stage9", "stage10", "stage11", "stage12"],
-    out_indices=[9, 10, 11, 12], reshape_hidden_states=False, apply_layernorm=True,
-    layerscale_value=1.0)
-config = DepthAnythingConfig(
-    backbone_config=backbone, fusion_hidden_size=64, head_hidden_size=32,
-    neck_hidden_sizes=[48, 96, 192, 384], reassemble_hidden_size=384,
-    reassemble_factors=[4, 2, 1, 0.5], depth_estimation_type="relative", patch_size=14)
-DepthAnythingForDepthEstimation(config).eval().save_pretrained(sys.argv[1], safe_serialization=True)
-DPTImageProcessor(
-    do_resize=True, size={"height": 518, "width": 518}, keep_aspect_ratio=True,
-    ensure_multiple_of=14, resample=3, do_rescale=True, do_normalize=True,
-    image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False,
-).save_pretrained(sys.argv[1])
+import sys
+sys.path.insert(0, "tests")
+from tiny_models import save_depth_anything_v2_small
+save_depth_anything_v2_small(sys.argv[1])
 """
 
 REFERENCE = """

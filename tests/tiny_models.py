@@ -63,3 +63,37 @@ def save_tiny_dpt(folder: str | Path) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder
+
+
+def save_depth_anything_v2_small(folder: str | Path) -> Path:
+    """Depth Anything V2 Small's architecture at full size (the hub config's sizes), random
+    weights: it times like the real model (the benches)."""
+    import torch
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4,
+        patch_size=14, image_size=518, out_features=["stage3", "stage6", "stage9", "stage12"],
+        out_indices=[3, 6, 9, 12], reshape_hidden_states=False, apply_layernorm=True,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, fusion_hidden_size=64, head_hidden_size=32,
+        neck_hidden_sizes=[48, 96, 192, 384], reassemble_hidden_size=384,
+        reassemble_factors=[4, 2, 1, 0.5], depth_estimation_type="relative",
+    )
+    model = DepthAnythingForDepthEstimation(config).eval()
+    processor = DPTImageProcessor(
+        do_resize=True, size={"height": 518, "width": 518}, keep_aspect_ratio=True,
+        ensure_multiple_of=14, resample=3, do_rescale=True, do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_pad=False,
+    )
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
