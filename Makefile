@@ -22,9 +22,12 @@ $(NODE_TOOLS): tests/tools/package.json tests/tools/package-lock.json
 
 demo: $(STAMP)
 	$(BIN)/depth3d convert samples/photos -o out --depth samples/depth
+	$(BIN)/depth3d convert samples/photos -o out/vr --depth samples/depth --target vr
+	$(BIN)/depth3d convert samples/photos -o out/ar --depth samples/depth --format usdz
 	$(BIN)/python depth3d/blender/batch_script.py convert samples/photos -o out/blender \
 		--depth samples/depth --blend out/samples.blend
-	@echo "demo: wrote out/*.glb (core) and out/blender/*.glb + out/samples.blend (Blender)"
+	@echo "demo: wrote out/*.glb (core), out/vr/*.glb (--target vr), out/ar/*.usdz (AR Quick Look)"
+	@echo "      and out/blender/*.glb + out/samples.blend (Blender)"
 
 # three.js and puppeteer-core for the real-viewer test (the browser itself: .ci/run, apt)
 $(VIEWER): tests/viewer/package.json tests/viewer/package-lock.json
