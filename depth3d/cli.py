@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import __version__
 from .backends import DepthBackend, get_backend, spec_from_args
@@ -23,6 +24,10 @@ from .errors import Depth3DError, Interrupted, UsageError, user_message
 from .exchange import FORMATS
 from .outputs import check_outputs, check_written
 from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
+
+if TYPE_CHECKING:
+    from .exchange.gltf import GltfSettings
+    from .targets import Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -111,27 +116,38 @@ def _add_target_arguments(p: argparse.ArgumentParser) -> None:
                    help="geometry compression (overrides the target's; draco for viewers without meshopt)")
 
 
-def set_default_target(args: argparse.Namespace, fmt: str) -> None:
-    """No ``--target`` given: the format's own (:func:`~depth3d.targets.default_target`)."""
-    from .targets import default_target
-
-    if getattr(args, "target", None) is None:
-        args.target = default_target(fmt)
-
-
 def target_from_args(args: argparse.Namespace, fmt: str | None = None):
-    """The :class:`~depth3d.targets.Target` that ``--target`` and its knobs give; with ``fmt``,
-    also checked against the output format and geometry (:class:`UsageError` otherwise)."""
-    from .targets import check_format, resolve_target
+    """The :class:`~depth3d.targets.Target` that ``--target`` (else ``fmt``'s default,
+    :func:`~depth3d.targets.default_target`) and its knobs give; with ``fmt``, also checked
+    against the output format and geometry (:class:`UsageError` otherwise)."""
+    from .targets import check_format, default_target, resolve_target
 
     try:
-        target = resolve_target(getattr(args, "target", None) or "full", getattr(args, "max_triangles", None),
-                                getattr(args, "texture_size", None), getattr(args, "compression", None))
+        target = resolve_target(getattr(args, "target", None) or default_target(fmt),
+                                getattr(args, "max_triangles", None), getattr(args, "texture_size", None),
+                                getattr(args, "compression", None))
         if fmt is not None:
             check_format(target, fmt, args.geometry)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return target
+
+
+class ConvertSettings(NamedTuple):
+    """What ``convert`` makes of its arguments for one output format."""
+
+    target: Target  # the budget and encoding (--target and its knobs)
+    options: Options  # the geometry, with the target's triangle budget and in-fill
+    gltf: GltfSettings | None  # how the glTF/USDZ writer encodes the target (None: other formats)
+
+
+def convert_settings(args: argparse.Namespace, fmt: str) -> ConvertSettings:
+    """The target (checked against ``fmt``), the geometry options and the writer's settings."""
+    from .targets import SETTINGS_FORMATS
+
+    target = target_from_args(args, fmt)
+    gltf = target.gltf_settings(args.material == "unlit") if fmt in SETTINGS_FORMATS else None
+    return ConvertSettings(target, options_from_args(args, target), gltf)
 
 
 def _add_batch_arguments(p: argparse.ArgumentParser) -> None:
@@ -178,12 +194,12 @@ def option_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
+def options_from_args(args: argparse.Namespace, target: Target | None = None) -> Options:
     """Geometry :class:`Options` from parsed arguments, checked against the ranges declared on
-    :class:`Options` (:mod:`depth3d.ranges`); a bad value is a :class:`UsageError` naming the flag."""
+    :class:`Options` (:mod:`depth3d.ranges`); a bad value is a :class:`UsageError` naming the flag.
+    The triangle budget and the in-fill default are ``target``'s (default: :func:`target_from_args`)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options) if hasattr(args, f.name)}
-    # the triangle budget is the target's (--target, --max-triangles: see target_from_args)
-    target = target_from_args(args)
+    target = target or target_from_args(args)
     values["max_triangles"] = target.max_triangles if values.get("geometry") == "mesh" else 0
     if values.get("infill") is None:  # --infill / --no-infill, else the target's choice
         values["infill"] = target.infill and values.get("geometry") == "mesh" \
@@ -356,10 +372,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if getattr(args, "ray_actors", None) or getattr(args, "ray_gpus", None) is not None:
         raise UsageError("--ray-actors and --ray-gpus go with --ray")
     inputs, outputs, fmt = convert_targets(args)
-    set_default_target(args, fmt)
-    target = target_from_args(args, fmt)
-    options = options_from_args(args)
-    settings = target.gltf_settings(args.material == "unlit") if fmt in ("glb", "gltf", "usdz") else None
+    _, options, settings = convert_settings(args, fmt)
     backend_for = backend_factory(args, len(inputs))
     if getattr(args, "skip_existing", False):
         inputs = _skip_existing(inputs, outputs)

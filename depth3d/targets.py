@@ -29,9 +29,10 @@ from dataclasses import dataclass, replace
 from .exchange.gltf import COMPRESSIONS, GltfSettings
 from .exchange.gltf.material import JPEG_QUALITY, MAX_TEXTURE_SIZE
 
-__all__ = ["GLTF_FORMATS", "TARGETS", "Target", "check_format", "default_target", "resolve_target"]
+__all__ = ["GLTF_FORMATS", "SETTINGS_FORMATS", "TARGETS", "Target", "check_format", "default_target", "resolve_target"]
 
 GLTF_FORMATS = ("glb", "gltf")
+SETTINGS_FORMATS = (*GLTF_FORMATS, "usdz")  # the formats whose writers take a target's GltfSettings
 
 
 @dataclass(frozen=True)

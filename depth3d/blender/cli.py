@@ -34,11 +34,10 @@ from ..cli import (
     _run_batch,
     add_convert_arguments,
     backend_factory,
+    convert_settings,
     convert_targets,
-    options_from_args,
     run_command,
     subcommand_parser,
-    target_from_args,
 )
 from ..errors import Depth3DError, quote_path
 from ..image_header import read_header, web_ready
@@ -200,8 +199,7 @@ def save_blend(path: str | os.PathLike, objects: list[bpy.types.Object]) -> Path
 
 def cmd_convert(args: argparse.Namespace) -> int:
     inputs, outputs, fmt = convert_targets(args, FORMATS)
-    target = target_from_args(args, fmt)
-    options = options_from_args(args)
+    target, options, _ = convert_settings(args, fmt)
     blend = Path(args.blend) if args.blend else None
     if blend is not None and blend.suffix.lower() != ".blend":
         raise UsageError(f"--blend {blend}: the file name must end in .blend")

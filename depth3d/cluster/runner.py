@@ -276,17 +276,14 @@ def run_plan(plan: ConvertPlan, spec: BackendSpec, job: Job, sizing: ActorSizing
 
 def run_convert(args: argparse.Namespace, formats) -> int:
     """``depth3d convert --ray``: exit status 0 (all converted or skipped), 1 (some failed)."""
-    from ..cli import EXIT_FAILED, EXIT_OK, UsageError, options_from_args, set_default_target, target_from_args
+    from ..cli import EXIT_FAILED, EXIT_OK, UsageError, convert_settings
 
     if (args.ray_actors is not None and args.ray_actors < 1) or args.ray_batch_size < 1:
         raise UsageError("--ray-actors and --ray-batch-size must be at least 1")
     if args.ray_gpus is not None and not args.ray_gpus > 0:
         raise UsageError("--ray-gpus must be more than 0")
     plan = plan_convert(args, formats)
-    set_default_target(args, plan.fmt)
-    target = target_from_args(args, plan.fmt)
-    options = options_from_args(args)
-    settings = target.gltf_settings(args.material == "unlit") if plan.fmt in ("glb", "gltf", "usdz") else None
+    _, options, settings = convert_settings(args, plan.fmt)
     spec = backend_spec(args, len(plan.inputs) + len(plan.skipped))
     for given in (args.depth, args.model):  # made absolute for the workers; shown as given
         if given and Path(given).expanduser().exists():
