@@ -6,21 +6,19 @@ Exit status: 0 all inputs succeeded, 1 at least one failed (the others are still
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import __version__
 from .backends import DepthBackend, get_backend, spec_from_args
 from .backends.file import DEPTH_UNITS
+from .batch import EXIT_OK, EXIT_USAGE, exit_status, run_batch
 from .edges import DEFAULT_EDGE_THRESHOLD
-from .errors import Depth3DError, Interrupted, UsageError, user_message
+from .errors import UsageError, user_message
 from .exchange import FORMATS
 from .outputs import check_outputs, check_written
 from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
@@ -28,9 +26,6 @@ from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
 if TYPE_CHECKING:
     from .exchange.gltf import GltfSettings
     from .targets import Target
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 def _device(text: str) -> str:
     """``--device``: auto, cpu, mps, cuda or cuda:N (as ``depth3d serve`` takes it)."""
@@ -248,63 +243,6 @@ def output_paths(inputs: list[Path], output: Path, fmt: str | None, default_suff
     return paths
 
 
-def _progress(inputs: list[Path]) -> tuple[Iterable[Path], Callable[[str], None]]:
-    """``inputs`` with a progress bar on stderr (several inputs, tqdm installed), and a line writer."""
-    try:
-        from tqdm import tqdm
-    except ImportError:  # e.g. Blender's Python: no bar
-        return inputs, lambda line: print(line, file=sys.stderr, flush=True)
-    bar = tqdm(inputs, unit="photo", disable=len(inputs) < 2, file=sys.stderr)
-    return bar, lambda line: tqdm.write(line, file=sys.stderr)
-
-
-_signalled: list[int] = []  # the status of a signal that arrived, even if a library swallowed it
-
-
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while the body runs
-    (atomic writes then remove their temporary files on the way out)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        status = 128 + signum
-        _signalled.append(status)
-        raise Interrupted(status)
-
-    _signalled.clear()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _run_batch(inputs: list[Path], work: Callable[[Path], None]) -> int:
-    """Run ``work`` on every input, report failures as one line each
-    (:func:`~depth3d.errors.user_message`); exit status.  A signal stops the batch."""
-    failed = 0
-    bar, write = _progress(inputs)
-    for path in bar:
-        try:
-            work(path)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # every failure of one input is its one line, never a traceback
-            if _signalled:  # the signal, dressed as a decoder's failure on the way out
-                raise Interrupted(_signalled[-1]) from None
-            failed += 1
-            if not isinstance(exc, (Depth3DError, OSError, ValueError, MemoryError)):
-                exc = Depth3DError(f"internal error ({type(exc).__name__}: {exc})")
-            write(f"error: {user_message(exc, path)}")
-        if _signalled:  # swallowed on the way (e.g. inside a Blender operator)
-            raise Interrupted(_signalled[-1])
-    return EXIT_FAILED if failed else EXIT_OK
-
-
 def convert_targets(
     args: argparse.Namespace, formats: Sequence[str] = FORMATS
 ) -> tuple[list[Path], dict[Path, Path], str]:
@@ -361,9 +299,8 @@ def _skip_existing(inputs: list[Path], outputs: dict[Path, Path]) -> list[Path]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .exchange import export
     from .overlap import convert_work
-    from .pipeline import infill_warning, summary
+    from .pipeline import infill_warning, summary, write_geometry
 
     if getattr(args, "ray", None) is not None:
         from .cluster import run_convert
@@ -381,19 +318,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
         warning = infill_warning(p, geometry)
         if warning:
             print(warning, file=sys.stderr, flush=True)
-        path = export(geometry, outputs[p], fmt, unlit=args.material == "unlit", settings=settings)
+        path = write_geometry(geometry, outputs[p], fmt, unlit=args.material == "unlit", settings=settings)
         if len(inputs) == 1 and not args.quiet:
             print(summary(path, geometry), flush=True)
 
     # the next photos decode and go through the model while this one is meshed and written
     with convert_work(inputs, backend_for, options, write) as work:
-        return _run_batch(inputs, work)
+        return run_batch(inputs, work)
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
     from .depth_io import depth_output_files, write_depth_outputs
-    from .image import read_photo
-    from .pipeline import estimate_depth, expand_inputs
+    from .pipeline import estimate_depth, expand_inputs, read_input
 
     inputs = expand_inputs(args.inputs)
     if not inputs:
@@ -404,10 +340,10 @@ def cmd_depth(args: argparse.Namespace) -> int:
     backend_for = backend_factory(args, len(inputs))
 
     def work(path: Path) -> None:
-        result = estimate_depth(read_photo(path), backend_for(path))
+        result = estimate_depth(read_input(path), backend_for(path))
         write_depth_outputs(out_dir, path.stem, result.depth, result.kind)
 
-    return _run_batch(inputs, work)
+    return run_batch(inputs, work)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -430,20 +366,10 @@ def run_command(parser: argparse.ArgumentParser, command: Callable[[], int]) -> 
     (pass the subcommand's parser: its usage is shown), a set-up error that hits every input
     prints one ``error:`` line and gives 1; SIGINT/SIGTERM give 130/143."""
     try:
-        with _signals_interrupt():
-            return command()
+        return exit_status(command)  # the batch's statuses (depth3d.batch)
     except UsageError as exc:
         parser.error(user_message(exc))  # exits 2
-    except Interrupted as exc:
-        print(f"error: interrupted ({'SIGINT' if exc.status == 130 else 'SIGTERM'})", file=sys.stderr)
-        return exc.status
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except (Depth3DError, OSError, MemoryError) as exc:  # set-up failures that hit every input
-        print(f"error: {user_message(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

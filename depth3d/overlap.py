@@ -24,9 +24,9 @@ import numpy as np
 
 from .backends import DepthBackend, DepthResult
 from .grid import grid_shape
-from .image import Photo, _register_heif, apply_orientation, read_photo
-from .pipeline import estimate_depth
-from .reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options, reconstruct
+from .image import Photo, _register_heif, apply_orientation
+from .pipeline import depth_to_geometry, estimate_depth, read_input
+from .reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options
 
 __all__ = ["Ahead", "Decoded", "convert_work", "decode_small", "depth_size", "prepare_imports"]
 
@@ -157,12 +157,12 @@ def _after(previous: Future, stage: Callable[[Any], Any]) -> Any:
 
 def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBackend], options: Options,
                  write: Callable[[Path, Geometry], Any]) -> Ahead:
-    """The CLI's ``convert`` as an :class:`Ahead`: decode (and, for a model, a reduced decode
-    for its input) → depth at the size the geometry needs → geometry and ``write(path,
-    geometry)`` in the calling thread."""
+    """The CLI's ``convert`` as an :class:`Ahead` over the pipeline's stages
+    (:mod:`depth3d.pipeline`): read (and, for a model, a reduced decode for its input) → depth
+    at the size the geometry needs → geometry and ``write(path, geometry)`` in the calling thread."""
 
     def decode(path: Path) -> Decoded:
-        photo = read_photo(path)
+        photo = read_input(path)
         backend = backend_for(path)
         if len(inputs) > 1 and hasattr(backend, "spare_cores"):  # a model (it counts on loading)
             backend.spare_cores = 1  # the core that decodes, meshes and writes the other photos
@@ -181,10 +181,7 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
     def finish(path: Path, value: tuple[Photo, DepthResult]) -> Any:
         photo, result = value
         del value
-        geometry = reconstruct(
-            photo.rgb, result.depth, result.kind, options,
-            model_fov=result.fov_deg, exif_fov=photo.fov_deg, name=photo.name,
-        )
+        geometry = depth_to_geometry(photo, result, options)
         del photo, result  # the depth map is not written: freed before the export
         return write(path, geometry)
 

@@ -32,16 +32,16 @@ def install() -> None:
         return
     from depth3d.cluster import stages
 
-    estimate, reconstruct = stages.estimate_photos, stages.reconstruct
+    estimate, geometry = stages.estimate_photos, stages.depth_to_geometry
 
     def estimate_photos(backend, photos):
         for photo in photos:
             _die_if_triggered("depth", photo.name)
         return estimate(backend, photos)
 
-    def reconstruct_or_die(rgb, depth, kind, options=None, *args, name="photo", **kwargs):
-        _die_if_triggered("geometry", name)
-        return reconstruct(rgb, depth, kind, options, *args, name=name, **kwargs)
+    def geometry_or_die(photo, result, options):
+        _die_if_triggered("geometry", photo.name)
+        return geometry(photo, result, options)
 
     stages.estimate_photos = estimate_photos
-    stages.reconstruct = reconstruct_or_die
+    stages.depth_to_geometry = geometry_or_die

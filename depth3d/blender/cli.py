@@ -7,8 +7,9 @@ The extension registers :func:`main` as Blender's command-line command ``depth3d
 and ``depth3d/blender/batch_script.py`` runs it in a Blender without the extension.  Options,
 exit status (0 all written, 1 some failed and the others written, 2 usage) and the one
 ``error: <file>: <reason>`` line per failed input are those of ``depth3d convert``
-(:mod:`depth3d.cli`, whose parser pieces are reused).  Photos are decoded by Blender (no
-Pillow), depth comes from ``--depth`` files or a model backend, geometry from the core.  Each
+(:mod:`depth3d.cli`, whose parser pieces are reused; the same :func:`depth3d.batch.run_batch`).
+Photos are decoded by Blender (no Pillow), depth comes from ``--depth`` files or a model
+backend, geometry from the core pipeline (:func:`depth3d.pipeline.run_photo`).  Each
 photo becomes an object in a collection named after it, exported alone to ``<stem>.glb``
 (atomic) and removed again — unless ``--blend FILE`` keeps them all for a ``.blend``.
 ``--target vr|ar`` (or ``--max-triangles``, ``--texture-size``, ``--compression``) writes the
@@ -28,10 +29,8 @@ import bpy
 
 from ..atomic import atomic_path
 from ..backends import BackendError, BackendSpec
+from ..batch import EXIT_USAGE, run_batch
 from ..cli import (
-    EXIT_USAGE,
-    UsageError,
-    _run_batch,
     add_convert_arguments,
     backend_factory,
     convert_settings,
@@ -39,9 +38,9 @@ from ..cli import (
     run_command,
     subcommand_parser,
 )
-from ..errors import Depth3DError, quote_path
+from ..errors import Depth3DError, UsageError, quote_path
 from ..image_header import read_header, web_ready
-from ..pipeline import photo_to_geometry, summary
+from ..pipeline import run_photo, summary
 from ..reconstruct import Geometry
 from .build import create_object, export_gltf
 from .depth_source import BackendSettings, backend_for, backend_from_spec
@@ -141,7 +140,7 @@ def convert_photo(
         if photo.data is None or not ready:  # EXIF-rotated, CMYK, 16-bit…: texture from the pixels
             _discard(made)
             made, image = [], None
-        geometry = photo_to_geometry(photo, backend, options)
+        geometry = run_photo(photo, backend, options).geometry
         collection = bpy.data.collections.new(photo.name)
         made.append(collection)
         bpy.context.scene.collection.children.link(collection)
@@ -220,7 +219,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if obj is not None:
             kept.append(obj)
 
-    status = _run_batch(inputs, work)
+    status = run_batch(inputs, work)
     if blend is not None and kept:
         save_blend(blend, kept)
     return status

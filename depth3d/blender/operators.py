@@ -19,9 +19,9 @@ from .. import errors
 from ..backends import BackendError
 from ..edges import DEFAULT_EDGE_THRESHOLD
 from ..errors import Depth3DError
-from ..pipeline import estimate_depth
+from ..pipeline import STAGES, run_photo, stage_spans
 from ..ranges import blender_bounds
-from ..reconstruct import DEFAULT_RESOLUTION, Options, reconstruct
+from ..reconstruct import DEFAULT_RESOLUTION, Options
 from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .prefs import get_prefs
@@ -61,8 +61,15 @@ def _editor_image(context) -> bpy.types.Image | None:
     return None
 
 
+JOB_STAGES = ("depth", "geometry")  # the pipeline's stages a job runs; Blender reads and builds
+STAGE_TIME_S = 10.0  # no stage reports progress of its own: the bar nears a stage's end over this
+
+
 class Job:
-    """One generation: prepared on the main thread, :meth:`run` anywhere, then finished."""
+    """One generation: prepared on the main thread (photo read by Blender), :meth:`run` anywhere
+    (the pipeline's depth and geometry stages, :func:`~depth3d.pipeline.run_photo`), then
+    finished on the main thread (objects built).  Setting :attr:`cancel` stops the run before
+    its next stage."""
 
     def __init__(self, photo, image, created_image, backend, options):
         self.photo, self.image, self.created_image = photo, image, created_image
@@ -70,23 +77,27 @@ class Job:
         self.result = self.geometry = None
         self.error: str | None = None
         self.done = threading.Event()
-        self.cancelled = False
-        self.stage = "estimating depth"
-        self.started = time.monotonic()
+        self.cancel = threading.Event()  # Esc, or Blender closing the window
+        self.spans = stage_spans(JOB_STAGES)
+        self.stage, self.reached = JOB_STAGES[0], 0.0  # the pipeline's last progress report
+        self.started = self.stage_started = time.monotonic()
+
+    def progress(self, stage: str, fraction: float) -> None:
+        """The pipeline's progress callback (any thread: it only sets attributes)."""
+        self.stage, self.reached, self.stage_started = stage, fraction, time.monotonic()
+
+    def fraction(self) -> float:
+        """The part done to show (0…1): the last reported fraction, nearing its stage's end."""
+        end = self.spans[self.stage][1]
+        elapsed = time.monotonic() - self.stage_started
+        return self.reached + (end - self.reached) * (1.0 - math.exp(-elapsed / STAGE_TIME_S))
 
     def run(self) -> None:
         """Depth estimation and reconstruction (NumPy only; safe in a worker thread)."""
         try:
-            self.result = estimate_depth(self.photo, self.backend)
-            if self.cancelled:
-                return
-            self.stage = "building geometry"
-            p = self.photo
-            self.geometry = reconstruct(
-                p.rgb, self.result.depth, self.result.kind, self.options,
-                model_fov=self.result.fov_deg, exif_fov=p.fov_deg, name=p.name,
-            )
-        except BaseException as exc:  # reported on the main thread
+            self.result, self.geometry = run_photo(self.photo, self.backend, self.options,
+                                                   progress=self.progress, cancel=self.cancel)
+        except BaseException as exc:  # reported on the main thread (pipeline.Cancelled: not at all)
             self.error = user_message(exc)
         finally:
             self.done.set()
@@ -318,12 +329,10 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
     def _status(self, context, job: Job) -> None:
         elapsed = time.monotonic() - job.started
         what = getattr(job.backend, "model", None) or job.backend.name
-        text = f"Depth3D: {job.stage} ({Path(str(what)).name}) {elapsed:.0f} s — Esc to cancel"
+        text = f"Depth3D: {STAGES[job.stage].label} ({Path(str(what)).name}) {elapsed:.0f} s — Esc to cancel"
         if context.workspace is not None:
             context.workspace.status_text_set(text)
-        # Estimation has no progress of its own: approach 90 % over time, geometry takes the rest.
-        fraction = 0.9 * (1.0 - math.exp(-elapsed / 10.0)) if job.stage.startswith("estimating") else 0.95
-        context.window_manager.progress_update(int(100 * fraction))
+        context.window_manager.progress_update(int(100 * job.fraction()))
 
     def _end_modal(self, context) -> None:
         wm = context.window_manager
@@ -338,7 +347,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
     def modal(self, context, event):
         job = self._job
         if event.type == "ESC" and event.value == "PRESS":
-            job.cancelled = True
+            job.cancel.set()  # the worker stops before its next stage; its result is dropped
             self._end_modal(context)
             job.discard()
             self.report({"WARNING"}, "Depth3D: cancelled")
@@ -353,7 +362,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
 
     def cancel(self, context):  # Blender is closing the window / file
         if self._job is not None:
-            self._job.cancelled = True
+            self._job.cancel.set()
         self._end_modal(context)
 
 

@@ -276,7 +276,8 @@ def run_plan(plan: ConvertPlan, spec: BackendSpec, job: Job, sizing: ActorSizing
 
 def run_convert(args: argparse.Namespace, formats) -> int:
     """``depth3d convert --ray``: exit status 0 (all converted or skipped), 1 (some failed)."""
-    from ..cli import EXIT_FAILED, EXIT_OK, UsageError, convert_settings
+    from ..batch import EXIT_FAILED, EXIT_OK
+    from ..cli import UsageError, convert_settings
 
     if (args.ray_actors is not None and args.ray_actors < 1) or args.ray_batch_size < 1:
         raise UsageError("--ray-actors and --ray-batch-size must be at least 1")

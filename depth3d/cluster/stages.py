@@ -1,5 +1,9 @@
 """The Ray batch's stages, run on Ray workers: one row per photo, plain functions on dicts.
 
+Each Ray stage runs stages of the one pipeline (:mod:`depth3d.pipeline`) on a row: ``read``,
+``depth`` (in an actor pool for a model: batched, then checked as the pipeline checks one
+photo's), ``geometry`` and ``write``.
+
 Rows carry ``index``, ``input``, ``output`` (place strings, :mod:`.storage`) and ``error``
 ("" while the photo is fine).  A stage that fails for a photo writes the one-line reason into
 ``error`` and later stages pass the row through, so one bad photo never fails a task; only a
@@ -10,7 +14,7 @@ worker that dies costs a retry (Ray re-runs the task, or restarts the actor and 
 2. depth: :class:`DepthActor` (an actor pool, one model per actor, batched) for the
    ``transformers`` backend, :func:`depth_row` (CPU task) for ``file`` and ``remote``.
    Adds ``depth`` (h, w) float32, ``kind``, ``model_fov`` (degrees, NaN when unknown).
-3. :func:`geometry_row` (CPU task): :func:`~depth3d.reconstruct.reconstruct`, export, atomic
+3. :func:`geometry_row` (CPU task): :func:`~depth3d.pipeline.depth_to_geometry`, export, atomic
    write; returns only ``index``, ``input``, ``output``, ``error``.
 
 This module never imports ``ray``: Ray Data calls these functions and the actor class.
@@ -27,10 +31,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..backends import BackendError, BackendSpec, get_backend
+from ..backends import BackendError, BackendSpec, DepthResult, get_backend
 from ..errors import Depth3DError
-from ..image import Photo, read_photo, read_photo_bytes
-from ..reconstruct import Options, reconstruct
+from ..image import Photo
+from ..pipeline import check_result, depth_to_geometry, estimate_depth, find_depth_file, read_input, write_geometry
+from ..reconstruct import Options
 from .storage import Place, read_bytes, write_bytes
 
 if TYPE_CHECKING:
@@ -78,10 +83,7 @@ def read_photo_row(row: dict[str, Any]) -> dict[str, Any]:
     place = Place.parse(row["input"])
     row.update(rgb=_NO_RGB, name=place.stem, exif_fov=math.nan)
     try:
-        if place.is_local:
-            photo = read_photo(place.base)
-        else:
-            photo = read_photo_bytes(read_bytes(place), name=str(place))
+        photo = read_input(place.base if place.is_local else read_bytes(place), name=str(place))
         row.update(rgb=photo.rgb, exif_fov=_nan_if_none(photo.fov_deg))
     except (*PHOTO_ERRORS, MemoryError) as exc:
         row["error"] = _message(exc, str(place))
@@ -105,8 +107,6 @@ def _backend(name: str, options: tuple[tuple[str, Any], ...]):
 
 
 def _file_backend_for(spec: BackendSpec, stem: str):
-    from ..pipeline import find_depth_file
-
     depth = Path(spec.depth)
     path = find_depth_file(depth, stem) if depth.is_dir() else depth
     return get_backend("file", path=path, **dict(spec.options))
@@ -114,8 +114,6 @@ def _file_backend_for(spec: BackendSpec, stem: str):
 
 def depth_row(row: dict[str, Any], spec: BackendSpec) -> dict[str, Any]:
     """Stage 2 for the ``file`` and ``remote`` backends (no model on the worker): a CPU task."""
-    from ..pipeline import estimate_depth
-
     if row["error"]:
         return _with_depth(row)
     try:
@@ -164,8 +162,6 @@ class DepthActor:
             self.setup_error = str(exc)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..depth import check_aspect, check_depth
-
         n = len(batch["index"])
         errors = [str(e) for e in batch["error"]]
         labels = [str(Place.parse(str(u))) for u in batch["input"]]
@@ -187,7 +183,7 @@ class DepthActor:
             try:
                 if isinstance(result, BaseException):
                     raise result
-                check_aspect(check_depth(result.depth, labels[i]), photo.width, photo.height, labels[i])
+                result = check_result(photo, result, labels[i])
                 depth[i], kinds[i], fovs[i] = result.depth, result.kind, _nan_if_none(result.fov_deg)
             except (*PHOTO_ERRORS, MemoryError) as exc:
                 errors[i] = _message(exc, labels[i])
@@ -197,17 +193,16 @@ class DepthActor:
         return batch
 
 
-def write_geometry(geometry, out: Place, job: Job) -> None:
-    """Export ``geometry`` to ``out`` atomically: straight to the file on a local (or shared)
-    path; through a local temporary file and :func:`.storage.write_bytes` elsewhere."""
-    from ..exchange import export
-
+def write_place(geometry, out: Place, job: Job) -> None:
+    """Stage ``write`` (:func:`~depth3d.pipeline.write_geometry`) to ``out``, atomically:
+    straight to the file on a local (or shared) path; through a local temporary file and
+    :func:`.storage.write_bytes` elsewhere."""
     if out.is_local:
-        export(geometry, out.base, job.fmt, unlit=job.unlit, settings=job.settings)
+        write_geometry(geometry, out.base, job.fmt, unlit=job.unlit, settings=job.settings)
         return
     with tempfile.TemporaryDirectory(prefix="depth3d-") as tmp:
         local = os.path.join(tmp, out.name)
-        export(geometry, local, job.fmt, unlit=job.unlit, settings=job.settings)
+        write_geometry(geometry, local, job.fmt, unlit=job.unlit, settings=job.settings)
         with open(local, "rb") as f:
             data = f.read()
     write_bytes(out, data)
@@ -219,12 +214,11 @@ def geometry_row(row: dict[str, Any], job: Job) -> dict[str, Any]:
     if row["error"]:
         return result
     try:
-        geometry = reconstruct(
-            np.asarray(row["rgb"]), np.asarray(row["depth"], np.float32), str(row["kind"]),
-            job.options, model_fov=_none_if_nan(row["model_fov"]),
-            exif_fov=_none_if_nan(row["exif_fov"]), name=str(row["name"]),
-        )
-        write_geometry(geometry, Place.parse(row["output"]), job)
+        photo = Photo(rgb=np.asarray(row["rgb"]), name=str(row["name"]), fov_deg=_none_if_nan(row["exif_fov"]))
+        depth = DepthResult(np.asarray(row["depth"], np.float32), cast(Any, str(row["kind"])),
+                            fov_deg=_none_if_nan(row["model_fov"]))
+        geometry = depth_to_geometry(photo, depth, job.options)
+        write_place(geometry, Place.parse(row["output"]), job)
     except (*PHOTO_ERRORS, MemoryError) as exc:
         result["error"] = _message(exc, str(Place.parse(row["input"])))
     return result

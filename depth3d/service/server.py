@@ -26,7 +26,8 @@ import numpy as np
 from .. import __version__
 from ..backends import BackendError, DepthBackend, DepthResult, get_backend, protocol
 from ..errors import Depth3DError, InputError, user_message
-from ..image import ImageTooLarge, Photo, read_photo_bytes
+from ..image import ImageTooLarge, Photo
+from ..pipeline import read_input, run_backend
 from .protocol import add_serve_arguments
 
 ACTIVE_REQUESTS = 4
@@ -95,7 +96,7 @@ class DepthServer(ThreadingHTTPServer):
 
         device = resolve_device(device)
         backend = get_backend("transformers", model=model, device=device)
-        warm = backend.estimate(Photo(rgb=np.full((48, 64, 3), 128, np.uint8), name="warm-up"))
+        warm = run_backend(Photo(rgb=np.full((48, 64, 3), 128, np.uint8), name="warm-up"), backend)
         self.requested_model = model or ""
         self.model = warm.model or self.requested_model
         self.kind = warm.kind
@@ -116,7 +117,9 @@ class DepthServer(ThreadingHTTPServer):
     def estimate(self, data: bytes) -> tuple[DepthResult, dict[str, float]]:
         """Encoded image → (:class:`DepthResult`, milliseconds spent per step).
 
-        Decoding runs in the request's thread; the model runs one request at a time.
+        The pipeline's ``read`` stage and the backend call of its ``depth`` stage
+        (:mod:`depth3d.pipeline`; the depth is served as the model gives it, the client checks
+        it).  Decoding runs in the request's thread; the model runs one request at a time.
         """
         clock = [time.perf_counter()]
 
@@ -125,7 +128,7 @@ class DepthServer(ThreadingHTTPServer):
             return (clock[-1] - clock[-2]) * 1e3
 
         try:
-            photo = read_photo_bytes(data, name="request", max_pixels=self.max_pixels)
+            photo = read_input(data, name="request", max_pixels=self.max_pixels)
         except ImageTooLarge as exc:
             raise HTTPError(413, user_message(exc)) from None
         except InputError as exc:
@@ -134,7 +137,7 @@ class DepthServer(ThreadingHTTPServer):
         try:
             with self.model_lock:
                 steps["queue"] = lap()
-                result = self.backend.estimate(photo)
+                result = run_backend(photo, self.backend)
                 steps["model"] = lap()
         except (BackendError, Depth3DError) as exc:
             raise HTTPError(500, f"depth estimation failed: {user_message(exc)}") from None
