@@ -40,7 +40,8 @@ def option_value(f: OptionField, value: Any) -> Any:
 
 def option_names(cls: type, leave_out: Iterable[str] = ()) -> tuple[str, ...]:
     """The options of ``cls`` in field order, but those named in ``leave_out``."""
-    return tuple(f.name for f in fields_of(cls) if f.name not in set(leave_out))
+    left_out = set(leave_out)
+    return tuple(f.name for f in fields_of(cls) if f.name not in left_out)
 
 
 def enum_items(f: OptionField) -> list[tuple[str, str, str]]:
@@ -61,7 +62,7 @@ def _property(f: OptionField, update: Callable | None, auto: bool) -> Any:
         return BoolProperty(default=bool(f.default), **kw)
     if s.choices:
         return EnumProperty(items=enum_items(f), default=f.default, **kw)
-    default = s.placeholder if f.default is None else f.default
+    default = f.default if f.default is not None else s.placeholder if s.placeholder is not None else 0
     bounds = s.range.bounds(blender_value(f, 1.0), s.margin) if s.range is not None else {}
     if auto and s.auto is not None:  # the operator: this number stands for "decide from the data"
         default = s.auto
