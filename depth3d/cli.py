@@ -6,7 +6,6 @@ Exit status: 0 all inputs succeeded, 1 at least one failed (the others are still
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,11 +16,11 @@ from . import __version__
 from .backends import DepthBackend, get_backend, spec_from_args
 from .backends.file import DEPTH_UNITS
 from .batch import EXIT_OK, EXIT_USAGE, exit_status, run_batch
-from .edges import DEFAULT_EDGE_THRESHOLD
 from .errors import UsageError, user_message
 from .exchange import FORMATS
 from .outputs import check_outputs, check_written
-from .reconstruct import DEFAULT_RESOLUTION, GEOMETRIES, PROJECTIONS, Options
+from .reconstruct import Options
+from .schema import add_arguments, flag, values_from_args
 
 if TYPE_CHECKING:
     from .exchange.gltf import GltfSettings
@@ -56,29 +55,7 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_geometry_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("geometry")
-    g.add_argument("--geometry", choices=GEOMETRIES, default="mesh")
-    g.add_argument("--projection", choices=PROJECTIONS, default="perspective")
-    g.add_argument("--fov", type=float, metavar="DEG",
-                   help="horizontal field of view (default: model estimate > EXIF > 55)")
-    g.add_argument("--scale", type=float, metavar="S",
-                   help="disparity: depth = 1/(S·d + T) on d in [0,1]; metric: depth = S·z + T; "
-                        "relief: height = S·nearness + T")
-    g.add_argument("--shift", type=float, metavar="T")
-    g.add_argument("--near", type=float, metavar="M",
-                   help="with --far: depth of the nearest point (metres); a metric map's range is "
-                        "remapped onto [near, far]")
-    g.add_argument("--far", type=float, metavar="M", help="with --near: depth of the farthest point")
-    g.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, metavar="N",
-                   help=f"long side of the vertex grid (default {DEFAULT_RESOLUTION}; 0 = every pixel)")
-    g.add_argument("--edge-threshold", type=float, default=DEFAULT_EDGE_THRESHOLD, metavar="R",
-                   help="cut the mesh where depth jumps by more than R (relative) beyond what the "
-                        f"surfaces on either side predict (default {DEFAULT_EDGE_THRESHOLD:g}; "
-                        "0 keeps every triangle)")
-    g.add_argument("--infill", action=argparse.BooleanOptionalAction, default=None,
-                   help="perspective meshes: add a hidden background layer behind every cut and a "
-                        "margin past the frame edge, in-painted, so a moving head (VR) sees no holes "
-                        "(default: off)")
+    add_arguments(p.add_argument_group("geometry"), Options)
 
 
 def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
@@ -97,18 +74,13 @@ def add_convert_arguments(p: argparse.ArgumentParser, formats: Sequence[str] = F
 
 
 def _add_target_arguments(p: argparse.ArgumentParser) -> None:
-    from .exchange.gltf import COMPRESSIONS
-    from .targets import TARGETS
+    from .targets import TARGETS, Knobs
 
     g = p.add_argument_group("VR/AR output (glTF)")
     g.add_argument("--target", choices=tuple(TARGETS),
                    help="full: as built (default; .usdz: ar); vr: ≤ 300k triangles, texture ≤ 4096, quantized + "
                         "meshopt; ar: ≤ 100k triangles, texture ≤ 2048 (powers of two), quantized + meshopt")
-    g.add_argument("--max-triangles", type=int, metavar="N", help="at most N triangles (overrides the target's)")
-    g.add_argument("--texture-size", type=int, metavar="PX",
-                   help="texture long side at most PX (overrides the target's)")
-    g.add_argument("--compression", choices=COMPRESSIONS,
-                   help="geometry compression (overrides the target's; draco for viewers without meshopt)")
+    add_arguments(g, Knobs)
 
 
 def target_from_args(args: argparse.Namespace, fmt: str | None = None):
@@ -184,25 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def option_flag(name: str) -> str:
-    """An :class:`Options` field as the CLI spells it (``edge_threshold`` → ``--edge-threshold``)."""
-    return "--" + name.replace("_", "-")
-
-
 def options_from_args(args: argparse.Namespace, target: Target | None = None) -> Options:
-    """Geometry :class:`Options` from parsed arguments, checked against the ranges declared on
-    :class:`Options` (:mod:`depth3d.ranges`); a bad value is a :class:`UsageError` naming the flag.
+    """Geometry :class:`Options` from parsed arguments, checked against their declarations
+    (:meth:`Options.check`); a bad value is a :class:`UsageError` naming the flag.
     The triangle budget and the in-fill default are ``target``'s (default: :func:`target_from_args`)."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options) if hasattr(args, f.name)}
+    values = values_from_args(Options, args)
     target = target or target_from_args(args)
     values["max_triangles"] = target.max_triangles if values.get("geometry") == "mesh" else 0
     if values.get("infill") is None:  # --infill / --no-infill, else the target's choice
         values["infill"] = target.infill and values.get("geometry") == "mesh" \
             and values.get("projection") == "perspective"  # the layer is for perspective meshes
-    unchecked = Options.__new__(Options)
-    unchecked.__dict__.update({f.name: f.default for f in dataclasses.fields(Options)}, **values)
     try:
-        unchecked.validate(label=option_flag)
+        Options.check(values, label=flag)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return Options(**values)

@@ -5,12 +5,14 @@ re-meshing from cached depth) and the benchmarks all call :func:`reconstruct`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from .bands import BAND_VERTICES
-from .camera import Camera, resolve_fov
+from .camera import DEFAULT_FOV_DEG, Camera, resolve_fov
 from .decimate import decimate, whole_cells
 from .depth import disparity_limits, near_far_to_scale_shift, to_metric_disparity, to_relief_height
 from .edges import (
@@ -29,10 +31,9 @@ from .errors import InputError, OptionError
 from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
 from .mesh import compact
 from .projection import perspective_at, perspective_points, relief_at, relief_points
-from .ranges import declare, validate
+from .ranges import Range
+from .schema import Choice, check, field_of, fields_of, option
 
-GEOMETRIES = ("mesh", "points")
-PROJECTIONS = ("perspective", "relief")
 DEFAULT_RESOLUTION = 1024
 FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
 FINE_FACTOR = 3  # ... this many times finer
@@ -44,8 +45,11 @@ MAX_RESOLUTION = 16384  # long side of the vertex grid
 class Options:
     """What to build.  ``None`` for fov/scale/shift/near/far means "decide from the data".
 
-    Each number's allowed range is declared once, on its field (:mod:`depth3d.ranges`): the
-    CLI, the Blender properties and :meth:`validate` all read it from there.
+    Each field is an option declared once (:func:`depth3d.schema.option`: default, label,
+    help, unit and range or choices): the command line's flags, the Blender properties
+    (:mod:`depth3d.blender.option_props`) and :meth:`check` all derive from it.  Adding a
+    field here adds the option everywhere.  Angles are in degrees (Blender shows them as
+    ``ANGLE`` properties, in radians), distances in metres.
 
     near/far (metres, together, perspective only) say where the nearest and farthest points
     of the map go: for disparity the curve ``1/(S·d + T)`` through them
@@ -59,45 +63,62 @@ class Options:
     cloud has no triangles).
     """
 
-    geometry: str = "mesh"
-    projection: str = "perspective"
-    fov: float | None = field(default=None, metadata=declare(min=0.0, max=180.0, min_open=True, max_open=True,
-                                                             optional=True, unit="degrees"))
-    scale: float | None = field(default=None, metadata=declare(min=0.0, optional=True))  # 0: a plane at shift
-    shift: float | None = field(default=None, metadata=declare(optional=True))
-    resolution: int = field(default=DEFAULT_RESOLUTION, metadata=declare(min=0, max=MAX_RESOLUTION))
-    edge_threshold: float = field(default=DEFAULT_EDGE_THRESHOLD, metadata=declare(min=0.0))
-    near: float | None = field(default=None, metadata=declare(min=0.0, min_open=True, optional=True,
-                                                              unit="m"))
-    far: float | None = field(default=None, metadata=declare(min=0.0, min_open=True, optional=True,
-                                                             unit="m"))
-    max_triangles: int = field(default=0, metadata=declare(min=0, unit="triangles"))  # 0: no limit
-    infill: bool = False  # perspective meshes: a background layer behind cuts, frame margin (depth3d.infill)
+    geometry: str = option("mesh", "Geometry", "what to build", choices=(
+        Choice("mesh", "Mesh", "A textured triangle mesh, cut at depth discontinuities"),
+        Choice("points", "Points", "A point cloud with the photo's colours")))
+    projection: str = option("perspective", "Projection", "how depth becomes 3D", choices=(
+        Choice("perspective", "Perspective", "Unproject through the camera: a true 3D scene in metres"),
+        Choice("relief", "Relief", "Displace a flat plane of width 1 towards the viewer (bas-relief)")))
+    fov: float | None = option(
+        None, "FOV", "horizontal field of view (default: the model's estimate, else the photo's EXIF, else 55°)",
+        range=Range(min=0.0, max=180.0, min_open=True, max_open=True, unit="degrees"), metavar="DEG",
+        placeholder=DEFAULT_FOV_DEG, auto=0.0, margin=1.0)
+    scale: float | None = option(  # 0: a plane at shift
+        None, "Scale", "disparity: depth = 1/(S·d + T) on d in [0,1]; metric: depth = S·z + T; "
+        "relief: height = S·nearness + T", range=Range(min=0.0), metavar="S", placeholder=1.0, precision=4, step=1)
+    shift: float | None = option(None, "Shift", "T in the scale's formulas", range=Range(), metavar="T",
+                                 placeholder=0.0, precision=4, step=1)
+    resolution: int = option(DEFAULT_RESOLUTION, "Resolution", "long side of the vertex grid; 0 = every pixel",
+                             range=Range(min=0, max=MAX_RESOLUTION), metavar="N", soft_max=4096)
+    edge_threshold: float = option(
+        DEFAULT_EDGE_THRESHOLD, "Edge Threshold", "cut the mesh where depth jumps by more than this (relative) "
+        "beyond what the surfaces on either side predict; 0 keeps every triangle", range=Range(min=0.0),
+        metavar="R", soft_max=0.5, precision=3, step=1)
+    near: float | None = option(
+        None, "Near", "with far: depth of the nearest point in metres; a metric map's range is remapped "
+        "onto [near, far]",
+        range=Range(min=0.0, min_open=True, unit="m"), metavar="M", placeholder=1.0)
+    far: float | None = option(None, "Far", "with near: depth of the farthest point in metres",
+                               range=Range(min=0.0, min_open=True, unit="m"), metavar="M", placeholder=10.0)
+    max_triangles: int = option(  # on the command line the target's budget (--target, --max-triangles)
+        0, "Max Triangles", "most triangles the mesh may have, 0 = no limit: whole cells merge into larger "
+        "triangles where the depth is flat enough; cut edges stay as they are",
+        range=Range(min=0, unit="triangles"), cli=False)
+    infill: bool = option(  # perspective meshes: a background layer behind cuts, frame margin (depth3d.infill)
+        False, "Fill Behind", "perspective meshes: a hidden background layer behind every cut and a margin past "
+        "the frame edge, in-painted from the background, so a moving viewer (VR) sees no holes", by_target=True)
 
     def __post_init__(self) -> None:
-        self.validate()
+        self.check(vars(self))
 
-    def validate(self, label=lambda name: name) -> None:
-        """Raise :class:`~depth3d.errors.OptionError` (a ValueError) naming the first bad option;
-        ``label(field name)`` is how the caller's user calls it (e.g. ``--edge-threshold``)."""
-        if self.geometry not in GEOMETRIES:
-            raise OptionError(f"{label('geometry')} must be one of {', '.join(GEOMETRIES)}, got {self.geometry!r}")
-        if self.projection not in PROJECTIONS:
-            raise OptionError(f"{label('projection')} must be one of {', '.join(PROJECTIONS)}, "
-                              f"got {self.projection!r}")
-        validate(self, label)
-        if isinstance(self.resolution, float) or isinstance(self.resolution, bool):
-            raise OptionError(f"{label('resolution')} must be a whole number, got {self.resolution!r}")
-        if (self.near is None) != (self.far is None):
+    @classmethod
+    def check(cls, values: Mapping[str, Any], label: Callable[[str], str] = lambda name: name) -> None:
+        """Raise :class:`~depth3d.errors.OptionError` (a ValueError) naming the first bad option of
+        ``values`` (field name → value; those missing take their defaults): each against its
+        declaration (:func:`depth3d.schema.check`), then the rules between them.  ``label(field
+        name)`` is how the caller's user calls it (e.g. ``--edge-threshold``)."""
+        check(cls, values, label)
+        v: dict[str, Any] = {f.name: f.default for f in fields_of(cls)} | dict(values)
+        near, far = v["near"], v["far"]
+        if (near is None) != (far is None):
             raise OptionError(f"{label('near')} and {label('far')} go together")
-        if self.near is not None:
-            if self.scale is not None or self.shift is not None:
+        if near is not None:
+            if v["scale"] is not None or v["shift"] is not None:
                 raise OptionError(f"{label('near')}/{label('far')} and {label('scale')}/{label('shift')} "
                                   "say the same thing; give one pair")
-            if not self.near < self.far:
-                raise OptionError(f"{label('near')} must be less than {label('far')}, "
-                                  f"got {self.near:g} and {self.far:g}")
-            if self.projection == "relief":
+            if not near < far:
+                raise OptionError(f"{label('near')} must be less than {label('far')}, got {near:g} and {far:g}")
+            if v["projection"] == "relief":
                 raise OptionError(f"{label('near')}/{label('far')} are distances for the perspective "
                                   f"projection; relief heights take {label('scale')}/{label('shift')}")
 
@@ -121,6 +142,10 @@ class Options:
             scale = (self.far - self.near) / (z1 - z0) if z1 > z0 else 1.0
             shift = self.near - scale * z0
         return replace(self, scale=scale, shift=shift, near=None, far=None)
+
+
+GEOMETRIES = tuple(c.value for c in field_of(Options, "geometry").spec.choices)
+PROJECTIONS = tuple(c.value for c in field_of(Options, "projection").spec.choices)
 
 
 def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):

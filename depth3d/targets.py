@@ -25,11 +25,17 @@ power-of-two texture would hold a third more pixels than the photo).  The explic
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .exchange.gltf import COMPRESSIONS, GltfSettings
 from .exchange.gltf.material import JPEG_QUALITY, MAX_TEXTURE_SIZE
+from .ranges import Range
+from .schema import Choice, check, flag, option
 
-__all__ = ["GLTF_FORMATS", "SETTINGS_FORMATS", "TARGETS", "Target", "check_format", "default_target", "resolve_target"]
+__all__ = [
+    "GLTF_FORMATS", "SETTINGS_FORMATS", "TARGETS", "Knobs", "Target", "check_format", "default_target",
+    "resolve_target",
+]
 
 GLTF_FORMATS = ("glb", "gltf")
 SETTINGS_FORMATS = (*GLTF_FORMATS, "usdz")  # the formats whose writers take a target's GltfSettings
@@ -86,6 +92,28 @@ TARGETS: dict[str, Target] = {
 }
 
 
+_COMPRESSION_HELP = {
+    "none": "No geometry compression",
+    "meshopt": "EXT_meshopt_compression: small, decodes fast (three.js, Babylon, model-viewer)",
+    "draco": "KHR_draco_mesh_compression, for viewers that read only Draco (Android Scene Viewer)",
+}
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The knobs that override one entry of a target (``None``: the target's), declared as
+    options (:mod:`depth3d.schema`): the command line's ``--max-triangles``, ``--texture-size``
+    and ``--compression``."""
+
+    max_triangles: int | None = option(None, "Max Triangles", "at most N triangles (overrides the target's)",
+                                       range=Range(min=1, unit="triangles"), metavar="N")
+    texture_size: int | None = option(None, "Texture Size", "texture long side at most PX (overrides the target's)",
+                                      range=Range(min=1, unit="pixels"), metavar="PX")
+    compression: str | None = option(
+        None, "Compression", "geometry compression (overrides the target's; draco for viewers without meshopt)",
+        choices=(Choice(c, c.title(), _COMPRESSION_HELP[c]) for c in COMPRESSIONS))
+
+
 def resolve_target(
     name: str = "full", max_triangles: int | None = None, texture_size: int | None = None,
     compression: str | None = None,
@@ -97,20 +125,9 @@ def resolve_target(
     """
     if name not in TARGETS:
         raise ValueError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
-    target = TARGETS[name]
-    if max_triangles is not None:
-        if max_triangles < 1:
-            raise ValueError(f"--max-triangles must be at least 1, got {max_triangles}")
-        target = replace(target, max_triangles=max_triangles)
-    if texture_size is not None:
-        if texture_size < 1:
-            raise ValueError(f"--texture-size must be at least 1 pixel, got {texture_size}")
-        target = replace(target, texture_size=texture_size)
-    if compression is not None:
-        if compression not in COMPRESSIONS:
-            raise ValueError(f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
-        target = replace(target, compression=compression)
-    return target
+    knobs: dict[str, Any] = {"max_triangles": max_triangles, "texture_size": texture_size, "compression": compression}
+    check(Knobs, knobs, label=flag)
+    return replace(TARGETS[name], **{k: v for k, v in knobs.items() if v is not None})
 
 
 def check_format(target: Target, fmt: str, geometry: str = "mesh") -> None:

@@ -5,6 +5,7 @@ with the meshopt/Draco decoders and checked by glTF-Validator (:mod:`test_target
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def generated(tmp_path):
     Image.fromarray(rgb).save(photo)
     np.save(depth_file, depth)
     before = set(bpy.data.objects)
-    assert bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV,
+    assert bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), fov=math.radians(FOV),
                                          resolution=0, add_camera=False) == {"FINISHED"}
     (obj,) = set(bpy.data.objects) - before
     bpy.context.view_layer.objects.active = obj

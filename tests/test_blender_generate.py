@@ -121,7 +121,7 @@ def _generate(**kw):
 
 def test_mesh_camera_material(scene_files, calls):
     photo, depth_file, rgb, depth = scene_files
-    obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV,
+    obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=math.radians(FOV),
                          resolution=0, edge_threshold=0)
     assert calls["n"] == 1
     mesh = obj.data
@@ -200,7 +200,7 @@ def test_resolution_and_edge_cut(scene_files):
 def test_point_cloud(scene_files):
     photo, depth_file, rgb, depth = scene_files
     obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), geometry="points",
-                       resolution=0, fov=FOV)
+                       resolution=0, fov=math.radians(FOV))
     assert obj.type == "POINTCLOUD"
     cloud = obj.data
     assert len(cloud.points) == W * H
@@ -218,7 +218,7 @@ def test_point_cloud(scene_files):
 
 def test_remesh_from_cache_survives_reload(scene_files, calls, tmp_path):
     photo, depth_file, rgb, depth = scene_files
-    obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV,
+    obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=math.radians(FOV),
                          resolution=0, edge_threshold=0)
     assert calls["n"] == 1
     depth_file.unlink()  # the backend could not run again even if called
@@ -515,8 +515,8 @@ def test_export_gltf(scene_files, tmp_path):
     from conftest import assert_valid_gltf, same_point_set
 
     photo, depth_file, rgb, depth = scene_files
-    obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV)
-    points, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV,
+    obj, cam = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=math.radians(FOV))
+    points, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), fov=math.radians(FOV),
                           geometry="points", resolution=0, add_camera=False)
     mesh_glb = build.export_gltf(tmp_path / "mesh.glb", [obj, cam])
     points_glb = build.export_gltf(tmp_path / "points.glb", [points])

@@ -7,6 +7,8 @@ atlas; toggled off and on again on the object, live re-meshing swaps mesh and te
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -83,7 +85,7 @@ def test_live_remesh_and_reload_keep_the_budget_and_the_layer(scene_files, tmp_p
     photo, depth_file, rgb, depth = scene_files
     budget = 1500
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    assert bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), fov=FOV,
+    assert bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), fov=math.radians(FOV),
                                          resolution=0, infill=True, max_triangles=budget) == {"FINISHED"}
     obj = bpy.data.objects["wall"]
 

@@ -38,7 +38,7 @@ FOV = 60.0
 BLOCKED = ("meshoptimizer", "DracoPy", "PIL")
 
 OPERATOR = r"""
-import json, os, sys
+import json, math, os, sys
 for name in sys.argv[4:]:  # the shim works: neither binding is importable here
     try:
         __import__(name)
@@ -51,7 +51,7 @@ import depth3d.blender as addon
 photo, depth, out = sys.argv[1:4]
 bpy.ops.wm.read_factory_settings(use_empty=True)
 addon.register()
-assert bpy.ops.depth3d.generate_mesh(filepath=photo, depth_filepath=depth, fov=60.0, resolution=0,
+assert bpy.ops.depth3d.generate_mesh(filepath=photo, depth_filepath=depth, fov=math.radians(60.0), resolution=0,
                                      add_camera=True) == {"FINISHED"}
 obj = next(o for o in bpy.data.objects if o.type == "MESH")
 bpy.context.view_layer.objects.active = obj

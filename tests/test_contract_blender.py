@@ -85,8 +85,8 @@ def test_blender_properties_take_their_limits_from_the_options():
     import math
 
     from depth3d.blender import operators, props
-    from depth3d.ranges import range_of
     from depth3d.reconstruct import Options
+    from depth3d.schema import range_of
 
     for cls in (props.Depth3DSettings, props.Depth3DObject, operators.DEPTH3D_OT_generate_mesh):
         kw = {name: p.keywords for name, p in cls.__annotations__.items() if hasattr(p, "keywords")}

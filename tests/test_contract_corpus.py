@@ -441,8 +441,8 @@ def test_options_are_valid_or_one_usage_error(fov, scale, shift, near, far, reso
 
     from depth3d.cli import options_from_args
     from depth3d.errors import UsageError
-    from depth3d.ranges import range_of
     from depth3d.reconstruct import Options
+    from depth3d.schema import range_of
 
     args = argparse.Namespace(geometry="mesh", projection=projection, fov=fov, scale=scale, shift=shift,
                               near=near, far=far, resolution=resolution, edge_threshold=edge)

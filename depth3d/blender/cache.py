@@ -12,7 +12,6 @@ no model, no file — just NumPy and ``foreach_set``.
 from __future__ import annotations
 
 import contextlib
-import math
 
 import bpy
 import numpy as np
@@ -24,6 +23,8 @@ from ..image import Photo
 from ..reconstruct import Geometry, Options, reconstruct
 from . import build
 from .images import image_pixels
+from .option_props import option_values, set_option_values
+from .props import OBJECT_OPTIONS
 
 DEPTH_KEY = "depth3d_depth"
 SHAPE_KEY = "depth3d_shape"
@@ -64,12 +65,7 @@ def cached_depth(obj: bpy.types.Object, copy: bool = True) -> np.ndarray:
 
 def options_of(obj: bpy.types.Object) -> Options:
     """The :class:`Options` an object's settings describe (scale/shift always explicit)."""
-    s = obj.depth3d
-    return Options(
-        geometry=s.geometry, projection=s.projection, fov=math.degrees(s.fov),
-        scale=s.scale, shift=s.shift, resolution=s.resolution, edge_threshold=s.edge_threshold,
-        infill=s.infill, max_triangles=s.max_triangles,
-    )
+    return Options(**option_values(obj.depth3d, Options, OBJECT_OPTIONS))
 
 
 def store(
@@ -90,14 +86,13 @@ def store(
     obj[SHAPE_KEY] = list(depth.shape)
     scale, shift = options.scale, options.shift
     default = default_scale_shift(result.kind, options.projection)
+    values = {name: getattr(options, name) for name in OBJECT_OPTIONS}
+    values.update(fov=geometry.camera.fov_deg,  # what was decided from the data, made explicit
+                  scale=default[0] if scale is None else scale, shift=default[1] if shift is None else shift)
     with suspended():
         s = obj.depth3d
-        s.geometry, s.projection, s.kind = options.geometry, options.projection, result.kind
-        s.fov = math.radians(geometry.camera.fov_deg)
-        s.scale = default[0] if scale is None else scale
-        s.shift = default[1] if shift is None else shift
-        s.resolution, s.edge_threshold = options.resolution, options.edge_threshold
-        s.infill, s.max_triangles = options.infill, options.max_triangles
+        set_option_values(s, Options, values)
+        s.kind = result.kind
         s.model_fov = result.fov_deg or 0.0
         s.exif_fov = photo.fov_deg or 0.0
         s.photo_width, s.photo_height = photo.width, photo.height

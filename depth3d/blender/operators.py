@@ -12,30 +12,19 @@ import traceback
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from .. import errors
 from ..backends import BackendError
-from ..edges import DEFAULT_EDGE_THRESHOLD
 from ..errors import Depth3DError
 from ..pipeline import STAGES, run_photo, stage_spans
-from ..ranges import blender_bounds
-from ..reconstruct import DEFAULT_RESOLUTION, Options
+from ..reconstruct import Options
 from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
+from .option_props import blender_properties, option_names, option_values
 from .prefs import get_prefs
-from .props import (
-    BUDGET_HELP,
-    COMPRESSION_ITEMS,
-    EDGE_HELP,
-    GEOMETRY_ITEMS,
-    INFILL_HELP,
-    KIND_ITEMS,
-    MATERIAL_ITEMS,
-    PROJECTION_ITEMS,
-    TARGET_ITEMS,
-)
+from .props import COMPRESSION_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, SCENE_OPTIONS, TARGET_ITEMS
 
 USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
 
@@ -121,25 +110,8 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
     depth_filepath: StringProperty(name="Depth File", subtype="FILE_PATH",
                                    description="Precomputed depth map instead of a model")
     depth_kind: EnumProperty(name="Depth Kind", items=KIND_ITEMS, default="depth")
-    geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh")
-    projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective")
-    fov: FloatProperty(name="FOV", default=0.0, min=0.0, max=blender_bounds(Options, "fov", open_margin=1.0)["max"],
-                       description="Horizontal field of view in degrees (0 = model, EXIF, else 55)")
-    scale: FloatProperty(name="Scale", default=1.0, precision=4,
-                         description="Used only when given: disparity 1/(S·d+T), depth S·z+T, relief S·nearness+T")
-    shift: FloatProperty(name="Shift", default=0.0, precision=4, description="Used only when given")
-    near: FloatProperty(name="Near", default=1.0, **blender_bounds(Options, "near"),
-                        description="With far: depth of the nearest point")
-    far: FloatProperty(name="Far", default=10.0, **blender_bounds(Options, "far"),
-                       description="With near: depth of the farthest point")
-    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **blender_bounds(Options, "resolution"),
-                            description="Long side of the vertex grid (0 = every pixel)")
-    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD,
-                                  **blender_bounds(Options, "edge_threshold"),
-                                  precision=3, description=EDGE_HELP)
-    infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP)
-    max_triangles: IntProperty(name="Max Triangles", default=0, **blender_bounds(Options, "max_triangles"),
-                               description=BUDGET_HELP)
+    # every option, unset = the panel's (a bare call) or "decide from the data" (fov 0, scale/shift/near/far)
+    __annotations__.update(blender_properties(Options, option_names(Options), auto=True))
     add_camera: BoolProperty(name="Add Camera", default=True)
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission")
     pack_image: BoolProperty(name="Pack Photo", default=False)
@@ -167,15 +139,8 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         return self.properties.is_property_set(name)
 
     def _options(self) -> Options:
-        def given(name: str):
-            return getattr(self, name) if self._is_set(name) else None
-
-        return Options(  # near/far on a metric map: its range remapped (Options.resolved)
-            geometry=self.geometry, projection=self.projection, fov=self.fov or None,
-            scale=given("scale"), shift=given("shift"), near=given("near"), far=given("far"),
-            resolution=self.resolution, edge_threshold=self.edge_threshold, infill=self.infill,
-            max_triangles=self.max_triangles,
-        )
+        # near/far on a metric map: its range remapped (Options.resolved)
+        return Options(**option_values(self, Options, option_names(Options), given=self._is_set))
 
     def _source(self, context):
         """(photo, image datablock, whether this run loaded it)."""
@@ -235,12 +200,12 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         if not self._is_set("depth_filepath") and s.use_depth_file:
             self.depth_filepath = s.depth_filepath
             self.depth_kind = s.depth_kind
-        for name in ("geometry", "projection", "resolution", "edge_threshold", "infill", "material",
-                     "add_camera", "pack_image"):
+        optional = ("fov", "scale", "shift", "near", "far")  # given by use_auto_fov and range_mode
+        for name in (*(n for n in SCENE_OPTIONS if n not in optional), "material", "add_camera", "pack_image"):
             if not self._is_set(name):
                 setattr(self, name, getattr(s, name))
         if not self._is_set("fov"):
-            self.fov = 0.0 if s.use_auto_fov else math.degrees(s.fov)
+            self.fov = 0.0 if s.use_auto_fov else s.fov  # both radians; 0: the model's, EXIF, else 55°
         if not any(self._is_set(n) for n in ("scale", "shift", "near", "far")):
             if s.range_mode == "SCALE_SHIFT":
                 self.scale, self.shift = s.scale, s.shift

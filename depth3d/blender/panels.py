@@ -13,8 +13,18 @@ import bpy
 from ..depth import scale_shift_to_near_far
 from . import cache
 from .prefs import get_prefs
+from .props import OBJECT_OPTIONS, SCENE_OPTIONS
 
 CATEGORY = "Depth3D"
+LAID_OUT = ("geometry", "projection", "fov", "scale", "shift", "near", "far", "resolution", "edge_threshold",
+            "infill", "max_triangles")  # the options the panels place themselves
+
+
+def _draw_others(layout, settings, names) -> None:
+    """Any other option (a new field of Options) in the panels' order: after the laid-out ones."""
+    for name in names:
+        if name not in LAID_OUT:
+            layout.prop(settings, name)
 
 
 def draw_generate(layout, context) -> None:
@@ -67,6 +77,7 @@ def draw_generate(layout, context) -> None:
         col.prop(s, "edge_threshold")
         if s.projection == "perspective":
             col.prop(s, "infill")
+    _draw_others(col, s, SCENE_OPTIONS)
     col.prop(s, "material")
     col.prop(s, "add_camera")
 
@@ -128,6 +139,7 @@ class DEPTH3D_PT_object(bpy.types.Panel):
             if s.projection == "perspective":
                 col.prop(s, "infill")
             col.prop(s, "max_triangles")
+        _draw_others(col, s, OBJECT_OPTIONS)
         col.prop(s, "live")
         layout.operator("depth3d.remesh", icon="FILE_REFRESH")
 

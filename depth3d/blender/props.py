@@ -1,11 +1,12 @@
 """Settings stored in the .blend: the panel's (``Scene.depth3d``) and each generated object's
 (``Object.depth3d``).
 
+Their geometry options are properties made from the options' declarations
+(:class:`depth3d.reconstruct.Options`, :mod:`.option_props`): an option added there is here too.
+
 An object's settings are live: changing scale, shift, resolution, edge threshold, projection
 or FOV re-meshes it from its cached depth (:mod:`.cache`) without running the model.
 """
-import math
-
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -16,19 +17,11 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..camera import DEFAULT_FOV_DEG
-from ..edges import DEFAULT_EDGE_THRESHOLD
-from ..ranges import blender_bounds
-from ..reconstruct import DEFAULT_RESOLUTION, Options
+from ..reconstruct import Options
+from ..schema import field_of
+from ..targets import Knobs
+from .option_props import blender_properties, enum_items, option_names
 
-GEOMETRY_ITEMS = [
-    ("mesh", "Mesh", "A textured triangle mesh, cut at depth discontinuities"),
-    ("points", "Points", "A point cloud with the photo's colours"),
-]
-PROJECTION_ITEMS = [
-    ("perspective", "Perspective", "Unproject through the camera: a true 3D scene in metres"),
-    ("relief", "Relief", "Displace a flat plane of width 1 towards the viewer (bas-relief)"),
-]
 MATERIAL_ITEMS = [
     ("emission", "Unlit", "Show the photo exactly as it is (emission, glTF KHR_materials_unlit)"),
     ("principled", "Lit", "The photo as base colour of a Principled BSDF, shaded by lights"),
@@ -50,25 +43,15 @@ TARGET_ITEMS = [
 ]
 COMPRESSION_ITEMS = [
     ("TARGET", "Target's", "The target's compression (meshopt for VR and AR, none for Full)"),
-    ("none", "None", "No geometry compression"),
-    ("meshopt", "Meshopt", "EXT_meshopt_compression: small, decodes fast (three.js, Babylon, model-viewer)"),
-    ("draco", "Draco", "KHR_draco_mesh_compression, for viewers that read only Draco (Android Scene Viewer)"),
+    *enum_items(field_of(Knobs, "compression")),
 ]
 
 _ARGS = dict(options=set())  # no animation of settings
-# Limits from the ranges declared on Options (depth3d.ranges); FOV is an angle property (radians)
-_FOV_BOUNDS = blender_bounds(Options, "fov", factor=math.radians(1.0), open_margin=math.radians(1.0))
-_RESOLUTION_BOUNDS = blender_bounds(Options, "resolution")
-_SCALE_BOUNDS = blender_bounds(Options, "scale")
-EDGE_HELP = ("Relative jump in disparity that cuts the surface at a depth discontinuity "
-             "(0 keeps every triangle)")
 
-
-BUDGET_HELP = ("Most triangles the mesh may have (0 = no limit): whole cells merge into larger "
-               "triangles where the depth is flat enough; cut edges stay as they are")
-
-INFILL_HELP = ("Perspective meshes: a hidden background layer behind every cut and a margin past "
-               "the frame edge, in-painted from the background, so a moving viewer (VR) sees no holes")
+# Which options (depth3d.reconstruct.Options, each a property made from its declaration) each holds:
+SCENE_OPTIONS = option_names(Options, leave_out=("max_triangles",))  # the budget is the export target's
+OBJECT_OPTIONS = option_names(Options, leave_out=("near", "far"))  # stored resolved, as scale/shift
+LIVE_OPTIONS = tuple(n for n in OBJECT_OPTIONS if n not in ("geometry", "projection"))  # re-mesh when changed
 
 
 def _remesh(self, context) -> None:
@@ -98,23 +81,10 @@ class Depth3DSettings(bpy.types.PropertyGroup):
     depth_filepath: StringProperty(name="Depth File", subtype="FILE_PATH",
                                    description=".npy, .exr, .pfm, 16-bit .png or float .tiff", **_ARGS)
     depth_kind: EnumProperty(name="Holds", items=KIND_ITEMS, default="depth", **_ARGS)
-    geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh", **_ARGS)
-    projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective", **_ARGS)
     use_auto_fov: BoolProperty(name="Auto FOV", default=True,
                                description="Field of view from the model, else EXIF, else 55°", **_ARGS)
-    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), **_FOV_BOUNDS,
-                       description="Horizontal field of view", **_ARGS)
     range_mode: EnumProperty(name="Depth Range", items=RANGE_ITEMS, default="AUTO", **_ARGS)
-    scale: FloatProperty(name="Scale", default=1.0, **_SCALE_BOUNDS, precision=4, **_ARGS)
-    shift: FloatProperty(name="Shift", default=0.0, precision=4, **_ARGS)
-    near: FloatProperty(name="Near", default=1.0, **blender_bounds(Options, "near"), subtype="DISTANCE", **_ARGS)
-    far: FloatProperty(name="Far", default=10.0, **blender_bounds(Options, "far"), subtype="DISTANCE", **_ARGS)
-    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **_RESOLUTION_BOUNDS, soft_max=4096,
-                            description="Long side of the vertex grid (0 = one vertex per depth pixel)", **_ARGS)
-    edge_threshold: FloatProperty(
-        name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD, **blender_bounds(Options, "edge_threshold"),
-        soft_max=0.5, precision=3, step=1, description=EDGE_HELP, **_ARGS)
-    infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, **_ARGS)
+    __annotations__.update(blender_properties(Options, SCENE_OPTIONS))
     material: EnumProperty(name="Material", items=MATERIAL_ITEMS, default="emission", **_ARGS)
     add_camera: BoolProperty(name="Add Camera", default=True,
                              description="A camera that reproduces the photo, with the photo as background", **_ARGS)
@@ -131,22 +101,9 @@ class Depth3DObject(bpy.types.PropertyGroup):
     is_generated: BoolProperty(default=False, **_ARGS)
     live: BoolProperty(name="Live Update", default=True,
                        description="Rebuild the geometry as soon as a setting changes", **_ARGS)
-    geometry: EnumProperty(name="Geometry", items=GEOMETRY_ITEMS, default="mesh", **_ARGS)
-    projection: EnumProperty(name="Projection", items=PROJECTION_ITEMS, default="perspective",
-                             update=_projection_changed, **_ARGS)
-    fov: FloatProperty(name="FOV", subtype="ANGLE", default=math.radians(DEFAULT_FOV_DEG), **_FOV_BOUNDS,
-                       update=_remesh, **_ARGS)
-    scale: FloatProperty(name="Scale", default=1.0, **_SCALE_BOUNDS, precision=4, step=1, update=_remesh, **_ARGS)
-    shift: FloatProperty(name="Shift", default=0.0, precision=4, step=1, update=_remesh, **_ARGS)
-    resolution: IntProperty(name="Resolution", default=DEFAULT_RESOLUTION, **_RESOLUTION_BOUNDS, soft_max=4096,
-                            update=_remesh, **_ARGS)
-    edge_threshold: FloatProperty(name="Edge Threshold", default=DEFAULT_EDGE_THRESHOLD,
-                                  **blender_bounds(Options, "edge_threshold"),
-                                  soft_max=0.5, precision=3, step=1, description=EDGE_HELP,
-                                  update=_remesh, **_ARGS)
-    infill: BoolProperty(name="Fill Behind", default=False, description=INFILL_HELP, update=_remesh, **_ARGS)
-    max_triangles: IntProperty(name="Max Triangles", default=0, **blender_bounds(Options, "max_triangles"),
-                               description=BUDGET_HELP, update=_remesh, **_ARGS)
+    __annotations__.update(blender_properties(Options, ("geometry",)))
+    __annotations__.update(blender_properties(Options, ("projection",), update=_projection_changed))
+    __annotations__.update(blender_properties(Options, LIVE_OPTIONS, update=_remesh))
     kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="depth", **_ARGS)
     model_fov: FloatProperty(name="Model FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)
     exif_fov: FloatProperty(name="EXIF FOV", default=0.0, description="Degrees; 0 = none", **_ARGS)

@@ -19,6 +19,7 @@ README shows the scene the panel produces instead.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -101,7 +102,7 @@ def main(argv: list[str]) -> None:
         extension.register()
         try:
             result = bpy.ops.depth3d.generate_mesh(
-                filepath=str(photo), depth_filepath=str(depth), add_camera=True, **({"fov": fov} if fov else {})
+                filepath=str(photo), depth_filepath=str(depth), add_camera=True, **({"fov": math.radians(fov)} if fov else {})  # the operator's FOV is an angle: radians
             )
             assert result == {"FINISHED"}, result
             scene = bpy.context.scene
