@@ -24,7 +24,8 @@ import numpy as np
 from .camera import exif_orientation, fov_from_exif
 from .depth_io import EXR_MAGIC, exr_size, read_exr
 from .errors import InputError, quote_path
-from .image_header import ImageHeader, read_header
+from .image_header import JPEG_CUT, ImageHeader, read_header
+from .jpeg_scan import scan_complete
 
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp", ".exr"}
@@ -221,6 +222,8 @@ def _decode_pillow(data: bytes, where: str, max_pixels: int | None):
         with _truncated_images_refused(), Image.open(io.BytesIO(data)) as im:
             check_size(im.width, im.height, where, max_pixels)
             im.load()  # the full decode happens here: a truncated file raises now
+            if im.format in ("JPEG", "MPO") and not scan_complete(data, im):
+                raise InputError(f"{where}: {JPEG_CUT}")  # cut, end marker kept: libjpeg padded it
             exif = _exif(im)
             rgb = _pil_to_rgb8(im)
     except InputError:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, NamedTuple
 
-__all__ = ["ImageHeader", "looks_complete", "read_header", "web_ready"]
+__all__ = [
+    "JPEG_CUT", "LIBJPEG_CUT_WARNINGS", "TIFF_INT32_LIMIT", "TIFF_INT32_TOO_LARGE", "ImageHeader",
+    "JpegScans", "jpeg_scans", "looks_complete", "read_header", "tiff_depth_scale", "web_ready",
+]
 
 
 class ImageHeader(NamedTuple):
@@ -171,3 +174,91 @@ def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
     if header.format == "tiff" and header.data_end is not None:
         return size >= header.data_end
     return True
+
+
+# --------------------------------------------------------------------------- cut JPEG scans
+
+JPEG_CUT = "truncated image file (its JPEG scan data ends early)"
+"""The reason given, by every reader, for a JPEG whose scan data ends before its last block:
+a file cut short that still ends in (or was given) an end-of-image marker."""
+LIBJPEG_CUT_WARNINGS = ("Premature end of JPEG file", "premature end of data segment")
+"""libjpeg's own words (``JWRN_JPEG_EOF``, ``JWRN_HIT_MARKER``) when a scan needs data the file
+does not hold; it then pads the picture with grey and goes on.  Blender prints them on stderr."""
+
+
+class JpegScans(NamedTuple):
+    """Where a JPEG's (first picture's) scans lie: ``number`` of scans, the last one's
+    entropy-coded data ending at byte ``end`` (the offset of the marker after it, often the EOI)."""
+
+    number: int
+    end: int
+
+
+def jpeg_scans(data: bytes) -> JpegScans | None:
+    """The scans of the JPEG in ``data``, from its markers alone (no Huffman decoding), up to its
+    first end-of-image marker; ``None`` when ``data`` is no JPEG or that marker is missing."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos, count, end, size = 2, 0, None, len(data)
+    while pos + 1 < size:
+        if data[pos] != 0xFF:
+            pos = data.find(b"\xff", pos)  # stray bytes between segments: libjpeg skips them too
+            if pos < 0:
+                return None
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return JpegScans(count, end) if end is not None else None
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return None
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + length
+        if marker != 0xDA:
+            continue
+        count += 1
+        while True:  # entropy-coded data: up to the first marker that is no stuffed byte or RSTn
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= size:
+                return None
+            marker_at = pos
+            while pos + 1 < size and data[pos + 1] == 0xFF:  # fill bytes before a marker
+                pos += 1
+            following = data[pos + 1] if pos + 1 < size else 0xD9
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                pos += 2
+                continue
+            end = marker_at
+            break
+    return None
+
+
+# --------------------------------------------------------------------------- integer TIFF depth
+
+TIFF_INT32_LIMIT = 1 << 23
+"""32-bit integer TIFF depth is read alike by Pillow and by Blender (which gives its samples as
+float32 fractions of the type's range) only for magnitudes below this; larger ones are refused."""
+TIFF_INT32_TOO_LARGE = ("32-bit integer depth reaches {peak:.0f}; only magnitudes below 8388608 "
+                        "read exactly everywhere (save it as .npy, .exr or float TIFF)")
+"""Why (``str.format(peak=...)``) a 32-bit integer TIFF beyond :data:`TIFF_INT32_LIMIT` is refused."""
+
+
+def tiff_depth_scale(header: ImageHeader) -> float:
+    """What Blender divides a TIFF's integer samples by (their type's largest value), or 0.0 for
+    float samples; :class:`ValueError` naming what neither reader takes as depth alike."""
+    _, bits, sample_format = header.mode or (1, 1, 1)
+    if sample_format == 3:
+        if bits == 32:
+            return 0.0
+        raise ValueError(f"a {bits}-bit float TIFF is not a depth map depth3d reads (need 32-bit float)")
+    signed = sample_format == 2
+    if bits in (16, 32) or (bits == 8 and not signed):
+        return float((1 << (bits - 1 if signed else bits)) - 1)
+    kind = "signed" if signed else "unsigned"
+    raise ValueError(f"a {bits}-bit {kind} integer TIFF is not a depth map depth3d reads "
+                     "(need 8/16/32-bit integers or 32-bit float)")

@@ -7,7 +7,11 @@ photo (Blender stores rows bottom-up).  EXIF (orientation, focal length) is read
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import bpy
@@ -15,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError, quote_path
 from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
-from ..image_header import ImageHeader, looks_complete
+from ..image_header import JPEG_CUT, LIBJPEG_CUT_WARNINGS, ImageHeader, jpeg_scans, looks_complete
 from .exif import read_exif_info
 
 __all__ = ["load_image", "load_photo", "open_photo", "photo_from_image", "image_pixels", "image_path"]
@@ -105,7 +109,8 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
 def check_image_file(path: Path) -> ImageHeader | None:
     """What the core's reader refuses before decoding, refused here too (Blender's loader
     would decode a 65500² header, pad a cut file with grey, or read any file whole): not a
-    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated."""
+    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated (a
+    JPEG also when its segments, read to its end marker, do not fit: Pillow refuses those)."""
     where = quote_path(path)
     if not path.is_file():
         raise InputError(f"{where}: {not_a_file(path)}")
@@ -114,24 +119,54 @@ def check_image_file(path: Path) -> ImageHeader | None:
             header = check_header(f, where)
             if header is not None and not looks_complete(f, header):
                 raise InputError(f"{where}: truncated image file")
+            if header is not None and header.format == "jpeg":
+                f.seek(0)
+                if jpeg_scans(f.read()) is None:  # a segment runs past the end marker
+                    raise InputError(f"{where}: truncated image file")
     except OSError as exc:
         raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
     return header
 
 
+@contextlib.contextmanager
+def c_stderr_kept(kept: list[str]) -> Iterator[None]:
+    """What C code (Blender's libjpeg) writes on file descriptor 2 meanwhile, put in ``kept``
+    (its lines) instead of the terminal: libjpeg says only there that it padded a cut scan."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
 def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
-    """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it."""
+    """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it, or
+    when libjpeg had to pad a JPEG's scan with grey (a file cut short that keeps its end marker:
+    the core's reader refuses it too, :mod:`depth3d.jpeg_scan`)."""
     path = Path(path)
-    check_image_file(path)
+    header = check_image_file(path)
+    said: list[str] = []
     try:
-        image = bpy.data.images.load(str(path), check_existing=check_existing)
+        with c_stderr_kept(said):
+            image = bpy.data.images.load(str(path), check_existing=check_existing)
+            size = tuple(image.size)  # decodes the pixels now, while libjpeg's words are caught
     except RuntimeError as exc:
         reason = str(exc).split(":", 1)[-1].strip() or "unsupported format"
         raise InputError(f"{path}: not a readable image ({reason})") from None
-    if image.size[0] == 0 or image.size[1] == 0:
+    cut = header is not None and header.format == "jpeg" and any(
+        words in line for line in said for words in LIBJPEG_CUT_WARNINGS)
+    if cut or size[0] == 0 or size[1] == 0:  # refused: its one line says it all
         if image.users == 0:
             bpy.data.images.remove(image)
-        raise InputError(f"{path}: not a readable image")
+        raise InputError(f"{quote_path(path)}: {JPEG_CUT}" if cut else f"{path}: not a readable image")
+    if said:  # read all the same: what libjpeg (or Blender) said is shown as before
+        print("\n".join(said), file=sys.stderr, flush=True)
     return image
 
 
