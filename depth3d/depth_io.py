@@ -81,9 +81,10 @@ def read_depth(path: PathLike) -> np.ndarray:
 
 
 def _check_declared_size(path: Path, suffix: str) -> None:
-    """Refuse a depth file whose header declares more than the pixel budget, before reading it."""
+    """Refuse a depth file whose header declares more than the pixel budget, before reading it,
+    or an image file cut before the end its format promises."""
     from .image import MAX_PIXELS, check_size
-    from .image_header import read_header
+    from .image_header import looks_complete, read_header
 
     with open(path, "rb") as f:
         if suffix == ".npy":
@@ -100,8 +101,10 @@ def _check_declared_size(path: Path, suffix: str) -> None:
                 check_size(int(m.group(2)), int(m.group(3)), str(path), MAX_PIXELS)
             return
         header = read_header(f)
-    if header is not None:
-        check_size(header.width, header.height, str(path), MAX_PIXELS)
+        if header is not None:
+            check_size(header.width, header.height, str(path), MAX_PIXELS)
+            if not looks_complete(f, header):  # as Blender's reader judges it
+                raise InputError(f"{path}: unreadable {suffix[1:]} depth map (truncated file)")
 
 
 def _reason(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 from .camera import exif_orientation, fov_from_exif
 from .depth_io import EXR_MAGIC, exr_size, read_exr
 from .errors import InputError, quote_path
-from .image_header import JPEG_CUT, ImageHeader, read_header
+from .image_header import JPEG_CUT, ImageHeader, looks_complete, read_header
 from .jpeg_scan import scan_complete
 
 PHOTO_SUFFIXES = frozenset(
@@ -185,6 +185,9 @@ def read_photo_bytes(
     data = bytes(data)
     if not data:
         raise InputError(f"{where}: empty file")
+    header = read_header(io.BytesIO(data))
+    if header is not None and not looks_complete(io.BytesIO(data), header):
+        raise InputError(f"{where}: truncated image file")  # as Blender's reader says it
     if data[:4] == EXR_MAGIC:
         return Photo(rgb=_decode_exr(data, where, max_pixels), name=name, path=path)
     rgb, exif = _decode_pillow(data, where, max_pixels)

@@ -157,16 +157,24 @@ def web_ready(header: ImageHeader | None) -> bool:
 
 def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
     """Whether the file in ``f`` reaches the end its format promises (PNG's IEND chunk, a JPEG's
-    end-of-image marker, the length a WebP's RIFF header states, a TIFF's last strip) — what a
-    decoder that pads a cut file with grey (Blender's) does not tell.  Other formats: ``True``."""
+    end-of-image marker after its scans, the length a WebP's RIFF header states, a TIFF's last
+    strip) — what a decoder that pads a cut file with grey (Blender's) does not tell, and what
+    both readers refuse alike.  Data after that end is allowed (a phone's motion-photo video
+    after its JPEG).  Other formats: ``True``."""
     f.seek(0, 2)
     size = f.tell()
     if header.format == "png":
-        f.seek(max(0, size - 12))
-        return f.read(12) == b"\0\0\0\0IEND\xaeB`\x82"
+        pos = 8
+        while pos + 8 <= size:  # chunk by chunk, by their lengths: no pixel data is read
+            f.seek(pos)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            if kind == b"IEND":
+                return True
+            pos += 12 + length
+        return False
     if header.format == "jpeg":
-        f.seek(max(0, size - (1 << 16)))
-        return b"\xff\xd9" in f.read()
+        f.seek(0)
+        return jpeg_scans(f.read()) is not None
     if header.format == "webp":
         f.seek(4)
         (riff,) = struct.unpack("<I", f.read(4))

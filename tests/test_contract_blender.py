@@ -280,3 +280,124 @@ def test_orientation_written_as_text_is_read_alike(tmp_path):
     core, blender = read_photo(tmp_path / "text6.jpg"), load_photo(tmp_path / "text6.jpg")
     assert core.orientation == blender.orientation == 6
     assert core.rgb.shape == blender.rgb.shape == (W, H, 3)
+
+
+# --------------------------------------------------------------------------- two readers, one answer
+
+
+def _verdict(read, path: Path) -> str:
+    """What a reader says of ``path``: "ok", or its error line's reason."""
+    from depth3d.errors import InputError
+
+    try:
+        read(path)
+    except InputError as exc:
+        return str(exc).split(": ", 1)[1]
+    return "ok"
+
+
+def _jpegs() -> dict[str, bytes]:
+    """Good JPEGs of the kinds the readers must tell apart from cut ones."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:H, 0:W]
+    smooth = np.stack([xx * 255 // W, yy * 255 // H, (xx + yy) * 127 // (W + H)], axis=2).astype(np.uint8)
+    noise = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    out = {}
+    for name, rgb, options in [("baseline", smooth, {}), ("progressive", noise, {"progressive": True}),
+                               ("restarts", noise, {"restart_marker_blocks": 2}),
+                               ("optimized", smooth, {"optimize": True, "subsampling": 0})]:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", **options)
+        out[name] = buf.getvalue()
+    return out
+
+
+def test_a_jpeg_cut_keeping_its_end_marker_is_refused_by_both_readers(tmp_path):
+    """A JPEG cut anywhere in its scan data, its end marker kept (libjpeg pads it with grey and
+    only warns): the core (Pillow) and Blender refuse it in the same words — both once took
+    it — and agree wherever else it is cut; every whole file is read by both."""
+    from test_contract_corpus import cut_keeping_eoi
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+    from depth3d.image_header import JPEG_CUT
+
+    path = tmp_path / "photo.jpg"
+    cut_seen = 0
+    for name, data in _jpegs().items():
+        path.write_bytes(data)
+        assert _verdict(read_photo, path) == _verdict(load_photo, path) == "ok", name
+        path.write_bytes(cut_keeping_eoi(data))
+        assert _verdict(read_photo, path) == _verdict(load_photo, path) == JPEG_CUT, name
+        first_scan = data.index(b"\xff\xda")
+        for end in range(first_scan, len(data) - 2, 5):
+            path.write_bytes(data[:end] + b"\xff\xd9")
+            core, blender = _verdict(read_photo, path), _verdict(load_photo, path)
+            assert (core == "ok") == (blender == "ok"), (name, end, core, blender)
+            if JPEG_CUT in (core, blender):
+                assert core == blender == JPEG_CUT, (name, end, core, blender)
+                cut_seen += 1
+    assert cut_seen > 300
+
+
+def test_good_jpegs_are_never_refused(tmp_path):
+    """Baseline, progressive, grey, CMYK, restart markers, 4:4:4, odd sizes, a flat grey picture
+    (all of it libjpeg's padding grey), a phone's motion photo (a video after the end marker):
+    both readers read them all."""
+    import io
+
+    from PIL import Image
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    rng = np.random.default_rng(9)
+    for w, h in ((W, H), (33, 17)):
+        pictures = {"noise": rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+                    "grey": np.full((h, w, 3), 128, np.uint8)}
+        for label, rgb in pictures.items():
+            for mode in ("RGB", "L", "CMYK"):
+                for options in ({}, {"progressive": True}, {"optimize": True, "subsampling": 0},
+                                {"restart_marker_rows": 1, "progressive": True}, {"quality": 5}):
+                    buf = io.BytesIO()
+                    Image.fromarray(rgb).convert(mode).save(buf, "JPEG", **options)
+                    path = tmp_path / f"{label}_{mode}_{w}.jpg"
+                    path.write_bytes(buf.getvalue())
+                    assert _verdict(read_photo, path) == _verdict(load_photo, path) == "ok", (path, options)
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(_jpegs()["baseline"] + bytes(rng.integers(0, 254, 100_000, dtype=np.uint8)))
+    assert _verdict(read_photo, motion) == _verdict(load_photo, motion) == "ok"
+
+
+def test_cut_jpegs_through_the_cli_and_the_bpy_batch(tmp_path):
+    """The user's processes, ``depth3d convert`` and ``batch_script.py convert``: the cut JPEGs
+    (end marker kept) are one line each in the same words — no libjpeg warning beside them —
+    and the whole ones are converted."""
+    from test_contract import is_bar
+    from test_contract_corpus import cut_keeping_eoi
+
+    from depth3d.image_header import JPEG_CUT
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    jpegs = _jpegs()
+    for name in ("baseline", "progressive"):
+        (photos / f"{name}.jpg").write_bytes(jpegs[name])
+        (photos / f"cut_{name}.jpg").write_bytes(cut_keeping_eoi(jpegs[name]))
+    for p in list(photos.iterdir()):
+        box_depth(p.with_suffix(".npy"), (W, H))
+    before = hashes(photos)
+    exe = Path(sys.executable).with_name("depth3d")
+    for run_as, out in (([str(exe)], tmp_path / "cli"), ([sys.executable, str(BATCH)], tmp_path / "bpy")):
+        run = subprocess.run([*run_as, "convert", str(photos), "--depth", str(photos), "-o", str(out),
+                              "--resolution", "16"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip() and not is_bar(line)]
+        assert run.returncode == 1, run.stderr[-3000:]
+        assert sorted(lines) == [f"error: {photos / f'cut_{n}.jpg'}: {JPEG_CUT}" for n in ("baseline", "progressive")], \
+            (run_as, run.stderr[-3000:])
+        assert sorted(p.name for p in out.iterdir()) == ["baseline.glb", "progressive.glb"]
+    assert hashes(photos) == before

@@ -103,6 +103,8 @@ PHOTO_CASES: dict[str, str | None] = {
     "cut_eoi_progressive.jpg": "its JPEG scan data ends early",
     "truncated_png.png": "truncated",
     "truncated_tiff.tiff": "truncated",
+    "truncated_webp.webp": "truncated",
+    "no_iend.png": "truncated",
     "text.jpg": "not an image",
     "bomb_jpeg.jpg": "exceeds the limit",
     "bomb_png.png": "exceeds the limit",
@@ -130,6 +132,7 @@ def corpus(tmp_path_factory) -> tuple[Path, Path]:
         "empty.jpg": b"",
         "truncated_jpeg.jpg": good_jpeg[: len(good_jpeg) // 2],
         "cut_eoi.jpg": cut_keeping_eoi(good_jpeg),
+        "no_iend.png": good_png.read_bytes()[:-12],  # all its pixels, not its end chunk
         "cut_eoi_progressive.jpg": cut_keeping_eoi(_jpeg(rgb, progressive=True)),
         "truncated_png.png": good_png.read_bytes()[:-300],
         "text.jpg": b"this is a text file, not a photo\n" * 10,
@@ -150,6 +153,9 @@ def corpus(tmp_path_factory) -> tuple[Path, Path]:
     tiff = io.BytesIO()
     Image.fromarray(rgb).save(tiff, "TIFF")
     (photos / "truncated_tiff.tiff").write_bytes(tiff.getvalue()[: len(tiff.getvalue()) * 2 // 3])
+    webp = io.BytesIO()
+    Image.fromarray(rgb).save(webp, "WEBP")
+    (photos / "truncated_webp.webp").write_bytes(webp.getvalue()[: len(webp.getvalue()) // 2])
     from depth3d.image import apply_orientation
 
     yy, xx = np.mgrid[0:H, 0:W]
@@ -250,11 +256,12 @@ DEPTH_CASES: dict[str, str | None] = {
     "grey16.png": None, "float.tiff": None, "rgb_grey.png": None,
     **{f"tiff_{t}.tiff": None for t in ("int32", "uint32", "int16", "uint16", "uint8")},
     "tiff_int32_huge.tiff": "only magnitudes below 8388608", "tiff_int8.tiff": "8-bit signed integer TIFF",
-    "tiff_float64.tiff": "64-bit float TIFF", "truncated_tiff.tiff": "unreadable tif",
+    "tiff_float64.tiff": "64-bit float TIFF", "truncated_tiff.tiff": "depth map (truncated file)",
     "empty.npy": "empty file", "truncated.npy": "unreadable npy", "pickled.npy": "unreadable npy",
     "complex.npy": "must be numbers", "rgb3.npy": "one channel", "nan.npy": "NaN/inf",
     "inf.npy": "NaN/inf", "bomb.npy": "exceeds the limit", "truncated_pfm.pfm": "truncated PFM",
-    "palette.png": "not a depth map", "colour.png": "not a depth map", "truncated_png.png": "unreadable png",
+    "palette.png": "not a depth map", "colour.png": "not a depth map", "truncated_png.png": "depth map (truncated file)",
+    "no_iend.png": "depth map (truncated file)",
     "negative.npy": "positive", "wrong_aspect.npy": "depth is",
 }
 
@@ -296,6 +303,7 @@ def depth_corpus(tmp_path_factory) -> tuple[Path, Path]:
     Image.fromarray(np.stack([grey, grey // 2, grey], axis=2)).save(depth / "colour.png")
     Image.fromarray((z * 1000).astype(np.uint16)).save(depth / "full16.png")
     (depth / "truncated_png.png").write_bytes((depth / "full16.png").read_bytes()[:-100])
+    (depth / "no_iend.png").write_bytes((depth / "full16.png").read_bytes()[:-12])
     (depth / "full16.png").unlink()
     np.save(depth / "negative.npy", -z)
     np.save(depth / "wrong_aspect.npy", np.ones((10, 40), np.float32))

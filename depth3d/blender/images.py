@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError, quote_path
 from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
-from ..image_header import JPEG_CUT, LIBJPEG_CUT_WARNINGS, ImageHeader, jpeg_scans, looks_complete
+from ..image_header import JPEG_CUT, LIBJPEG_CUT_WARNINGS, ImageHeader, looks_complete
 from .exif import read_exif_info
 
 __all__ = ["load_image", "load_photo", "open_photo", "photo_from_image", "image_pixels", "image_path"]
@@ -109,8 +109,8 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
 def check_image_file(path: Path) -> ImageHeader | None:
     """What the core's reader refuses before decoding, refused here too (Blender's loader
     would decode a 65500² header, pad a cut file with grey, or read any file whole): not a
-    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated (a
-    JPEG also when its segments, read to its end marker, do not fit: Pillow refuses those)."""
+    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated
+    (:func:`~depth3d.image_header.looks_complete`, which the core's readers apply too)."""
     where = quote_path(path)
     if not path.is_file():
         raise InputError(f"{where}: {not_a_file(path)}")
@@ -119,10 +119,6 @@ def check_image_file(path: Path) -> ImageHeader | None:
             header = check_header(f, where)
             if header is not None and not looks_complete(f, header):
                 raise InputError(f"{where}: truncated image file")
-            if header is not None and header.format == "jpeg":
-                f.seek(0)
-                if jpeg_scans(f.read()) is None:  # a segment runs past the end marker
-                    raise InputError(f"{where}: truncated image file")
     except OSError as exc:
         raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
     return header
