@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo
-from test_contract import hashes, temp_files
+from test_contract import hashes, interrupt_mid_batch, temp_files
 
 W, H = 64, 48
 BATCH = REPO / "depth3d" / "blender" / "batch_script.py"
@@ -128,32 +128,11 @@ def test_ctrl_c_mid_batch_stops_the_blender_batch(tmp_path):
     """SIGINT while the bpy batch runs: exit 130 with one line, no temporary file, every .glb
     written complete (the photo in progress no longer fails with a traceback while the batch
     carries on)."""
-    import signal
-    import time
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(12):
-        random_photo(photos / f"{i:02d}.png", (320, 240), i)
-        box_depth(photos / f"{i:02d}.npy", (320, 240))
-    before = hashes(photos)
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(BATCH), "convert", str(photos), "--depth", str(photos),
-                             "-o", str(out), "--resolution", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    deadline = time.monotonic() + 200
-    while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("[0-9]*.glb"))):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=200)
-    assert proc.returncode == 130, err[-3000:]
-    assert _errors(err) == ["error: interrupted (SIGINT)"], err[-3000:]
-    assert "Traceback" not in err
-    assert temp_files(tmp_path) == []
-    written = sorted(out.glob("[0-9]*.glb"))
-    assert 0 < len(written) < 12
-    assert_valid_gltf(*written)
-    assert hashes(photos) == before
+    run = interrupt_mid_batch(tmp_path, [sys.executable, str(BATCH)], "SIGINT", count=12, size=(320, 240),
+                              suffix=".glb", extra=["--resolution", "0"])
+    assert run.status == 130, run.lines
+    assert _errors("\n".join(run.lines)) == ["error: interrupted (SIGINT)"], run.lines
+    assert_valid_gltf(*run.written)
 
 
 def test_bombs_and_cut_files_refused_by_blender_as_by_the_core(tmp_path, capfd, main):
@@ -397,7 +376,7 @@ def test_cut_jpegs_through_the_cli_and_the_bpy_batch(tmp_path):
                               "--resolution", "16"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
         lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip() and not is_bar(line)]
         assert run.returncode == 1, run.stderr[-3000:]
-        assert sorted(lines) == [f"error: {photos / f'cut_{n}.jpg'}: {JPEG_CUT}" for n in ("baseline", "progressive")], \
-            (run_as, run.stderr[-3000:])
+        expected = [f"error: {photos / f'cut_{n}.jpg'}: {JPEG_CUT}" for n in ("baseline", "progressive")]
+        assert sorted(lines) == expected, (run_as, run.stderr[-3000:])
         assert sorted(p.name for p in out.iterdir()) == ["baseline.glb", "progressive.glb"]
     assert hashes(photos) == before

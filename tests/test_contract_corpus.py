@@ -260,8 +260,8 @@ DEPTH_CASES: dict[str, str | None] = {
     "empty.npy": "empty file", "truncated.npy": "unreadable npy", "pickled.npy": "unreadable npy",
     "complex.npy": "must be numbers", "rgb3.npy": "one channel", "nan.npy": "NaN/inf",
     "inf.npy": "NaN/inf", "bomb.npy": "exceeds the limit", "truncated_pfm.pfm": "truncated PFM",
-    "palette.png": "not a depth map", "colour.png": "not a depth map", "truncated_png.png": "depth map (truncated file)",
-    "no_iend.png": "depth map (truncated file)",
+    "palette.png": "not a depth map", "colour.png": "not a depth map",
+    "truncated_png.png": "depth map (truncated file)", "no_iend.png": "depth map (truncated file)",
     "negative.npy": "positive", "wrong_aspect.npy": "depth is",
 }
 
