@@ -127,9 +127,14 @@ def check_image_file(path: Path) -> ImageHeader | None:
 @contextlib.contextmanager
 def c_stderr_kept(kept: list[str]) -> Iterator[None]:
     """What C code (Blender's libjpeg) writes on file descriptor 2 meanwhile, put in ``kept``
-    (its lines) instead of the terminal: libjpeg says only there that it padded a cut scan."""
+    (its lines) instead of the terminal: libjpeg says only there that it padded a cut scan.
+    Main thread; another thread's output meanwhile is caught with it."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a GUI without console): nothing to catch
+        yield
+        return
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
