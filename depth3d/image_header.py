@@ -9,12 +9,13 @@ decoder then decides).
 """
 from __future__ import annotations
 
+import random
 import struct
 from typing import BinaryIO, NamedTuple
 
 __all__ = [
-    "JPEG_CUT", "LIBJPEG_CUT_WARNINGS", "TIFF_INT32_LIMIT", "TIFF_INT32_TOO_LARGE", "ImageHeader",
-    "JpegScans", "jpeg_scans", "looks_complete", "read_header", "tiff_depth_scale", "web_ready",
+    "JPEG_CUT", "JPEG_FILLER", "TIFF_INT32_LIMIT", "TIFF_INT32_TOO_LARGE", "ImageHeader", "JpegScans",
+    "jpeg_filled", "jpeg_scans", "looks_complete", "read_header", "tiff_depth_scale", "web_ready",
 ]
 
 
@@ -189,17 +190,13 @@ def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
 JPEG_CUT = "truncated image file (its JPEG scan data ends early)"
 """The reason given, by every reader, for a JPEG whose scan data ends before its last block:
 a file cut short that still ends in (or was given) an end-of-image marker."""
-LIBJPEG_CUT_WARNINGS = ("Premature end of JPEG file", "premature end of data segment")
-"""libjpeg's own words (``JWRN_JPEG_EOF``, ``JWRN_HIT_MARKER``) when a scan needs data the file
-does not hold; it then pads the picture with grey and goes on.  Blender prints them on stderr."""
 
 
 class JpegScans(NamedTuple):
-    """Where a JPEG's (first picture's) scans lie: ``number`` of scans, the last one's
-    entropy-coded data ending at byte ``end`` (the offset of the marker after it, often the EOI)."""
+    """Where a JPEG's (first picture's) scans end: for each scan, the offset of the marker after
+    its entropy-coded data (the last one's often the EOI)."""
 
-    number: int
-    end: int
+    ends: tuple[int, ...]
 
 
 def jpeg_scans(data: bytes) -> JpegScans | None:
@@ -207,7 +204,8 @@ def jpeg_scans(data: bytes) -> JpegScans | None:
     first end-of-image marker; ``None`` when ``data`` is no JPEG or that marker is missing."""
     if not data.startswith(b"\xff\xd8"):
         return None
-    pos, count, end, size = 2, 0, None, len(data)
+    pos, size = 2, len(data)
+    ends: list[int] = []
     while pos + 1 < size:
         if data[pos] != 0xFF:
             pos = data.find(b"\xff", pos)  # stray bytes between segments: libjpeg skips them too
@@ -219,7 +217,7 @@ def jpeg_scans(data: bytes) -> JpegScans | None:
             pos += 1
             continue
         if marker == 0xD9:
-            return JpegScans(count, end) if end is not None else None
+            return JpegScans(tuple(ends)) if ends else None
         if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
@@ -229,7 +227,6 @@ def jpeg_scans(data: bytes) -> JpegScans | None:
         pos += 2 + length
         if marker != 0xDA:
             continue
-        count += 1
         while True:  # entropy-coded data: up to the first marker that is no stuffed byte or RSTn
             pos = data.find(b"\xff", pos)
             if pos < 0 or pos + 1 >= size:
@@ -241,9 +238,23 @@ def jpeg_scans(data: bytes) -> JpegScans | None:
             if following == 0x00 or 0xD0 <= following <= 0xD7:
                 pos += 2
                 continue
-            end = marker_at
+            ends.append(marker_at)
             break
     return None
+
+
+JPEG_FILLER = b"\xaa" + random.Random(0x1D3).randbytes(2047).replace(b"\xff", b"\x5a")
+"""Bytes put where each scan's data ends (:func:`jpeg_filled`): no 0xFF (no marker among them), a
+first bit of 1 (the first missing bit then differs from the zero bit libjpeg would give it),
+no long run of 1 bits (an invalid Huffman code, which libjpeg reads as a zero)."""
+
+
+def jpeg_filled(data: bytes, scans: JpegScans) -> bytes:
+    """``data`` with :data:`JPEG_FILLER` after each scan's data.  libjpeg skips anything between a
+    finished scan and the next marker, so a whole file decodes to the same pixels; a scan that
+    stops early decodes the filler instead of the zeros it pads with, and its pixels differ."""
+    cuts = (0, *scans.ends, len(data))
+    return JPEG_FILLER.join(data[a:b] for a, b in zip(cuts, cuts[1:]))
 
 
 # --------------------------------------------------------------------------- integer TIFF depth

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_contract import hashes, interrupt_mid_batch, temp_files
 
 W, H = 64, 48
@@ -321,6 +323,51 @@ def test_a_jpeg_cut_keeping_its_end_marker_is_refused_by_both_readers(tmp_path):
                 assert core == blender == JPEG_CUT, (name, end, core, blender)
                 cut_seen += 1
     assert cut_seen > 300
+
+
+def test_a_cut_flat_jpeg_is_read_alike(tmp_path):
+    """A flat grey progressive JPEG cut mid-scan: its scans' Huffman tables have one code, so
+    whatever is missing decodes the same — both readers read it (Blender once refused it on
+    libjpeg's warning alone while the core read it)."""
+    import io
+
+    from PIL import Image
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((H, W, 3), 128, np.uint8)).save(buf, "JPEG", progressive=True)
+    data, path = buf.getvalue(), tmp_path / "flat.jpg"
+    for end in range(data.index(b"\xff\xda"), len(data) - 2, 3):
+        path.write_bytes(data[:end] + b"\xff\xd9")
+        core, blender = _verdict(read_photo, path), _verdict(load_photo, path)
+        assert (core == "ok") == (blender == "ok"), (end, core, blender)
+
+
+@settings(max_examples=60, deadline=None)
+@given(progressive=st.booleans(), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=3),
+       cut=st.one_of(st.none(), st.floats(0, 1)))
+def test_damaged_jpeg_scans_get_one_answer(progressive, flips, cut):
+    """Bytes changed anywhere after the first scan's header, the file maybe cut there too with
+    its end marker put back: the core and Blender accept it or refuse it alike (libjpeg shows
+    only its first warning; Blender then judges the scans as the core does)."""
+    import tempfile
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    data = bytearray(_jpegs()["progressive" if progressive else "baseline"])
+    start = data.index(b"\xff\xda") + 14
+    for where, value in flips:
+        data[start + int(where * (len(data) - 2 - start - 1))] = value
+    if cut is not None:
+        data = data[: start + int(cut * (len(data) - 2 - start))] + b"\xff\xd9"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "damaged.jpg"
+        path.write_bytes(bytes(data))
+        core, blender = _verdict(read_photo, path), _verdict(load_photo, path)
+    assert (core == "ok") == (blender == "ok"), (core, blender)
 
 
 def test_good_jpegs_are_never_refused(tmp_path):

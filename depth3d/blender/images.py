@@ -19,7 +19,13 @@ import numpy as np
 
 from ..errors import InputError, quote_path
 from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
-from ..image_header import JPEG_CUT, LIBJPEG_CUT_WARNINGS, ImageHeader, looks_complete
+from ..image_header import (
+    JPEG_CUT,
+    ImageHeader,
+    jpeg_filled,
+    jpeg_scans,
+    looks_complete,
+)
 from .exif import read_exif_info
 
 __all__ = ["load_image", "load_photo", "open_photo", "photo_from_image", "image_pixels", "image_path"]
@@ -149,7 +155,8 @@ def c_stderr_kept(kept: list[str]) -> Iterator[None]:
 def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
     """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it, or
     when libjpeg had to pad a JPEG's scan with grey (a file cut short that keeps its end marker:
-    the core's reader refuses it too, :mod:`depth3d.jpeg_scan`)."""
+    the core's reader refuses it too, :mod:`depth3d.jpeg_scan`).  libjpeg says so only in a
+    warning on C's stderr, caught here (:func:`c_stderr_kept`) to know when to look."""
     path = Path(path)
     header = check_image_file(path)
     said: list[str] = []
@@ -160,8 +167,10 @@ def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.t
     except RuntimeError as exc:
         reason = str(exc).split(":", 1)[-1].strip() or "unsupported format"
         raise InputError(f"{path}: not a readable image ({reason})") from None
-    cut = header is not None and header.format == "jpeg" and any(
-        words in line for line in said for words in LIBJPEG_CUT_WARNINGS)
+    # libjpeg warns when a scan stops early (and shows its first warning only): then the file
+    # is judged as the core judges it, by decoding it again with filler after its scans
+    cut = bool(header is not None and header.format == "jpeg" and said and size[0] and size[1]
+               and not _scans_whole(image, path))
     if cut or size[0] == 0 or size[1] == 0:  # refused: its one line says it all
         if image.users == 0:
             bpy.data.images.remove(image)
@@ -169,6 +178,32 @@ def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.t
     if said:  # read all the same: what libjpeg (or Blender) said is shown as before
         print("\n".join(said), file=sys.stderr, flush=True)
     return image
+
+
+def _scans_whole(image: bpy.types.Image, path: Path) -> bool:
+    """Whether ``image`` (a JPEG Blender decoded from ``path``) is what the file decodes to with
+    filler after each scan (:func:`~depth3d.image_header.jpeg_filled`): the core's criterion
+    (:mod:`depth3d.jpeg_scan`), asked only when libjpeg printed a warning, as it does when a scan
+    needs data the file does not hold."""
+    data = path.read_bytes()
+    scans = jpeg_scans(data)
+    if scans is None:
+        return True
+    filled = jpeg_filled(data, scans)
+    other = bpy.data.images.new(".depth3d scan check", 1, 1)
+    try:
+        with c_stderr_kept([]):
+            other.pack(data=filled, data_len=len(filled))
+            other.source = "FILE"
+            if tuple(other.size) != tuple(image.size) or other.channels != image.channels:
+                return False
+        mine = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
+        theirs = np.empty_like(mine)
+        image.pixels.foreach_get(mine)
+        other.pixels.foreach_get(theirs)
+        return bool(np.array_equal(mine, theirs))
+    finally:
+        bpy.data.images.remove(other)
 
 
 def open_photo(path: str | os.PathLike) -> tuple[Photo, bpy.types.Image]:
