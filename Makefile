@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_service.py
 	$(BIN)/python bench/bench_cluster.py
 	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_readers.py
 
 # The extension zip, built by Blender's own tool (the same as `blender --command extension build`).
 BLENDER_EXT = $(VENV)/lib/python3.11/site-packages/bpy/4.5/scripts/addons_core/bl_pkg/cli/blender_ext.py

@@ -16,7 +16,9 @@ Readers, chosen by suffix (:func:`read_depth`); values come back as stored, no u
     scale makes it metric.  Exception: a PNG written by :func:`write_depth_png16` carries its
     range in text chunks and reads back in its original units.
 ``.tif`` / ``.tiff``
-    single-channel float (Pillow mode ``F``) or integer TIFF, values as stored.
+    single-channel 32-bit float or integer TIFF (8-bit unsigned, 16- or 32-bit signed or
+    unsigned; 32-bit magnitudes below 2**23), values as stored: what Blender's reader gives
+    alike (:func:`depth3d.image_header.tiff_depth_scale`); other sample types are refused.
 
 A grey image saved as RGB (all channels equal) is accepted; anything else raises
 :class:`~depth3d.errors.InputError` naming the file and the reason.  Finiteness and constancy are
@@ -79,9 +81,10 @@ def read_depth(path: PathLike) -> np.ndarray:
 
 
 def _check_declared_size(path: Path, suffix: str) -> None:
-    """Refuse a depth file whose header declares more than the pixel budget, before reading it."""
+    """Refuse a depth file whose header declares more than the pixel budget, before reading it,
+    or an image file cut before the end its format promises."""
     from .image import MAX_PIXELS, check_size
-    from .image_header import read_header
+    from .image_header import looks_complete, read_header
 
     with open(path, "rb") as f:
         if suffix == ".npy":
@@ -98,8 +101,10 @@ def _check_declared_size(path: Path, suffix: str) -> None:
                 check_size(int(m.group(2)), int(m.group(3)), str(path), MAX_PIXELS)
             return
         header = read_header(f)
-    if header is not None:
-        check_size(header.width, header.height, str(path), MAX_PIXELS)
+        if header is not None:
+            check_size(header.width, header.height, str(path), MAX_PIXELS)
+            if not looks_complete(f, header):  # as Blender's reader judges it
+                raise InputError(f"{path}: unreadable {suffix[1:]} depth map (truncated file)")
 
 
 def _reason(exc: BaseException) -> str:
@@ -151,9 +156,24 @@ def _read_pfm(path: Path) -> np.ndarray:
 
 
 def _read_image_depth(path: Path) -> np.ndarray:
-    """Single-channel PNG/TIFF via Pillow → (H, W) raw values (a depth3d PNG: its own units)."""
+    """Single-channel PNG/TIFF via Pillow → (H, W) raw values (a depth3d PNG: its own units).
+
+    TIFF samples are taken where Blender's reader gives the same numbers
+    (:func:`depth3d.image_header.tiff_depth_scale`): 8-bit unsigned, 16- and 32-bit integers
+    (32-bit: magnitudes below :data:`~depth3d.image_header.TIFF_INT32_LIMIT`), 32-bit float.
+    """
     from PIL import Image
 
+    from .image_header import TIFF_INT32_LIMIT, TIFF_INT32_TOO_LARGE, read_header, tiff_depth_scale
+
+    with open(path, "rb") as f:
+        header = read_header(f)
+    int32 = False
+    if header is not None and header.format == "tiff":
+        try:
+            int32 = tiff_depth_scale(header) > 65535
+        except ValueError as exc:
+            raise InputError(f"{path}: {exc}") from None
     with Image.open(path) as im:
         im.load()  # full decode: a truncated file fails here
         mode, text = im.mode, dict(getattr(im, "text", None) or {})
@@ -162,6 +182,8 @@ def _read_image_depth(path: Path) -> np.ndarray:
         a = np.asarray(im)
     if a.ndim == 3:
         a = _single_channel(a, mode, path)
+    if int32 and a.size and int(np.abs(a.astype(np.int64)).max()) >= TIFF_INT32_LIMIT:
+        raise InputError(f"{path}: {TIFF_INT32_TOO_LARGE.format(peak=np.abs(a.astype(np.int64)).max())}")
     if PNG16_MIN_KEY in text and PNG16_MAX_KEY in text and np.issubdtype(a.dtype, np.integer):
         lo, hi = float(text[PNG16_MIN_KEY]), float(text[PNG16_MAX_KEY])
         return (lo + a.astype(np.float64) * ((hi - lo) / 65535.0)).astype(np.float32)

@@ -24,7 +24,8 @@ import numpy as np
 from .camera import exif_orientation, fov_from_exif
 from .depth_io import EXR_MAGIC, exr_size, read_exr
 from .errors import InputError, quote_path
-from .image_header import ImageHeader, read_header
+from .image_header import JPEG_CUT, ImageHeader, looks_complete, read_header
+from .jpeg_scan import scan_complete
 
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp", ".exr"}
@@ -184,6 +185,9 @@ def read_photo_bytes(
     data = bytes(data)
     if not data:
         raise InputError(f"{where}: empty file")
+    header = read_header(io.BytesIO(data))
+    if header is not None and not looks_complete(io.BytesIO(data), header):
+        raise InputError(f"{where}: truncated image file")  # as Blender's reader says it
     if data[:4] == EXR_MAGIC:
         return Photo(rgb=_decode_exr(data, where, max_pixels), name=name, path=path)
     rgb, exif = _decode_pillow(data, where, max_pixels)
@@ -221,6 +225,8 @@ def _decode_pillow(data: bytes, where: str, max_pixels: int | None):
         with _truncated_images_refused(), Image.open(io.BytesIO(data)) as im:
             check_size(im.width, im.height, where, max_pixels)
             im.load()  # the full decode happens here: a truncated file raises now
+            if im.format in ("JPEG", "MPO") and not scan_complete(data, im):
+                raise InputError(f"{where}: {JPEG_CUT}")  # cut, end marker kept: libjpeg padded it
             exif = _exif(im)
             rgb = _pil_to_rgb8(im)
     except InputError:

@@ -9,10 +9,14 @@ decoder then decides).
 """
 from __future__ import annotations
 
+import random
 import struct
 from typing import BinaryIO, NamedTuple
 
-__all__ = ["ImageHeader", "looks_complete", "read_header", "web_ready"]
+__all__ = [
+    "JPEG_CUT", "JPEG_FILLER", "TIFF_INT32_LIMIT", "TIFF_INT32_TOO_LARGE", "ImageHeader", "JpegScans",
+    "jpeg_filled", "jpeg_scans", "looks_complete", "read_header", "tiff_depth_scale", "web_ready",
+]
 
 
 class ImageHeader(NamedTuple):
@@ -154,16 +158,24 @@ def web_ready(header: ImageHeader | None) -> bool:
 
 def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
     """Whether the file in ``f`` reaches the end its format promises (PNG's IEND chunk, a JPEG's
-    end-of-image marker, the length a WebP's RIFF header states, a TIFF's last strip) — what a
-    decoder that pads a cut file with grey (Blender's) does not tell.  Other formats: ``True``."""
+    end-of-image marker after its scans, the length a WebP's RIFF header states, a TIFF's last
+    strip) — what a decoder that pads a cut file with grey (Blender's) does not tell, and what
+    both readers refuse alike.  Data after that end is allowed (a phone's motion-photo video
+    after its JPEG).  Other formats: ``True``."""
     f.seek(0, 2)
     size = f.tell()
     if header.format == "png":
-        f.seek(max(0, size - 12))
-        return f.read(12) == b"\0\0\0\0IEND\xaeB`\x82"
+        pos = 8
+        while pos + 8 <= size:  # chunk by chunk, by their lengths: no pixel data is read
+            f.seek(pos)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            if kind == b"IEND":
+                return True
+            pos += 12 + length
+        return False
     if header.format == "jpeg":
-        f.seek(max(0, size - (1 << 16)))
-        return b"\xff\xd9" in f.read()
+        f.seek(0)
+        return jpeg_scans(f.read()) is not None
     if header.format == "webp":
         f.seek(4)
         (riff,) = struct.unpack("<I", f.read(4))
@@ -171,3 +183,101 @@ def looks_complete(f: BinaryIO, header: ImageHeader) -> bool:
     if header.format == "tiff" and header.data_end is not None:
         return size >= header.data_end
     return True
+
+
+# --------------------------------------------------------------------------- cut JPEG scans
+
+JPEG_CUT = "truncated image file (its JPEG scan data ends early)"
+"""The reason given, by every reader, for a JPEG whose scan data ends before its last block:
+a file cut short that still ends in (or was given) an end-of-image marker."""
+
+
+class JpegScans(NamedTuple):
+    """Where a JPEG's (first picture's) scans end: for each scan, the offset of the marker after
+    its entropy-coded data (the last one's often the EOI)."""
+
+    ends: tuple[int, ...]
+
+
+def jpeg_scans(data: bytes) -> JpegScans | None:
+    """The scans of the JPEG in ``data``, from its markers alone (no Huffman decoding), up to its
+    first end-of-image marker; ``None`` when ``data`` is no JPEG or that marker is missing."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos, size = 2, len(data)
+    ends: list[int] = []
+    while pos + 1 < size:
+        if data[pos] != 0xFF:
+            pos = data.find(b"\xff", pos)  # stray bytes between segments: libjpeg skips them too
+            if pos < 0:
+                return None
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return JpegScans(tuple(ends)) if ends else None
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return None
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + length
+        if marker != 0xDA:
+            continue
+        while True:  # entropy-coded data: up to the first marker that is no stuffed byte or RSTn
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= size:
+                return None
+            marker_at = pos
+            while pos + 1 < size and data[pos + 1] == 0xFF:  # fill bytes before a marker
+                pos += 1
+            following = data[pos + 1] if pos + 1 < size else 0xD9
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                pos += 2
+                continue
+            ends.append(marker_at)
+            break
+    return None
+
+
+JPEG_FILLER = b"\xaa" + random.Random(0x1D3).randbytes(2047).replace(b"\xff", b"\x5a")
+"""Bytes put where each scan's data ends (:func:`jpeg_filled`): no 0xFF (no marker among them), a
+first bit of 1 (the first missing bit then differs from the zero bit libjpeg would give it),
+no long run of 1 bits (an invalid Huffman code, which libjpeg reads as a zero)."""
+
+
+def jpeg_filled(data: bytes, scans: JpegScans) -> bytes:
+    """``data`` with :data:`JPEG_FILLER` after each scan's data.  libjpeg skips anything between a
+    finished scan and the next marker, so a whole file decodes to the same pixels; a scan that
+    stops early decodes the filler instead of the zeros it pads with, and its pixels differ."""
+    cuts = (0, *scans.ends, len(data))
+    return JPEG_FILLER.join(data[a:b] for a, b in zip(cuts, cuts[1:]))
+
+
+# --------------------------------------------------------------------------- integer TIFF depth
+
+TIFF_INT32_LIMIT = 1 << 23
+"""32-bit integer TIFF depth is read alike by Pillow and by Blender (which gives its samples as
+float32 fractions of the type's range) only for magnitudes below this; larger ones are refused."""
+TIFF_INT32_TOO_LARGE = ("32-bit integer depth reaches {peak:.0f}; only magnitudes below 8388608 "
+                        "read exactly everywhere (save it as .npy, .exr or float TIFF)")
+"""Why (``str.format(peak=...)``) a 32-bit integer TIFF beyond :data:`TIFF_INT32_LIMIT` is refused."""
+
+
+def tiff_depth_scale(header: ImageHeader) -> float:
+    """What Blender divides a TIFF's integer samples by (their type's largest value), or 0.0 for
+    float samples; :class:`ValueError` naming what neither reader takes as depth alike."""
+    _, bits, sample_format = header.mode or (1, 1, 1)
+    if sample_format == 3:
+        if bits == 32:
+            return 0.0
+        raise ValueError(f"a {bits}-bit float TIFF is not a depth map depth3d reads (need 32-bit float)")
+    signed = sample_format == 2
+    if bits in (16, 32) or (bits == 8 and not signed):
+        return float((1 << (bits - 1 if signed else bits)) - 1)
+    kind = "signed" if signed else "unsigned"
+    raise ValueError(f"a {bits}-bit {kind} integer TIFF is not a depth map depth3d reads "
+                     "(need 8/16/32-bit integers or 32-bit float)")

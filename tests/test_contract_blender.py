@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo
-from test_contract import hashes, temp_files
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_contract import hashes, interrupt_mid_batch, temp_files
 
 W, H = 64, 48
 BATCH = REPO / "depth3d" / "blender" / "batch_script.py"
@@ -128,32 +130,11 @@ def test_ctrl_c_mid_batch_stops_the_blender_batch(tmp_path):
     """SIGINT while the bpy batch runs: exit 130 with one line, no temporary file, every .glb
     written complete (the photo in progress no longer fails with a traceback while the batch
     carries on)."""
-    import signal
-    import time
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(12):
-        random_photo(photos / f"{i:02d}.png", (320, 240), i)
-        box_depth(photos / f"{i:02d}.npy", (320, 240))
-    before = hashes(photos)
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(BATCH), "convert", str(photos), "--depth", str(photos),
-                             "-o", str(out), "--resolution", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    deadline = time.monotonic() + 200
-    while time.monotonic() < deadline and not (out.is_dir() and any(out.glob("[0-9]*.glb"))):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=200)
-    assert proc.returncode == 130, err[-3000:]
-    assert _errors(err) == ["error: interrupted (SIGINT)"], err[-3000:]
-    assert "Traceback" not in err
-    assert temp_files(tmp_path) == []
-    written = sorted(out.glob("[0-9]*.glb"))
-    assert 0 < len(written) < 12
-    assert_valid_gltf(*written)
-    assert hashes(photos) == before
+    run = interrupt_mid_batch(tmp_path, [sys.executable, str(BATCH)], "SIGINT", count=12, size=(320, 240),
+                              suffix=".glb", extra=["--resolution", "0"])
+    assert run.status == 130, run.lines
+    assert _errors("\n".join(run.lines)) == ["error: interrupted (SIGINT)"], run.lines
+    assert_valid_gltf(*run.written)
 
 
 def test_bombs_and_cut_files_refused_by_blender_as_by_the_core(tmp_path, capfd, main):
@@ -280,3 +261,169 @@ def test_orientation_written_as_text_is_read_alike(tmp_path):
     core, blender = read_photo(tmp_path / "text6.jpg"), load_photo(tmp_path / "text6.jpg")
     assert core.orientation == blender.orientation == 6
     assert core.rgb.shape == blender.rgb.shape == (W, H, 3)
+
+
+# --------------------------------------------------------------------------- two readers, one answer
+
+
+def _verdict(read, path: Path) -> str:
+    """What a reader says of ``path``: "ok", or its error line's reason."""
+    from depth3d.errors import InputError
+
+    try:
+        read(path)
+    except InputError as exc:
+        return str(exc).split(": ", 1)[1]
+    return "ok"
+
+
+def _jpegs() -> dict[str, bytes]:
+    """Good JPEGs of the kinds the readers must tell apart from cut ones."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:H, 0:W]
+    smooth = np.stack([xx * 255 // W, yy * 255 // H, (xx + yy) * 127 // (W + H)], axis=2).astype(np.uint8)
+    noise = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    out = {}
+    for name, rgb, options in [("baseline", smooth, {}), ("progressive", noise, {"progressive": True}),
+                               ("restarts", noise, {"restart_marker_blocks": 2}),
+                               ("optimized", smooth, {"optimize": True, "subsampling": 0})]:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", **options)
+        out[name] = buf.getvalue()
+    return out
+
+
+def test_a_jpeg_cut_keeping_its_end_marker_is_refused_by_both_readers(tmp_path):
+    """A JPEG cut anywhere in its scan data, its end marker kept (libjpeg pads it with grey and
+    only warns): the core (Pillow) and Blender refuse it in the same words — both once took
+    it — and agree wherever else it is cut; every whole file is read by both."""
+    from test_contract_corpus import cut_keeping_eoi
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+    from depth3d.image_header import JPEG_CUT
+
+    path = tmp_path / "photo.jpg"
+    cut_seen = 0
+    for name, data in _jpegs().items():
+        path.write_bytes(data)
+        assert _verdict(read_photo, path) == _verdict(load_photo, path) == "ok", name
+        path.write_bytes(cut_keeping_eoi(data))
+        assert _verdict(read_photo, path) == _verdict(load_photo, path) == JPEG_CUT, name
+        first_scan = data.index(b"\xff\xda")
+        for end in range(first_scan, len(data) - 2, 5):
+            path.write_bytes(data[:end] + b"\xff\xd9")
+            core, blender = _verdict(read_photo, path), _verdict(load_photo, path)
+            assert (core == "ok") == (blender == "ok"), (name, end, core, blender)
+            if JPEG_CUT in (core, blender):
+                assert core == blender == JPEG_CUT, (name, end, core, blender)
+                cut_seen += 1
+    assert cut_seen > 300
+
+
+def test_a_cut_flat_jpeg_is_read_alike(tmp_path):
+    """A flat grey progressive JPEG cut mid-scan: its scans' Huffman tables have one code, so
+    whatever is missing decodes the same — both readers read it (Blender once refused it on
+    libjpeg's warning alone while the core read it)."""
+    import io
+
+    from PIL import Image
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((H, W, 3), 128, np.uint8)).save(buf, "JPEG", progressive=True)
+    data, path = buf.getvalue(), tmp_path / "flat.jpg"
+    for end in range(data.index(b"\xff\xda"), len(data) - 2, 3):
+        path.write_bytes(data[:end] + b"\xff\xd9")
+        core, blender = _verdict(read_photo, path), _verdict(load_photo, path)
+        assert (core == "ok") == (blender == "ok"), (end, core, blender)
+
+
+@settings(max_examples=60, deadline=None)
+@given(progressive=st.booleans(), flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=3),
+       cut=st.one_of(st.none(), st.floats(0, 1)))
+def test_damaged_jpeg_scans_get_one_answer(progressive, flips, cut):
+    """Bytes changed anywhere after the first scan's header, the file maybe cut there too with
+    its end marker put back: the core and Blender accept it or refuse it alike (libjpeg shows
+    only its first warning; Blender then judges the scans as the core does)."""
+    import tempfile
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    data = bytearray(_jpegs()["progressive" if progressive else "baseline"])
+    start = data.index(b"\xff\xda") + 14
+    for where, value in flips:
+        data[start + int(where * (len(data) - 2 - start - 1))] = value
+    if cut is not None:
+        data = data[: start + int(cut * (len(data) - 2 - start))] + b"\xff\xd9"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "damaged.jpg"
+        path.write_bytes(bytes(data))
+        core, blender = _verdict(read_photo, path), _verdict(load_photo, path)
+    assert (core == "ok") == (blender == "ok"), (core, blender)
+
+
+def test_good_jpegs_are_never_refused(tmp_path):
+    """Baseline, progressive, grey, CMYK, restart markers, 4:4:4, odd sizes, a flat grey picture
+    (all of it libjpeg's padding grey), a phone's motion photo (a video after the end marker):
+    both readers read them all."""
+    import io
+
+    from PIL import Image
+
+    from depth3d.blender.images import load_photo
+    from depth3d.image import read_photo
+
+    rng = np.random.default_rng(9)
+    for w, h in ((W, H), (33, 17)):
+        pictures = {"noise": rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+                    "grey": np.full((h, w, 3), 128, np.uint8)}
+        for label, rgb in pictures.items():
+            for mode in ("RGB", "L", "CMYK"):
+                for options in ({}, {"progressive": True}, {"optimize": True, "subsampling": 0},
+                                {"restart_marker_rows": 1, "progressive": True}, {"quality": 5}):
+                    buf = io.BytesIO()
+                    Image.fromarray(rgb).convert(mode).save(buf, "JPEG", **options)
+                    path = tmp_path / f"{label}_{mode}_{w}.jpg"
+                    path.write_bytes(buf.getvalue())
+                    assert _verdict(read_photo, path) == _verdict(load_photo, path) == "ok", (path, options)
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(_jpegs()["baseline"] + bytes(rng.integers(0, 254, 100_000, dtype=np.uint8)))
+    assert _verdict(read_photo, motion) == _verdict(load_photo, motion) == "ok"
+
+
+def test_cut_jpegs_through_the_cli_and_the_bpy_batch(tmp_path):
+    """The user's processes, ``depth3d convert`` and ``batch_script.py convert``: the cut JPEGs
+    (end marker kept) are one line each in the same words — no libjpeg warning beside them —
+    and the whole ones are converted."""
+    from test_contract import is_bar
+    from test_contract_corpus import cut_keeping_eoi
+
+    from depth3d.image_header import JPEG_CUT
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    jpegs = _jpegs()
+    for name in ("baseline", "progressive"):
+        (photos / f"{name}.jpg").write_bytes(jpegs[name])
+        (photos / f"cut_{name}.jpg").write_bytes(cut_keeping_eoi(jpegs[name]))
+    for p in list(photos.iterdir()):
+        box_depth(p.with_suffix(".npy"), (W, H))
+    before = hashes(photos)
+    exe = Path(sys.executable).with_name("depth3d")
+    for run_as, out in (([str(exe)], tmp_path / "cli"), ([sys.executable, str(BATCH)], tmp_path / "bpy")):
+        run = subprocess.run([*run_as, "convert", str(photos), "--depth", str(photos), "-o", str(out),
+                              "--resolution", "16"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if line.strip() and not is_bar(line)]
+        assert run.returncode == 1, run.stderr[-3000:]
+        expected = [f"error: {photos / f'cut_{n}.jpg'}: {JPEG_CUT}" for n in ("baseline", "progressive")]
+        assert sorted(lines) == expected, (run_as, run.stderr[-3000:])
+        assert sorted(p.name for p in out.iterdir()) == ["baseline.glb", "progressive.glb"]
+    assert hashes(photos) == before

@@ -25,6 +25,7 @@ from ..depth import check_aspect
 from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
 from ..errors import InputError
 from ..image import Photo
+from ..image_header import TIFF_INT32_LIMIT, TIFF_INT32_TOO_LARGE, tiff_depth_scale
 
 MODES = ("AUTO", "TRANSFORMERS", "SERVICE", "REMOTE")
 """Backend choices in the preferences (a depth file always wins)."""
@@ -141,7 +142,8 @@ def _png_text(data: bytes) -> dict[str, str]:
 def read_depth_with_blender(path: str | Path) -> np.ndarray:
     """(H, W) float32 depth read by Blender's image loader (main thread only; PNG, TIFF).
 
-    The grey value in the file's integer units (16-bit: 0–65535), or, for a PNG written by
+    The grey value in the file's integer units (16-bit: 0–65535; a TIFF's signed or 32-bit
+    integers too, :func:`depth3d.image_header.tiff_depth_scale`), or, for a PNG written by
     ``depth3d depth``, in its original units (range kept in its text chunks) — as
     :func:`depth3d.depth_io.read_depth` gives with Pillow.
     """
@@ -151,9 +153,12 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
     header = check_image_file(path)
     if header is not None and header.format == "png" and header.mode[1] == 3:
         raise InputError(f"{path}: a P image is not a depth map (need one grey channel)")
-    if header is not None and header.format == "tiff" and header.mode[1] == 32 and header.mode[2] != 3:
-        raise InputError(f"{path}: Blender cannot read 32-bit integer TIFF depth; save it as .npy, "
-                         ".exr or 16-bit PNG")
+    scale = None  # what Blender divided the stored integers by (None: PNG, by its bit depth)
+    if header is not None and header.format == "tiff":
+        try:
+            scale = tiff_depth_scale(header)
+        except ValueError as exc:
+            raise InputError(f"{path}: {exc}") from None
     try:
         image = bpy.data.images.load(str(path), check_existing=False)
     except RuntimeError:
@@ -174,9 +179,12 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
         high_bit = image.is_float or image.depth in (16, 48, 64)
     finally:
         bpy.data.images.remove(image)
-    float_file = header is not None and header.format == "tiff" and header.mode[2] == 3
-    if not float_file:  # integers stored: Blender gave them scaled to [0, 1]
+    if scale is None:  # PNG integers: Blender gave them scaled to [0, 1]
         depth = np.round(depth * (65535.0 if high_bit else 255.0))
+    elif scale:  # TIFF integers: divided by their type's largest value (float TIFF: as stored)
+        depth = np.round(depth * scale)
+        if scale > 65535 and depth.size and np.abs(depth).max() >= TIFF_INT32_LIMIT:
+            raise InputError(f"{path}: {TIFF_INT32_TOO_LARGE.format(peak=np.abs(depth).max())}")
     if path.suffix.lower() == ".png":
         text = _png_text(path.read_bytes())
         if PNG16_MIN_KEY in text and PNG16_MAX_KEY in text:

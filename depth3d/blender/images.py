@@ -7,7 +7,11 @@ photo (Blender stores rows bottom-up).  EXIF (orientation, focal length) is read
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import bpy
@@ -15,7 +19,13 @@ import numpy as np
 
 from ..errors import InputError, quote_path
 from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
-from ..image_header import ImageHeader, looks_complete
+from ..image_header import (
+    JPEG_CUT,
+    ImageHeader,
+    jpeg_filled,
+    jpeg_scans,
+    looks_complete,
+)
 from .exif import read_exif_info
 
 __all__ = ["load_image", "load_photo", "open_photo", "photo_from_image", "image_pixels", "image_path"]
@@ -105,7 +115,8 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
 def check_image_file(path: Path) -> ImageHeader | None:
     """What the core's reader refuses before decoding, refused here too (Blender's loader
     would decode a 65500² header, pad a cut file with grey, or read any file whole): not a
-    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated."""
+    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated
+    (:func:`~depth3d.image_header.looks_complete`, which the core's readers apply too)."""
     where = quote_path(path)
     if not path.is_file():
         raise InputError(f"{where}: {not_a_file(path)}")
@@ -119,20 +130,80 @@ def check_image_file(path: Path) -> ImageHeader | None:
     return header
 
 
-def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
-    """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it."""
-    path = Path(path)
-    check_image_file(path)
+@contextlib.contextmanager
+def c_stderr_kept(kept: list[str]) -> Iterator[None]:
+    """What C code (Blender's libjpeg) writes on file descriptor 2 meanwhile, put in ``kept``
+    (its lines) instead of the terminal: libjpeg says only there that it padded a cut scan.
+    Main thread; another thread's output meanwhile is caught with it."""
+    sys.stderr.flush()
     try:
-        image = bpy.data.images.load(str(path), check_existing=check_existing)
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (a GUI without console): nothing to catch
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
+def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
+    """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it, or
+    when libjpeg had to pad a JPEG's scan with grey (a file cut short that keeps its end marker:
+    the core's reader refuses it too, :mod:`depth3d.jpeg_scan`).  libjpeg says so only in a
+    warning on C's stderr, caught here (:func:`c_stderr_kept`) to know when to look."""
+    path = Path(path)
+    header = check_image_file(path)
+    said: list[str] = []
+    try:
+        with c_stderr_kept(said):
+            image = bpy.data.images.load(str(path), check_existing=check_existing)
+            size = tuple(image.size)  # decodes the pixels now, while libjpeg's words are caught
     except RuntimeError as exc:
         reason = str(exc).split(":", 1)[-1].strip() or "unsupported format"
         raise InputError(f"{path}: not a readable image ({reason})") from None
-    if image.size[0] == 0 or image.size[1] == 0:
+    # libjpeg warns when a scan stops early (and shows its first warning only): then the file
+    # is judged as the core judges it, by decoding it again with filler after its scans
+    cut = bool(header is not None and header.format == "jpeg" and said and size[0] and size[1]
+               and not _scans_whole(image, path))
+    if cut or size[0] == 0 or size[1] == 0:  # refused: its one line says it all
         if image.users == 0:
             bpy.data.images.remove(image)
-        raise InputError(f"{path}: not a readable image")
+        raise InputError(f"{quote_path(path)}: {JPEG_CUT}" if cut else f"{path}: not a readable image")
+    if said:  # read all the same: what libjpeg (or Blender) said is shown as before
+        print("\n".join(said), file=sys.stderr, flush=True)
     return image
+
+
+def _scans_whole(image: bpy.types.Image, path: Path) -> bool:
+    """Whether ``image`` (a JPEG Blender decoded from ``path``) is what the file decodes to with
+    filler after each scan (:func:`~depth3d.image_header.jpeg_filled`): the core's criterion
+    (:mod:`depth3d.jpeg_scan`), asked only when libjpeg printed a warning, as it does when a scan
+    needs data the file does not hold."""
+    data = path.read_bytes()
+    scans = jpeg_scans(data)
+    if scans is None:
+        return True
+    filled = jpeg_filled(data, scans)
+    other = bpy.data.images.new(".depth3d scan check", 1, 1)
+    try:
+        with c_stderr_kept([]):
+            other.pack(data=filled, data_len=len(filled))
+            other.source = "FILE"
+            if tuple(other.size) != tuple(image.size) or other.channels != image.channels:
+                return False
+        mine = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
+        theirs = np.empty_like(mine)
+        image.pixels.foreach_get(mine)
+        other.pixels.foreach_get(theirs)
+        return bool(np.array_equal(mine, theirs))
+    finally:
+        bpy.data.images.remove(other)
 
 
 def open_photo(path: str | os.PathLike) -> tuple[Photo, bpy.types.Image]:
