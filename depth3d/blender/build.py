@@ -10,8 +10,8 @@ Speed.  Everything goes through ``foreach_set`` on float32/int32 buffers (wrappe
 ``memoryview``, which Blender's RNA reads about twice as fast as a NumPy array), writing the
 mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``.corner_edge``).
 Polygons, edges and corner UVs come from the grid structure in NumPy
-(:mod:`~depth3d.blender.polygons`: quads where both triangles of a grid cell are kept, so
-half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
+(:mod:`depth3d.polygons`, read from the geometry's grid layout: quads where both triangles of
+a grid cell are kept, so half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
 costs ten times more.
 """
 from __future__ import annotations
@@ -26,8 +26,9 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..camera import FULL_FRAME_WIDTH_MM
-from ..reconstruct import Geometry
-from .polygons import MeshArrays, grid_index, mesh_arrays
+from ..geometry import Geometry
+from ..polygons import MeshArrays
+from ..polygons import mesh_arrays as _mesh_arrays
 
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
@@ -61,7 +62,7 @@ def _set_attribute(collection, attribute: str, items, prop: str, public: str, da
 def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | None = None) -> bpy.types.Mesh:
     """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh polygons, edges and UVs.
 
-    ``arrays``: :func:`~depth3d.blender.polygons.mesh_arrays` of ``geometry`` if already made.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made.
     """
     vertices = geometry.vertices
     faces = geometry.faces
@@ -90,6 +91,13 @@ def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | Non
         uv_layer.data.foreach_set("uv", corner_uv)
     mesh.update()
     return mesh
+
+
+def mesh_arrays(geometry: Geometry) -> MeshArrays:
+    """:func:`depth3d.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
+    its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
+    triangles (as it was before the layout was explicit; its triangles would be the same)."""
+    return _mesh_arrays(geometry, quads=not has_atlas(geometry))
 
 
 _SRGB_TO_LINEAR = np.where(
@@ -124,7 +132,7 @@ def point_radius(geometry: Geometry) -> np.ndarray:
     n = len(v)
     if n < 2:
         return np.full(n, 0.005, dtype=np.float32)
-    g = grid_index(geometry)
+    g = None if geometry.layout is None else geometry.layout.grid_index
     step = np.linalg.norm(np.diff(v, axis=0), axis=1)
     if g is not None:
         nx = geometry.grid[0]
