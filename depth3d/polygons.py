@@ -117,7 +117,9 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
     g = layout.grid_index
     on = g >= 0
     # every grid vertex kept, first and in order: grid position = vertex index
-    full = int(np.count_nonzero(on)) == n_grid and np.array_equal(g[:n_grid], np.arange(n_grid, dtype=np.int32))
+    full = int(np.count_nonzero(on)) == n_grid and all(
+        np.array_equal(g[p0:min(p0 + _BLOCK, n_grid)], np.arange(p0, min(p0 + _BLOCK, n_grid), dtype=np.int32))
+        for p0 in range(0, n_grid, _BLOCK))
     gx = None
     if not full:
         gx = np.where(on, g, np.int32(-4 * n_grid)).astype(np.int32)  # extra vertices: never a grid step
@@ -180,7 +182,8 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
     # rank[id] = how many grid edges come before edge id: its index in the edge list
     rank = np.empty(3 * n_grid + 1, dtype=np.int32)
     rank[0] = 0
-    np.cumsum(present.reshape(-1), dtype=np.int32, out=rank[1:])
+    rank[1:] = present.reshape(-1)
+    np.cumsum(rank[1:], out=rank[1:])  # in int32 throughout (a bool → int32 cumsum casts block by block)
     n_grid_edges = int(rank[-1])
 
     # -- polygons: quads, then the first and second triangles left, then the split ones
@@ -202,11 +205,10 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
         to_vertex[g_on] = v_on
     # corners are interleaved per polygon: written in blocks of grid rows, from slices of the
     # grid arrays (compressed to the block's cells unless it has them all)
-    vertex_grid = None if full else to_vertex.reshape(ny, nx)
+    vertex_grid = None if full else to_vertex.reshape(ny, nx)  # vertex at each grid position
     uv_grid = uv_grid.reshape(ny, nx)
     rank_grids = [rank[t * n_grid:(t + 1) * n_grid].reshape(ny, nx) for t in range(3)]
     rows = max(1, _BLOCK // nx)
-    columns = np.arange(nx - 1, dtype=np.int32)  # i of the cells in a row
     at = 0
     for (cells, vert_offsets, edge_offsets), count in zip(kinds, counts):
         size = len(vert_offsets)
@@ -221,12 +223,12 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
             b1 = at + size * n
             shape = (r1 - r0, nx - 1, size) if whole else (n, size)
             cv, ce, cu = (x[at:b1].reshape(shape) for x in (corner_vert, corner_edge, corner_uv))
+            # the vertex at each grid position of rows r0 … r1 (= the position when all are kept)
+            vertices_here = vertex_grid[r0:r1 + 1] if vertex_grid is not None else \
+                np.arange(r0 * nx, (r1 + 1) * nx, dtype=np.int32).reshape(-1, nx)
             for column, (v_off, e_off) in enumerate(zip(vert_offsets, edge_offsets)):
                 j, i = divmod(v_off, nx)
-                if full:  # vertex = grid position
-                    vert = (np.arange(r0 + j, r1 + j, dtype=np.int32) * np.int32(nx))[:, None] + (columns + i)
-                else:
-                    vert = vertex_grid[r0 + j:r1 + j, i:i + nx - 1]
+                vert = vertices_here[j:j + r1 - r0, i:i + nx - 1]
                 t, e = divmod(e_off, n_grid)
                 je, ie = divmod(e, nx)
                 for out, grid in ((cv, vert), (cu, uv_grid[r0 + j:r1 + j, i:i + nx - 1]),
@@ -260,9 +262,10 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
         corner_uv[at:] = uv64[others.reshape(-1)]
         edge_verts[n_grid_edges:, 0] = extra // n_vertices
         edge_verts[n_grid_edges:, 1] = extra % n_vertices
-    loop_start = np.empty(n_quads + n_tris, dtype=np.int32)
-    loop_start[:n_quads] = np.arange(0, 4 * n_quads, 4, dtype=np.int32)
-    loop_start[n_quads:] = np.arange(4 * n_quads, n_corners, 3, dtype=np.int32)
+    loop_start = np.arange(n_quads + n_tris, dtype=np.int32)  # 4·p for quads, then 4·n_quads + 3·(p − n_quads)
+    loop_start[:n_quads] *= np.int32(4)
+    loop_start[n_quads:] *= np.int32(3)
+    loop_start[n_quads:] += np.int32(n_quads)
     return MeshArrays(
         loop_start=loop_start, corner_vert=corner_vert, edges=edge_verts, corner_edge=corner_edge,
         corner_uv=corner_uv.view(np.float32).reshape(-1, 2), n_quads=n_quads,
