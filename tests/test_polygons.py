@@ -126,6 +126,38 @@ def test_dropped_grid_vertices_and_a_split_vertex():
     np.testing.assert_array_equal(a.corner_uv, uv[a.corner_vert])
 
 
+def test_a_decimated_block_and_an_infill_layer_after_the_quads():
+    """A 4 × 3 grid: its left 2 × 2 cells merged into a fan around vertex 5 (as decimate draws
+    it: down the left side first), its right column of cells left as quads, and an in-fill
+    layer's triangle on three vertices at no grid position."""
+    first = np.array([[False, False, True], [False, False, True]])
+    fan = np.array([[5, 0, 4], [5, 4, 8], [5, 8, 9], [5, 9, 10], [5, 10, 6], [5, 6, 2], [5, 2, 1], [5, 1, 0]],
+                   np.int32)
+    layer = np.array([[12, 13, 14]], np.int32)
+    faces = grid_faces(first, first, fan, layer)
+    # (the fan is on grid vertices only: its maker, decimate, counts the blocks, not grid_face_blocks)
+    vertices = np.concatenate([plane_geometry(4, 3, faces[:4], None).vertices,
+                               np.array([[0, 0, -3], [1, 0, -3], [0, -1, -3]], np.float32)])
+    uv = np.concatenate([grid_uv(4, 3, (4, 3)), np.array([[0, 0], [1, 0], [0, 1]], np.float32)])
+    index = np.concatenate([np.arange(12), [-1, -1, -1]]).astype(np.int32)
+    g = plane_geometry(4, 3, faces, GridLayout(index, 2, 2), vertices, uv)
+    check_layout(g)
+    a = mesh_arrays(g)
+    assert a.n_quads == 2
+    assert a.loop_start.tolist() == [0, 4] + list(range(8, 8 + 3 * 9, 3))
+    assert a.corner_vert.tolist() == [6, 7, 3, 2, 10, 11, 7, 6, *fan.reshape(-1), 12, 13, 14]
+    # grid-typed edges by type (right, diagonal, down) and lower vertex, then the rest sorted
+    assert a.edges.tolist() == [
+        [0, 1], [1, 2], [2, 3], [4, 5], [5, 6], [6, 7], [8, 9], [9, 10], [10, 11],
+        [2, 5], [5, 8],
+        [0, 4], [1, 5], [2, 6], [3, 7], [4, 8], [5, 9], [6, 10], [7, 11],
+        [0, 5], [5, 10], [12, 13], [12, 14], [13, 14]]
+    assert len(a.edges) - 3 == 12 + 10 - 1  # Euler: the grid part is a disk
+    edge_of_corners(a)
+    np.testing.assert_array_equal(a.corner_uv, uv[a.corner_vert])
+    np.testing.assert_array_equal(oriented(triangles(a)), oriented(faces))
+
+
 def test_triangulate_lists_the_grid_triangles_first():
     """The split vertex beside the last grid vertex (a fine SPLIT a sixth of a cell from it):
     the layout from triangulate and compact names exactly the grid's vertices and faces."""
