@@ -47,7 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .edges import KEEP
-from .mesh import grid_faces
+from .mesh import grid_face_blocks, grid_faces
 
 __all__ = [
     "MAX_ERROR",
@@ -88,11 +88,15 @@ class Decimation(NamedTuple):
     error: the tolerance ε used (relative; 0 when nothing was merged).
     met:   whether ``len(faces)`` is within the budget (False: even ``max_error`` did not reach
            it; ``faces`` are then those at ``max_error``).
+    first, second: how many of ``faces``, at their start, are the grid's first and second
+           triangles (:class:`~depth3d.geometry.GridLayout`).
     """
 
     faces: np.ndarray
     error: float
     met: bool
+    first: int
+    second: int
 
 
 def whole_cells(value: np.ndarray, cuts: dict[str, np.ndarray] | None) -> np.ndarray:
@@ -454,16 +458,20 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
     """
     faces = np.asarray(faces, np.int32)
     n_faces = len(faces)
-    if n_faces <= max_triangles:
-        return Decimation(faces, 0.0, True)
     ny, nx = value.shape
+
+    def as_they_are(met: bool) -> Decimation:
+        return Decimation(faces, 0.0, met, *grid_face_blocks(faces, nx, ny * nx))
+
+    if n_faces <= max_triangles:
+        return as_they_are(True)
     if errors is None:
         errors = block_errors(value, whole, pixel=pixel)
     sorted_levels, base = _base_counts(errors, n_faces)
     cands = np.unique(np.concatenate(sorted_levels)) if sorted_levels else np.zeros(0, np.float32)
     cands = cands[cands <= max_error]
     if len(cands) == 0:
-        return Decimation(faces, 0.0, False)
+        return as_they_are(False)
 
     def smallest(target: int) -> int:
         """Index of the smallest candidate ε whose base count is within ``target`` (or the last)."""
@@ -489,9 +497,8 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
         k = max(k2, k + 1)
         plan = _plan(errors, float(cands[k]), n_faces)
     layout = _layout(faces, ny, nx)
-    out = np.concatenate([
-        grid_faces(layout.first & ~plan.covered, layout.second & ~plan.covered),
-        layout.rest, _fans(plan, nx),
-    ]).astype(np.int32, copy=False)
+    first, second = layout.first & ~plan.covered, layout.second & ~plan.covered
+    out = np.concatenate([grid_faces(first, second), layout.rest, _fans(plan, nx)]).astype(np.int32, copy=False)
     assert len(out) == plan.count, (len(out), plan.count)
-    return Decimation(out, float(cands[k]), plan.count <= max_triangles)
+    return Decimation(out, float(cands[k]), plan.count <= max_triangles,
+                      int(np.count_nonzero(first)), int(np.count_nonzero(second)))

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .edges import EDGE_KINDS, KEEP, TEAR
+from .geometry import GridLayout
 from .grid import grid_positions, grid_step, resample
 from .mesh import compact, grid_faces
 from .projection import perspective_at
@@ -436,8 +437,16 @@ def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: di
         vertices=np.concatenate([geometry.vertices, points[used]]),
         faces=np.concatenate([geometry.faces, faces + np.int32(n)]).astype(np.int32),
         uv=np.concatenate([_photo_uv(geometry.uv, photo.shape[:2], (ha, wa)), layer_uv[used]]),
-        texture=atlas.texture, meta=meta,
+        texture=atlas.texture, meta=meta, layout=_with_layer(geometry.layout, int(used.sum())),
     )
+
+
+def _with_layer(layout: GridLayout | None, n_layer: int) -> GridLayout | None:
+    """``layout`` with ``n_layer`` layer vertices (at no grid position) appended; the layer's
+    faces come after the mesh's, among its other triangles."""
+    if layout is None:
+        return None
+    return layout._replace(grid_index=np.concatenate([layout.grid_index, np.full(n_layer, -1, np.int32)]))
 
 
 def infill_geometry(geometry, q: np.ndarray, cuts: dict | None, located: dict | None, options,

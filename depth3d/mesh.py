@@ -1,7 +1,9 @@
-"""Grid triangulation: faces of a vertex grid, with cut triangles left out."""
+"""Grid triangulation: faces of a vertex grid, with cut triangles left out; dropping unused vertices."""
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = ["CHUNK", "compact", "grid_face_blocks", "grid_faces", "kept_grid_index"]
 
 
 def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarray) -> np.ndarray:
@@ -27,6 +29,40 @@ def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarra
     np.add(second[:, 1], np.int32(nx), out=second[:, 1])
     if more:
         out[n1 + n2:] = np.concatenate(more)
+    return out
+
+
+def grid_face_blocks(faces: np.ndarray, nx: int, n_grid: int) -> tuple[int, int]:
+    """``(first, second)``: how many of ``faces`` are :func:`grid_faces`' first and second triangles.
+
+    ``faces``: ``grid_faces(keep_first, keep_second, *more)`` of an (ny, nx) grid of ``n_grid``
+    vertices (or a subset of its rows, in order, as :func:`~depth3d.edges.triangulate` keeps
+    them), where every face of ``more`` has a vertex ≥ ``n_grid`` (a split vertex).  Then
+    "a grid vertex at each corner" holds for a prefix of the faces, and "(a, a+nx, a+1)" for a
+    prefix of that: both ends are found by bisection (O(log F), no face-sized temporary).
+    """
+
+    def prefix(holds) -> int:
+        lo, hi = 0, len(faces)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if holds(faces[mid]):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    grid = prefix(lambda f: int(f.max()) < n_grid)
+    first = prefix(lambda f: int(f.max()) < n_grid and int(f[1]) - int(f[0]) == nx)
+    return first, grid - first
+
+
+def kept_grid_index(used: np.ndarray, n_grid: int) -> np.ndarray:
+    """(K,) int32 grid position of each vertex :func:`compact` keeps (``used``: its mask over
+    ``n_grid`` grid vertices, row-major, then other vertices, which get −1)."""
+    grid = np.flatnonzero(used[:n_grid]).astype(np.int32)
+    out = np.full(len(grid) + int(np.count_nonzero(used[n_grid:])), -1, np.int32)
+    out[:len(grid)] = grid
     return out
 
 

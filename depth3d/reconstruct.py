@@ -28,8 +28,9 @@ from .edges import (
     triangulate,
 )
 from .errors import InputError, OptionError
+from .geometry import Geometry, GridLayout
 from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
-from .mesh import compact
+from .mesh import compact, grid_face_blocks, kept_grid_index
 from .projection import perspective_at, perspective_points, relief_at, relief_points
 from .ranges import Range
 from .schema import Choice, check, field_of, fields_of, option
@@ -220,37 +221,6 @@ def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:
     return restore_creases(sharpen_steps(q, radius, threshold, drop_curving), radius, threshold)
 
 
-@dataclass
-class Geometry:
-    """A reconstructed surface in the camera frame (metres; relief: plane of width 1).
-
-    vertices: (N, 3) float32.
-    faces:    (F, 3) int32 for a mesh, ``None`` for points.
-    uv:       (N, 2) float32 texture coordinates (origin bottom-left) into ``texture``.
-    colors:   (N, 3) uint8 sRGB per vertex (points), ``None`` for a mesh.
-    texture:  (H, W, 3) uint8 sRGB photo.
-    camera:   the camera that sees the photo exactly (the FOV in use).
-    grid:     (nx, ny) of the vertex grid before unused vertices were dropped.
-    span:     (width, height) of the depth map whose pixel centres the grid spans
-              (:mod:`depth3d.grid`).
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray | None
-    uv: np.ndarray
-    texture: np.ndarray
-    camera: Camera
-    colors: np.ndarray | None = None
-    grid: tuple[int, int] = (0, 0)
-    span: tuple[int, int] = (0, 0)
-    name: str = "photo"
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def is_mesh(self) -> bool:
-        return self.faces is not None
-
-
 def reconstruct(
     rgb: np.ndarray,
     raw_depth: np.ndarray,
@@ -292,6 +262,7 @@ def reconstruct(
         return Geometry(
             vertices=vertices[keep], faces=None, uv=uv[keep], texture=rgb, camera=camera,
             colors=colors.reshape(-1, 3)[keep], grid=(nx, ny), span=span, name=name, meta=meta,
+            layout=GridLayout(np.flatnonzero(keep).astype(np.int32)),
         )
     step = (grid_step(nx, span[0]), grid_step(ny, span[1]))  # normalised image units
     if options.projection == "perspective":
@@ -301,6 +272,7 @@ def reconstruct(
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
     faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
+    blocks = grid_face_blocks(faces, nx, nx * ny)  # (first, second): the grid's own triangles
     del edge_q, measured  # freed before the vertex arrays are built
     # under a budget with in-fill, the background layer gets up to INFILL_SHARE of it
     budget = options.max_triangles - (int(options.max_triangles * INFILL_SHARE) if options.infill else 0)
@@ -316,6 +288,7 @@ def reconstruct(
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),
                                model_fov, exif_fov, name)
         faces = cut.faces[:budget]  # (cut only on a 2 × 2 grid with a budget of 1)
+        blocks = (min(cut.first, budget), min(cut.second, budget - min(cut.first, budget)))
         meta["max_error"] = cut.error
     if not options.infill:
         del cuts, located
@@ -354,6 +327,7 @@ def reconstruct(
         vertices=_kept(points_rows, (ny, nx), mid, used), faces=faces,
         uv=_kept(uv_rows, (ny, nx), mid_uv, used), texture=rgb, camera=camera,
         grid=(nx, ny), span=span, name=name, meta=meta,
+        layout=GridLayout(kept_grid_index(used, nx * ny), *blocks),
     )
     if options.infill:
         from .infill import infill_geometry

@@ -20,7 +20,6 @@ from blender_addon import registered  # noqa: E402,F401  (autouse: registered fo
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.blender.images import load_photo, photo_from_image  # noqa: E402
-from depth3d.blender.polygons import grid_index  # noqa: E402
 from depth3d.errors import InputError  # noqa: E402
 from depth3d.grid import grid_index_at, grid_shape  # noqa: E402
 from depth3d.reconstruct import Options, reconstruct  # noqa: E402
@@ -370,7 +369,7 @@ def test_build_mesh_edges_match_blender(scene_files):
     ]
     shuffled = cases[0]
     order = np.random.default_rng(2).permutation(len(shuffled.faces))
-    cases.append(replace(shuffled, faces=shuffled.faces[order][:, [1, 2, 0]]))
+    cases.append(replace(shuffled, faces=shuffled.faces[order][:, [1, 2, 0]], layout=None))  # no known layout
 
     def edge_set(mesh):
         e = np.empty(2 * len(mesh.edges), np.int32)
@@ -405,10 +404,10 @@ def test_build_mesh_edges_match_blender(scene_files):
     assert n_quads[1] >= cells - 4 and 0 < n_quads[0] < cells  # full grid; cut at the box
     # the coarse grid keeps its layout (quads) with split vertices off the cells' middles
     coarse = cases[4]
-    g = grid_index(coarse)
-    assert g is not None and n_quads[4] > 0
-    split = np.stack([grid_index_at(coarse.uv[len(g):, 0], coarse.grid[0], coarse.span[0]),
-                      grid_index_at(1 - coarse.uv[len(g):, 1], coarse.grid[1], coarse.span[1])], axis=1)
+    off = coarse.layout.grid_index < 0  # split vertices
+    assert off.any() and n_quads[4] > 0
+    split = np.stack([grid_index_at(coarse.uv[off, 0], coarse.grid[0], coarse.span[0]),
+                      grid_index_at(1 - coarse.uv[off, 1], coarse.grid[1], coarse.span[1])], axis=1)
     frac = np.abs(split - np.rint(split))  # 0 on a grid line, 0.5 halfway
     assert (frac > 0.1).any(axis=1).all()  # none at a grid position
     assert ((frac > 0.1) & (frac < 0.4)).any()  # some nearer a corner than halfway
@@ -570,36 +569,6 @@ def test_photos_read_by_blender_match_the_core(tmp_path):
     assert not bpy.data.images
 
 
-def test_grid_index_never_takes_a_split_vertex_for_a_grid_vertex():
-    """The last grid vertex left out, and the first split vertex after it a sixth of a cell
-    away (a fine SPLIT beside it; its own side of the other cut edge ends on it): only the
-    vertices at grid positions are the grid's."""
-    from depth3d.camera import Camera
-    from depth3d.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
-    from depth3d.grid import grid_uv
-    from depth3d.mesh import compact
-    from depth3d.reconstruct import Geometry
-
-    k, (ny, nx), span = 3, (2, 3), (30, 20)
-    fine_q = np.full((4, 7), 0.5, np.float32)
-    fine_q[2:, 6] = 0.25
-    fine = {"h": np.full((4, 6), KEEP, np.uint8), "v": np.full((3, 7), KEEP, np.uint8),
-            "d": np.full((3, 6), KEEP, np.uint8)}
-    fine["h"][3, 5] = SPLIT  # the last fine step of coarse edge (1, 1)–(1, 2)
-    fine["v"][2, 6] = TEAR  # the last fine step of coarse edge (0, 2)–(1, 2)
-    coarse = coarsen_cuts(fine, k, ny, nx)
-    faces, own, other, _, frac = triangulate(np.ascontiguousarray(fine_q[::k, ::k]), coarse,
-                                             locate_cuts(fine_q, fine, k, coarse))
-    uv = grid_uv(nx, ny, span)
-    uv = np.concatenate([uv, uv[own] + frac[:, None] * (uv[other] - uv[own])])
-    used, faces = compact(faces, len(uv))
-    assert used[:nx * ny].tolist() == [True] * 5 + [False]
-    geometry = Geometry(vertices=np.zeros((int(used.sum()), 3), np.float32), faces=faces, uv=uv[used],
-                        texture=np.zeros((20, 30, 3), np.uint8), camera=Camera(30, 20, 50.0),
-                        grid=(nx, ny), span=span)
-    np.testing.assert_array_equal(grid_index(geometry), np.arange(5))
-
-
 def test_build_mesh_of_a_decimated_geometry():
     """Within a triangle budget (whole cells merged into blocks drawn as fans,
     depth3d/decimate.py) the core's mesh builds exactly: the same vertices, Blender's own
@@ -613,7 +582,7 @@ def test_build_mesh_of_a_decimated_geometry():
         full = reconstruct(rgb, d, "depth", Options(resolution=0))
         geometry = reconstruct(rgb, d, "depth", Options(resolution=0, max_triangles=len(full.faces) // 3))
         assert geometry.grid == full.grid and len(geometry.faces) <= len(full.faces) // 3
-        assert grid_index(geometry) is not None  # kept grid vertices first: the grid path
+        assert geometry.layout.first and geometry.layout.second  # the grid path: quads
         mesh = build.build_mesh(geometry, "decimated")
         assert len(mesh.vertices) == len(geometry.vertices)
         co = np.empty(3 * len(mesh.vertices), np.float32)

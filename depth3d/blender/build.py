@@ -10,8 +10,8 @@ Speed.  Everything goes through ``foreach_set`` on float32/int32 buffers (wrappe
 ``memoryview``, which Blender's RNA reads about twice as fast as a NumPy array), writing the
 mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``.corner_edge``).
 Polygons, edges and corner UVs come from the grid structure in NumPy
-(:mod:`~depth3d.blender.polygons`: quads where both triangles of a grid cell are kept, so
-half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
+(:mod:`depth3d.polygons`, read from the geometry's grid layout: quads where both triangles of
+a grid cell are kept, so half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
 costs ten times more.
 """
 from __future__ import annotations
@@ -26,8 +26,9 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..camera import FULL_FRAME_WIDTH_MM
-from ..reconstruct import Geometry
-from .polygons import MeshArrays, grid_index, mesh_arrays
+from ..geometry import Geometry
+from ..polygons import MeshArrays
+from ..polygons import mesh_arrays as _mesh_arrays
 
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
@@ -61,7 +62,7 @@ def _set_attribute(collection, attribute: str, items, prop: str, public: str, da
 def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | None = None) -> bpy.types.Mesh:
     """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh polygons, edges and UVs.
 
-    ``arrays``: :func:`~depth3d.blender.polygons.mesh_arrays` of ``geometry`` if already made.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made.
     """
     vertices = geometry.vertices
     faces = geometry.faces
@@ -90,6 +91,13 @@ def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | Non
         uv_layer.data.foreach_set("uv", corner_uv)
     mesh.update()
     return mesh
+
+
+def mesh_arrays(geometry: Geometry) -> MeshArrays:
+    """:func:`depth3d.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
+    its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
+    triangles (as it was before the layout was explicit; its triangles would be the same)."""
+    return _mesh_arrays(geometry, quads=not has_atlas(geometry))
 
 
 _SRGB_TO_LINEAR = np.where(
@@ -124,7 +132,7 @@ def point_radius(geometry: Geometry) -> np.ndarray:
     n = len(v)
     if n < 2:
         return np.full(n, 0.005, dtype=np.float32)
-    g = grid_index(geometry)
+    g = None if geometry.layout is None else geometry.layout.grid_index
     step = np.linalg.norm(np.diff(v, axis=0), axis=1)
     if g is not None:
         nx = geometry.grid[0]
@@ -151,13 +159,16 @@ def build_mesh(geometry: Geometry, name: str | None = None) -> bpy.types.Mesh:
 # --------------------------------------------------------------------------- images & materials
 
 
+_BYTE_TO_FLOAT = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)  # as float32(k) · float32(1/255)
+
+
 def image_from_rgb(rgb: np.ndarray, name: str) -> bpy.types.Image:
     """A packed image datablock holding (H, W, 3) uint8 sRGB pixels (row 0 at the top)."""
     h, w = rgb.shape[:2]
     image = bpy.data.images.new(name, w, h, alpha=False)
     rgba = np.ones((h, w, 4), dtype=np.float32)
-    rgba[:, :, :3] = rgb[::-1].astype(np.float32) * np.float32(1.0 / 255.0)
-    image.pixels.foreach_set(_mv(rgba, np.float32))
+    rgba[:, :, :3] = _BYTE_TO_FLOAT[rgb[::-1]]  # k / 255, one gather
+    image.pixels.foreach_set(memoryview(rgba.reshape(-1)))
     image.update()
     image.pack()
     return image
@@ -378,6 +389,27 @@ def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.typ
 # --------------------------------------------------------------------------- camera
 
 
+_ROWS = 1 << 16  # vertices per block of the farthest-vertex search
+
+
+def _farthest(vertices: np.ndarray) -> float:
+    """The largest distance of ``vertices`` (N, 3) float32 from the origin, NaN ignored (NaN
+    when all are): ``np.nanmax(np.linalg.norm(vertices, axis=1))``, value for value (the same
+    float32 sums, x² + y² + z² in that order), in cache-sized blocks instead of full-size
+    temporaries."""
+    best = np.float32(np.nan)
+    for start in range(0, len(vertices), _ROWS):
+        v = vertices[start:start + _ROWS]
+        x, y, z = v[:, 0], v[:, 1], v[:, 2]
+        s = x * x
+        s += y * y
+        s += z * z
+        with np.errstate(invalid="ignore"):
+            m = np.nanmax(s) if not np.isnan(s).all() else np.float32(np.nan)
+        best = m if np.isnan(best) or m > best else best
+    return float(np.sqrt(best))
+
+
 def update_camera(cam_obj: bpy.types.Object, geometry: Geometry, scene: bpy.types.Scene | None = None) -> None:
     """Match camera ``cam_obj`` and the render size to ``geometry.camera``."""
     camera = geometry.camera
@@ -389,7 +421,7 @@ def update_camera(cam_obj: bpy.types.Object, geometry: Geometry, scene: bpy.type
     cam.lens = camera.lens_mm(SENSOR_WIDTH_MM)
     cam.shift_x = cam.shift_y = 0.0
     if len(geometry.vertices):
-        far = float(np.nanmax(np.linalg.norm(geometry.vertices, axis=1)))
+        far = _farthest(geometry.vertices)
         cam.clip_start = 0.01
         cam.clip_end = max(100.0, 2.0 * far) if math.isfinite(far) else 1000.0
     render = (scene or bpy.context.scene).render

@@ -32,9 +32,9 @@ from ..exchange.gltf.camera import camera_translation
 from ..exchange.gltf.container import glb_to_gltf
 from ..exchange.gltf.draco import COMPRESSION_LEVEL, POSITION_BITS, UV_BITS
 from ..exchange.gltf.material import EncodedImage
+from ..polygons import MeshArrays, gather_uv, sorted_edges
 from ..reconstruct import Geometry
 from . import build
-from .polygons import MeshArrays, _gather_uv, _sorted_edges
 
 __all__ = ["BINDINGS", "draco_available", "export_draco", "missing_binding", "note"]
 
@@ -78,11 +78,11 @@ def _triangle_arrays(geometry: Geometry) -> MeshArrays:
     exactly the geometry's triangles (no quads for it to split)."""
     faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
     uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
-    edges, corner_edge = _sorted_edges(faces, len(geometry.vertices))
+    edges, corner_edge = sorted_edges(faces, len(geometry.vertices))
     corner_vert = faces.reshape(-1)
     return MeshArrays(
         loop_start=np.arange(0, len(corner_vert), 3, dtype=np.int32), corner_vert=corner_vert,
-        edges=edges, corner_edge=corner_edge, corner_uv=_gather_uv(uv, corner_vert), n_quads=0,
+        edges=edges, corner_edge=corner_edge, corner_uv=gather_uv(uv, corner_vert), n_quads=0,
     )
 
 

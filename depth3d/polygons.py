@@ -1,21 +1,22 @@
-"""Geometry → the arrays of a Blender mesh: polygons, corners, edges and corner UVs (NumPy only).
+"""Geometry → the arrays of a polygon mesh as Blender stores it: polygons, corners, edges, corner UVs.
 
 Blender stores a mesh as polygons (a start offset into the face corners each), face corners
 (a vertex and an edge each, Blender's ``.corner_vert`` / ``.corner_edge``), unique edges
-(``.edge_verts``) and a UV per corner.  :func:`mesh_arrays` makes all of them.
+(``.edge_verts``) and a UV per corner.  :func:`mesh_arrays` makes all of them, with NumPy only
+(:mod:`depth3d.blender.build` writes them into a mesh).
 
-Grid meshes from :func:`~depth3d.reconstruct.reconstruct` — kept grid vertices first
-(row-major), then extra vertices; faces laid out as [every (a, a+nx, a+1)][every
-(c, c+nx−1, c+nx)][triangles split at cut edges] — become **quads** wherever both triangles
-of a grid cell are kept, and triangles elsewhere.  A quad (a+nx, a+nx+1, a+1, a) is
+A mesh with a :class:`~depth3d.geometry.GridLayout` (the one :func:`~depth3d.reconstruct.reconstruct`
+makes: each vertex's grid position, and faces as [the cells' first triangles (a, a+nx, a+1)]
+[their second ones (a+1, a+nx, a+nx+1)][other triangles]) becomes **quads** wherever both
+triangles of a grid cell are kept, and triangles elsewhere.  A quad (a+nx, a+nx+1, a+1, a) is
 counter-clockwise seen from the camera, like the triangles, and Blender triangulates it along
 its 0–2 diagonal (a+nx, a+1): the same two triangles, so the surface is unchanged — except
 where Blender would take the other diagonal: it does when the two triangles fold by more
 than 90°, or (with face normals cached) when the quad is concave in its plane.  Cells near
 either case (:func:`_quad_cells`, with a margin for float32 rounding) stay two triangles.
 All of it is linear in the grid size: boolean masks over the grid cells, edges named by their
-grid position (no sorting); only the split triangles go corner by corner.  Any other triangle
-list takes a general path: triangles as they are, edges by sorting.
+grid position (no sorting); only the other triangles go corner by corner.  A mesh without a
+layout takes a general path: triangles as they are, edges by sorting.
 """
 from __future__ import annotations
 
@@ -23,10 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..grid import grid_index_at, grid_step, grid_uv
-from ..reconstruct import Geometry
+from .geometry import Geometry
 
-__all__ = ["MeshArrays", "mesh_arrays", "grid_index"]
+__all__ = ["MeshArrays", "gather_uv", "mesh_arrays", "sorted_edges"]
 
 # Margins of the quad test (:func:`_quad_cells`), relative to the cell's size: float32 rounding
 # is 6e-8 (the bounds need ~10× that; these keep a safety factor of ~15); TINY keeps the
@@ -34,9 +34,6 @@ __all__ = ["MeshArrays", "mesh_arrays", "grid_index"]
 FOLD = 1e-5
 ROUNDING = 1e-5
 TINY = 1e-30
-# split vertices lie a sixth of a cell or more from grid positions (the finer grid's half-steps,
-# :func:`depth3d.edges.locate_cuts`); float32 grid indices are exact to ~1e-4
-ON_GRID = 0.05
 _CHUNK_ROWS = 48  # grid rows per block of the fold test (its temporaries stay in cache)
 _BLOCK = 1 << 14  # polygons per block of corner writes
 
@@ -60,69 +57,31 @@ class MeshArrays(NamedTuple):
     n_quads: int
 
 
-def grid_index(geometry: Geometry) -> np.ndarray | None:
-    """(K,) int32 full-grid index of the first K vertices, those at grid positions.
+def mesh_arrays(geometry: Geometry, quads: bool = True) -> MeshArrays:
+    """Polygons, corners, edges and corner UVs of ``geometry``'s mesh (see the module notes).
 
-    :func:`~depth3d.reconstruct.reconstruct` lists the kept grid vertices first, row-major,
-    then any extra vertices (where cut edges were split, whose UVs lie between grid
-    positions).  A grid vertex's UV is its grid position (:func:`depth3d.grid.grid_uv`), so its
-    index is exact.  ``None`` when the geometry does not have that layout.
+    quads: read ``geometry.layout`` for quads (``False``, or no layout: triangles as they are).
     """
-    nx, ny = geometry.grid
-    span_w, span_h = geometry.span if min(geometry.span) > 0 else geometry.grid
-    uv = geometry.uv
-    if geometry.meta.get("infill", {}).get("layer_faces"):
-        return None  # UVs index an atlas (depth3d.infill): taken as plain triangles
-    if nx < 3 or ny < 2 or len(uv) != len(geometry.vertices) or 8 * nx * ny >= 2**31:
-        return None
-    n_grid = nx * ny
-    if len(uv) >= n_grid:  # the common case, every grid vertex kept: one comparison
-        cells = uv[:n_grid].reshape(ny, nx, 2)
-        expect = grid_uv(nx, ny, (span_w, span_h)).reshape(ny, nx, 2)
-        if (np.abs(cells[:, :, 0] - expect[0, :, 0]) < np.float32(ON_GRID * grid_step(nx, span_w))).all() and \
-                (np.abs(cells[:, :, 1] - expect[:, 0, 1][:, None]) < np.float32(ON_GRID * grid_step(ny, span_h))).all():
-            return np.arange(n_grid, dtype=np.int32)
-    # grid index along each axis, fractional (midpoints at halves)
-    fi = grid_index_at(uv[:, 0], nx, span_w)
-    fj = grid_index_at(np.float32(1.0) - uv[:, 1], ny, span_h)
-    i = np.rint(fi).astype(np.int32)
-    j = np.rint(fj).astype(np.int32)
-    on_grid = (np.abs(fi - i) < ON_GRID) & (np.abs(fj - j) < ON_GRID)
-    k = int(np.count_nonzero(on_grid))
-    if not on_grid[:k].all():
-        return None
-    i, j = i[:k], j[:k]
-    if k and (i.min() < 0 or i.max() >= nx or j.min() < 0 or j.max() >= ny):
-        return None
-    g = j * np.int32(nx) + i
-    if k > 1 and not (g[1:] > g[:-1]).all():
-        return None
-    return g
-
-
-def mesh_arrays(geometry: Geometry) -> MeshArrays:
-    """Polygons, corners, edges and corner UVs of ``geometry``'s mesh (see the module notes)."""
     faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
     uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
-    g = grid_index(geometry) if len(faces) else None
-    if g is not None:
-        arrays = _grid_arrays(geometry.vertices, faces, uv, g, *geometry.grid)
-        if arrays is not None:
-            return arrays
-    edges, corner_edge = _sorted_edges(faces, len(geometry.vertices))
+    layout, (nx, ny) = geometry.layout, geometry.grid
+    if quads and layout is not None and layout.grid_faces and nx >= 3 and ny >= 2 \
+            and len(uv) == len(geometry.vertices) and 8 * nx * ny < 2**31:
+        return _grid_arrays(geometry.vertices, faces, uv, layout, nx, ny)
+    edges, corner_edge = sorted_edges(faces, len(geometry.vertices))
     corner_vert = faces.reshape(-1)
     return MeshArrays(
         loop_start=np.arange(0, len(corner_vert), 3, dtype=np.int32), corner_vert=corner_vert,
-        edges=edges, corner_edge=corner_edge, corner_uv=_gather_uv(uv, corner_vert), n_quads=0,
+        edges=edges, corner_edge=corner_edge, corner_uv=gather_uv(uv, corner_vert), n_quads=0,
     )
 
 
-def _gather_uv(uv: np.ndarray, corner_vert: np.ndarray) -> np.ndarray:
+def gather_uv(uv: np.ndarray, corner_vert: np.ndarray) -> np.ndarray:
     """(C, 2) float32 UVs of the corners: one 8-byte gather per corner."""
     return uv.view(np.int64).reshape(-1)[corner_vert].view(np.float32).reshape(-1, 2)
 
 
-def _sorted_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+def sorted_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique edges of any triangle list and each corner's edge, by sorting (O(F log F))."""
     a = faces.astype(np.int64)
     b = np.roll(a, -1, axis=1)
@@ -132,31 +91,19 @@ def _sorted_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.nd
     return edges, inverse.reshape(-1).astype(np.int32)
 
 
-def _mark_run(faces, start: int, d1: int, d2: int, shift: int, limit: int, cells: np.ndarray,
-              gx: np.ndarray | None) -> int | None:
-    """Mark the cells of the run of triangles (c, c+d1, c+d2) from ``faces[start]`` on.
-
-    ``cells[c + shift] = True`` for each; returns where the run ends, or ``None`` when a cell
-    falls outside ``[0, limit)``.  ``gx``: vertex → grid position, ``None`` for the identity.
-    Done in blocks (no face-sized temporaries).
-    """
-    for b0 in range(start, len(faces), _BLOCK):
-        block = faces[b0:b0 + _BLOCK] if gx is None else gx.take(faces[b0:b0 + _BLOCK])
-        c = block[:, 0]
-        ok = (block[:, 1] - c == d1) & (block[:, 2] - c == d2)
-        n = len(ok) if ok.all() else int(np.argmin(ok))
-        if n:
-            c = c[:n] + shift
-            if c.min() < 0 or c.max() >= limit:
-                return None
-            cells[c] = True
-        if n < len(ok):
-            return b0 + n
-    return len(faces)
+def _mark_cells(faces: np.ndarray, shift: int, cells: np.ndarray, gx: np.ndarray | None) -> None:
+    """``cells[p + shift] = True`` for the grid position p of each face's first corner
+    (``gx``: vertex → grid position, ``None`` for the identity), in blocks (no face-sized
+    temporaries)."""
+    for b0 in range(0, len(faces), _BLOCK):
+        c = faces[b0:b0 + _BLOCK, 0]
+        if gx is not None:
+            c = gx.take(c)
+        cells[c + np.int32(shift)] = True
 
 
-def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
-    """:func:`mesh_arrays` for a grid mesh; ``None`` when the faces are not in that layout.
+def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
+    """:func:`mesh_arrays` for a mesh with a :class:`~depth3d.geometry.GridLayout`.
 
     Grid arrays are indexed by grid position p = j·nx + i; a cell is named by its top-left
     corner a (the first triangle (a, a+nx, a+1), the second (a+1, a+nx, a+nx+1)).  A grid edge
@@ -167,23 +114,23 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
     """
     n_grid = nx * ny
     n_vertices = len(vertices)
-    full = len(g) == n_grid  # every grid vertex kept: grid position = vertex index
+    g = layout.grid_index
+    on = g >= 0
+    # every grid vertex kept, first and in order: grid position = vertex index
+    full = int(np.count_nonzero(on)) == n_grid and all(
+        np.array_equal(g[p0:min(p0 + _BLOCK, n_grid)], np.arange(p0, min(p0 + _BLOCK, n_grid), dtype=np.int32))
+        for p0 in range(0, n_grid, _BLOCK))
     gx = None
     if not full:
-        gx = np.full(n_vertices, -4 * n_grid, dtype=np.int32)  # extra vertices: never a grid step
-        gx[:len(g)] = g
+        gx = np.where(on, g, np.int32(-4 * n_grid)).astype(np.int32)  # extra vertices: never a grid step
+        g_on, v_on = g[on], np.flatnonzero(on)
 
-    # -- the layout: [first (a, a+nx, a+1) × n1][second (c, c+nx−1, c+nx) × n2][others]
+    # -- the layout: [first (a, a+nx, a+1) × n1][second (a+1, a+nx, a+nx+1) × n2][others]
     first = np.zeros(n_grid, dtype=bool)
     second = np.zeros(n_grid, dtype=bool)
-    n1 = _mark_run(faces, 0, nx, 1, 0, n_grid - nx, first, gx)
-    k = None if n1 is None else _mark_run(faces, n1, nx - 1, nx, -1, n_grid - nx, second, gx)
-    if not k:
-        return None  # not that layout (or triangles whose corners are extra vertices)
-    if np.count_nonzero(first) != n1 or np.count_nonzero(second) != k - n1:
-        return None  # a triangle listed twice
-    if first[nx - 1::nx].any() or second[nx - 1::nx].any():
-        return None  # a "cell" at the end of a row: its triangles wrap around to the next row
+    k = layout.grid_faces
+    _mark_cells(faces[:layout.first], 0, first, gx)
+    _mark_cells(faces[layout.first:k], -1, second, gx)
 
     # -- which cells become quads
     uv64 = uv.view(np.int64).reshape(-1)
@@ -192,9 +139,9 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
         uv_grid = uv64[:n_grid]
     else:
         positions = np.zeros((n_grid, 3), dtype=np.float32)
-        positions[g] = vertices[:len(g)]
+        positions[g_on] = vertices[v_on]
         uv_grid = np.zeros(n_grid, dtype=np.int64)
-        uv_grid[g] = uv64[:len(g)]
+        uv_grid[g_on] = uv64[v_on]
     quad = first & second
     if quad.any():
         flat_enough = _quad_cells(np.asarray(positions, dtype=np.float32).reshape(ny, nx, 3))
@@ -235,7 +182,8 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
     # rank[id] = how many grid edges come before edge id: its index in the edge list
     rank = np.empty(3 * n_grid + 1, dtype=np.int32)
     rank[0] = 0
-    np.cumsum(present.reshape(-1), dtype=np.int32, out=rank[1:])
+    rank[1:] = present.reshape(-1)
+    np.cumsum(rank[1:], out=rank[1:])  # in int32 throughout (a bool → int32 cumsum casts block by block)
     n_grid_edges = int(rank[-1])
 
     # -- polygons: quads, then the first and second triangles left, then the split ones
@@ -254,14 +202,13 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
     to_vertex = None
     if not full:
         to_vertex = np.zeros(n_grid, dtype=np.int32)
-        to_vertex[g] = np.arange(len(g), dtype=np.int32)
+        to_vertex[g_on] = v_on
     # corners are interleaved per polygon: written in blocks of grid rows, from slices of the
     # grid arrays (compressed to the block's cells unless it has them all)
-    vertex_grid = None if full else to_vertex.reshape(ny, nx)
+    vertex_grid = None if full else to_vertex.reshape(ny, nx)  # vertex at each grid position
     uv_grid = uv_grid.reshape(ny, nx)
     rank_grids = [rank[t * n_grid:(t + 1) * n_grid].reshape(ny, nx) for t in range(3)]
     rows = max(1, _BLOCK // nx)
-    columns = np.arange(nx - 1, dtype=np.int32)  # i of the cells in a row
     at = 0
     for (cells, vert_offsets, edge_offsets), count in zip(kinds, counts):
         size = len(vert_offsets)
@@ -276,12 +223,12 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
             b1 = at + size * n
             shape = (r1 - r0, nx - 1, size) if whole else (n, size)
             cv, ce, cu = (x[at:b1].reshape(shape) for x in (corner_vert, corner_edge, corner_uv))
+            # the vertex at each grid position of rows r0 … r1 (= the position when all are kept)
+            vertices_here = vertex_grid[r0:r1 + 1] if vertex_grid is not None else \
+                np.arange(r0 * nx, (r1 + 1) * nx, dtype=np.int32).reshape(-1, nx)
             for column, (v_off, e_off) in enumerate(zip(vert_offsets, edge_offsets)):
                 j, i = divmod(v_off, nx)
-                if full:  # vertex = grid position
-                    vert = (np.arange(r0 + j, r1 + j, dtype=np.int32) * np.int32(nx))[:, None] + (columns + i)
-                else:
-                    vert = vertex_grid[r0 + j:r1 + j, i:i + nx - 1]
+                vert = vertices_here[j:j + r1 - r0, i:i + nx - 1]
                 t, e = divmod(e_off, n_grid)
                 je, ie = divmod(e, nx)
                 for out, grid in ((cv, vert), (cu, uv_grid[r0 + j:r1 + j, i:i + nx - 1]),
@@ -301,11 +248,11 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
                 np.multiply(lower, (1 << 32) + 1, out=pair)
                 pair += delta << 32
             else:
-                pair = pair.view(np.int32).reshape(-1, 2)
-                pair[:, 0] = to_vertex.take(lower)
+                ends = pair.view(np.int32).reshape(-1, 2)
+                ends[:, 0] = to_vertex.take(lower)
                 lower += delta
-                pair[:, 1] = to_vertex.take(lower)
-    edges = edges.view(np.int32).reshape(-1, 2)
+                ends[:, 1] = to_vertex.take(lower)
+    edge_verts = edges.view(np.int32).reshape(-1, 2)
     if len(others):
         corner_vert[at:] = others.reshape(-1)
         rest = np.empty(len(on_grid), dtype=np.int32)
@@ -313,13 +260,14 @@ def _grid_arrays(vertices, faces, uv, g, nx: int, ny: int) -> MeshArrays | None:
         rest[~on_grid] = n_grid_edges + extra_inverse.reshape(-1).astype(np.int32)
         corner_edge[at:] = rest
         corner_uv[at:] = uv64[others.reshape(-1)]
-        edges[n_grid_edges:, 0] = extra // n_vertices
-        edges[n_grid_edges:, 1] = extra % n_vertices
-    loop_start = np.empty(n_quads + n_tris, dtype=np.int32)
-    loop_start[:n_quads] = np.arange(0, 4 * n_quads, 4, dtype=np.int32)
-    loop_start[n_quads:] = np.arange(4 * n_quads, n_corners, 3, dtype=np.int32)
+        edge_verts[n_grid_edges:, 0] = extra // n_vertices
+        edge_verts[n_grid_edges:, 1] = extra % n_vertices
+    loop_start = np.arange(n_quads + n_tris, dtype=np.int32)  # 4·p for quads, then 4·n_quads + 3·(p − n_quads)
+    loop_start[:n_quads] *= np.int32(4)
+    loop_start[n_quads:] *= np.int32(3)
+    loop_start[n_quads:] += np.int32(n_quads)
     return MeshArrays(
-        loop_start=loop_start, corner_vert=corner_vert, edges=edges, corner_edge=corner_edge,
+        loop_start=loop_start, corner_vert=corner_vert, edges=edge_verts, corner_edge=corner_edge,
         corner_uv=corner_uv.view(np.float32).reshape(-1, 2), n_quads=n_quads,
     )
 
