@@ -6,7 +6,7 @@ re-meshing from cached depth) and the benchmarks all call :func:`reconstruct`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
