@@ -331,3 +331,78 @@ def test_triangulate_drops_torn_triangles_and_keeps_all_without_cuts():
     assert whole.faces.tolist() == [[0, 3, 1], [1, 4, 2], [1, 3, 4], [2, 4, 5]]
     q[0, 0] = np.nan  # a vertex without a point takes its triangles with it
     assert triangulate(q, None).faces.tolist() == [[1, 4, 2], [1, 3, 4], [2, 4, 5]]
+
+
+# --- quiet tiles (depth3d.edges.tiles): skipped work, identical results ------------------------
+
+def test_window_stats_bound_a_plane_and_single_out_the_tiles_near_a_step():
+    from depth3d.edges.tiles import quiet_tiles, window_stats
+
+    n, t = 160, 16  # 10 × 10 tiles; a halo of one tile
+    q = _plane(n, n)
+    stats = window_stats(q, t, t)
+    inner = (slice(1, -1), slice(1, -1))  # a window past the border has no bound
+    assert np.isnan(stats.rho[0]).all() and np.isnan(stats.rho[:, -1]).all()
+    assert (stats.rho[inner] < 1e-4 * stats.qmin[inner]).all()  # within float32 rounding of a plane
+    for j in range(1, 9):  # qmin, qmax bound q over each window (the tile and those beside it)
+        for i in range(1, 9):
+            win = q[(j - 1) * t:(j + 2) * t, (i - 1) * t:(i + 2) * t]
+            assert stats.qmin[j, i] <= win.min() and stats.qmax[j, i] >= win.max()
+    ok = quiet_tiles(stats, 18.0, lambda lo, hi: 0.005 * lo)
+    assert ok[inner].all() and not ok[0].any()
+    q[:, 80:] *= np.float32(0.5)  # a step between columns 79 and 80: tiles 4 | 5
+    ok = quiet_tiles(window_stats(q, t, t), 18.0, lambda lo, hi: 0.005 * lo)
+    # a tile is quiet when its window (the tiles beside it) is all on one side of the step
+    assert ok[1:-1].tolist() == [[False, True, True, True, False, False, True, True, True, False]] * 8
+
+
+def _tiled_and_whole(monkeypatch, run):
+    """``run()`` with every grid tiled, and with none: both results."""
+    import depth3d.edges.tiles as tiles
+
+    monkeypatch.setattr(tiles, "MIN_TILED", 0)
+    tiled = run()
+    monkeypatch.setattr(tiles, "MIN_TILED", 1 << 62)
+    return tiled, run()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stages_skip_quiet_tiles_with_identical_results(monkeypatch, seed):
+    """Boxes on a slanted floor and a wall (planes: many quiet tiles), blurred as a model blurs
+    them, with holes: each stage gives the same arrays tiled as on the whole grid."""
+    import sys
+    from pathlib import Path
+
+    from test_flying import model_blur
+
+    import depth3d.edges.tiles as tiles
+    from depth3d.edges import cut_edges, edge_window_radius, restore_creases, sharpen_steps
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from bench_convert import scene
+
+    rng = np.random.default_rng(seed)
+    h, w = 480, 640
+    depth = scene(w, h)[1]
+    for _ in range(3):
+        y, x = rng.integers(0, h - 60), rng.integers(0, w - 60)
+        depth[y:y + rng.integers(8, 60), x:x + rng.integers(8, 60)] = rng.uniform(1, 5)
+    depth = model_blur(depth) if seed % 2 else depth
+    q = (1 / depth).astype(np.float32)
+    if seed == 2:
+        q[rng.random(q.shape) < 0.0005] = np.nan
+    q = q[: h - seed, : w - 2 * seed]  # odd sizes too
+    r = edge_window_radius(q.shape[1], q.shape[0])
+    monkeypatch.setattr(tiles, "MIN_TILED", 0)  # work is skipped on many tiles (holes leave fewer)
+    assert tiles.tiling(q, 2 * r + 4, lambda s: tiles.quiet_tiles(s, 4.0, lambda lo, hi: 0.01 * lo))[1].mean() > 0.1
+
+    def run():
+        s = sharpen_steps(q, r, 0.02, drop_curving=True)
+        c = restore_creases(s, r, 0.02)
+        return s, c, cut_edges(c, 0.02, r, (0.002, 0.002), q), cut_edges(c, 0.02)
+
+    (s1, c1, k1, z1), (s2, c2, k2, z2) = _tiled_and_whole(monkeypatch, run)
+    assert np.array_equal(s1, s2, equal_nan=True) and np.array_equal(c1, c2, equal_nan=True)
+    for kind in k1:
+        assert np.array_equal(k1[kind], k2[kind]) and np.array_equal(z1[kind], z2[kind])
+    assert any(k1[kind].any() for kind in k1)  # there are steps to find

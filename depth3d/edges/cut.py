@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bands import Band, row_bands, run_bands
 from .grid_edges import EDGE_KINDS, KEEP, SPLIT, TEAR, Cuts, along, edge_ends, edge_shape, relative, window_extreme
 from .lines import straddles, window_ends
 from .params import EdgeParams, resolve
+from .tiles import Window, quiet_tiles, run_windows, tiling
 
 __all__ = ["cut_edges", "edges_apart"]
 
@@ -39,22 +39,25 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     """
     p = resolve(params)
     ny, nx = q.shape
-    # an edge's code depends on rows up to 2·radius + 3 away (_on_plane's reach beyond an end,
-    # and the window around steps): computed in row bands, it is the same
-    bands = row_bands(ny, nx, 2 * radius + 4)
-    if len(bands) == 1:
-        return _cut_edges(q, threshold, radius, pitch, measured, p)
-    cuts = {kind: np.empty(edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}
+    # an edge's code depends on vertices up to 2·radius + 3 away (_on_plane's reach beyond an
+    # end, and the window around steps): computed in windows with that halo, it is the same;
+    # and where the grid is within rho of a plane, nothing continued across an edge or a window
+    # misses by 4·rho (:mod:`depth3d.edges.tiles`): far below the threshold, every edge is KEEP
+    halo = 2 * radius + 4
+    t, quiet = tiling(q, halo, lambda stats: quiet_tiles(stats, 4.0, lambda lo, hi: 0.5 * threshold * lo))
+    cuts = {kind: np.zeros(edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}  # KEEP
 
-    def work(band: Band) -> None:
-        a, b, lo, hi = band
-        part = _cut_edges(q[a:b], threshold, radius, pitch, None if measured is None else measured[a:b], p)
+    def work(w: Window) -> None:
+        part = _cut_edges(q[w.a:w.b, w.c:w.d], threshold, radius, pitch,
+                          None if measured is None else measured[w.a:w.b, w.c:w.d], p)
         for kind, code in part.items():
-            # "h" edges lie on rows; "v" and "d" edge row j joins rows j and j + 1
-            end = hi if kind == "h" else min(hi, ny - 1)
-            cuts[kind][lo:end] = code[lo - a:end - a]
+            # edge (j, i) goes with vertex (j, i): "h" edges stop a column, "v" a row short
+            # of the grid's end, "d" both
+            rows, cols = edge_shape(kind, ny, nx)
+            end, right = min(w.hi, rows), min(w.right, cols)
+            cuts[kind][w.lo:end, w.left:right] = code[w.lo - w.a:end - w.a, w.left - w.c:right - w.c]
 
-    run_bands(work, bands)
+    run_windows(q.shape, halo, t, quiet, work)
     return cuts
 
 

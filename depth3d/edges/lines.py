@@ -8,12 +8,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..bands import Band, row_bands, run_bands
 from .grid_edges import shifted
 from .params import EdgeParams
+from .tiles import Window, WindowStats, run_windows, tiling
 
-__all__ = ["LINES", "LineCandidates", "SidePredictions", "Walk", "WindowEnds", "across_lines", "by_bands",
-           "radii", "reach", "side_predictions", "straddles", "window_ends"]
+__all__ = ["LINES", "LineCandidates", "SidePredictions", "Walk", "WindowEnds", "across_lines", "by_tiles",
+           "continuation_weight", "radii", "reach", "side_predictions", "straddles", "window_ends"]
 
 LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns, diagonals: (dj, di) steps
 
@@ -165,15 +165,31 @@ def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
                                  Walk(flat, base, step))
 
 
-def by_bands(local: Callable[..., np.ndarray], q: np.ndarray, halo: int, *more: np.ndarray) -> np.ndarray:
-    """``local(q, *more)`` → (ny, nx) float32, computed in row bands (:mod:`depth3d.bands`):
-    identical, as its row j depends on rows j ± ``halo`` of its (ny, nx) inputs only."""
-    out = np.empty(q.shape, np.float32)
+def continuation_weight(radius: int, params: EdgeParams) -> float:
+    """S: the largest sum of |coefficients| with which :func:`side_predictions` weighs its samples,
+    plus 1 for the vertex itself.  A parabola through samples r, r+k, r+2k continued t = r/k
+    triple steps is s1·(1 + t + T) − s2·(t + 2T) + s3·T with T = t(t+1)/2; on samples within
+    rho of a plane (exact for it) it misses the vertex by at most S·rho (:mod:`depth3d.edges.tiles`)."""
+    s = 4.0  # 2·q_v − q_v′ against q_u, and the chord of a window against its middle
+    for r in radii(radius):
+        k = max(1, r // 2)
+        t = r / k
+        tt = t * (t + 1) / 2
+        s = max(s, abs(1 + t + tt) + abs(t + 2 * tt) + abs(tt) + 1)
+    return s
 
-    def work(band: Band) -> None:
-        a, b, lo, hi = band
-        out[lo:hi] = local(q[a:b], *(m[a:b] for m in more))[lo - a:hi - a]
 
-    ny, nx = q.shape
-    run_bands(work, row_bands(ny, nx, halo))
+def by_tiles(local: Callable[[np.ndarray], np.ndarray], q: np.ndarray, halo: int,
+             quiet: Callable[[WindowStats], np.ndarray]) -> np.ndarray:
+    """``local(q)`` → (ny, nx) float32, where it may differ from ``q``: computed on the tiles
+    that are not ``quiet(stats)`` (:mod:`depth3d.edges.tiles`), ``q`` itself elsewhere.
+    Identical to ``local(q)``, as its row j, column i depends on ``q`` within ``halo`` of (j, i)
+    only, and equals ``q`` on the quiet tiles."""
+    t, still = tiling(q, halo, quiet)
+    out = np.array(q, np.float32, order="C")  # row-major whatever q's order (as the stages after expect)
+
+    def work(w: Window) -> None:
+        out[w.lo:w.hi, w.left:w.right] = local(q[w.a:w.b, w.c:w.d])[w.lo - w.a:w.hi - w.a, w.left - w.c:w.right - w.c]
+
+    run_windows(q.shape, halo, t, still, work)
     return out

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lines import across_lines, by_bands, reach, straddles
+from .lines import across_lines, by_tiles, continuation_weight, reach, straddles
 from .params import EdgeParams, resolve
+from .tiles import WindowStats, quiet_tiles
 
 __all__ = ["restore_creases", "sharpen_steps"]
 
@@ -51,7 +52,15 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     out rather than guessed.
     """
     p = resolve(params)
-    return by_bands(lambda band: _sharpen_steps(band, radius, threshold, drop_curving, p), q, reach(radius) + 1)
+    # a ramp vertex is off its nearer side's continuation, which came from a triple, by more than
+    # ramp_margin_behind (the least margin) × that continuation: not where it is within half of that
+    margin = 0.5 * min(p.ramp_margin_behind, p.ramp_margin_blurred, p.ramp_margin)
+
+    def quiet(stats: WindowStats) -> np.ndarray:  # miss ≤ margin·(qmin − miss)
+        return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: margin * lo / (1 + margin))
+
+    return by_tiles(lambda part: _sharpen_steps(part, radius, threshold, drop_curving, p), q, reach(radius) + 1,
+                    quiet)
 
 
 def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool, p: EdgeParams) -> np.ndarray:
@@ -126,7 +135,11 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgePa
     restored.  Of the lines that qualify, the one that moves the vertex most wins.
     """
     p = resolve(params)
-    return by_bands(lambda band: _restore_creases(band, radius, threshold, p), q, reach(radius) + 1)
+
+    def quiet(stats: WindowStats) -> np.ndarray:  # a crease moves a vertex by more than crease_min
+        return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: 0.5 * p.crease_min * lo)
+
+    return by_tiles(lambda part: _restore_creases(part, radius, threshold, p), q, reach(radius) + 1, quiet)
 
 
 def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams) -> np.ndarray:
