@@ -12,7 +12,7 @@ from .grid_edges import shifted
 from .params import EdgeParams
 from .tiles import Window, WindowStats, run_windows, tiling
 
-__all__ = ["LINES", "LineCandidates", "SidePredictions", "Walk", "WindowEnds", "across_lines", "by_tiles",
+__all__ = ["LINES", "LineCandidates", "Region", "SidePredictions", "Walk", "WindowEnds", "across_lines", "by_tiles",
            "continuation_weight", "radii", "reach", "side_predictions", "straddles", "window_ends"]
 
 LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns, diagonals: (dj, di) steps
@@ -142,23 +142,31 @@ def straddles(q: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> 
 Screen = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+Region = tuple[slice, slice]  # rows and columns of a grid
+
+
 def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
-                 params: EdgeParams) -> Iterator[LineCandidates]:
+                 params: EdgeParams, region: Region = (slice(None), slice(None))) -> Iterator[LineCandidates]:
     """Vertices worth a closer look along each line (rows, columns, diagonals), with both sides'
     continuations there (:func:`side_predictions`).
 
-    screen(q, a, b) → (ny, nx) bool, from the samples ``a``, ``b`` ``radius`` steps either side.
+    screen(q, a, b) → bool of q's shape, from the samples ``a``, ``b`` ``radius`` steps either
+    side; only the vertices in ``region`` of ``q`` are screened (the rest is read as samples).
     """
     far = reach(radius)
     # beyond the photo's border a surface continues level (the border value repeated): a step
     # that meets the frame, such as a roof cut by the top edge, is still sharpened across it
     pp = np.pad(q, far, mode="edge")
     flat, width = pp.ravel(), q.shape[1] + 2 * far
+    rows, cols = region
+    j0, i0 = rows.indices(q.shape[0])[0], cols.indices(q.shape[1])[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         for dj, di, a, b in window_ends(pp, far, radius, q.shape):
-            jj, ii = np.nonzero(screen(q, a, b))
+            jj, ii = np.nonzero(screen(q[region], a[region], b[region]))
             if len(jj) == 0:
                 continue
+            jj += j0
+            ii += i0
             base = (jj + far) * width + (ii + far)
             step = dj * width + di
             yield LineCandidates(dj, di, jj, ii, side_predictions(flat, base, step, radius, threshold, params),
@@ -179,17 +187,18 @@ def continuation_weight(radius: int, params: EdgeParams) -> float:
     return s
 
 
-def by_tiles(local: Callable[[np.ndarray], np.ndarray], q: np.ndarray, halo: int,
+def by_tiles(local: Callable[[np.ndarray, Region], np.ndarray], q: np.ndarray, halo: int,
              quiet: Callable[[WindowStats], np.ndarray]) -> np.ndarray:
-    """``local(q)`` → (ny, nx) float32, where it may differ from ``q``: computed on the tiles
-    that are not ``quiet(stats)`` (:mod:`depth3d.edges.tiles`), ``q`` itself elsewhere.
-    Identical to ``local(q)``, as its row j, column i depends on ``q`` within ``halo`` of (j, i)
-    only, and equals ``q`` on the quiet tiles."""
+    """``local(q, region)`` → float32 of q's shape, right in ``region`` and where it may differ
+    from ``q``: computed on the tiles that are not ``quiet(stats)`` (:mod:`depth3d.edges.tiles`),
+    ``q`` itself elsewhere.  Identical to ``local(q, everywhere)``, as its row j, column i depends
+    on ``q`` within ``halo`` of (j, i) only, and equals ``q`` on the quiet tiles."""
     t, still = tiling(q, halo, quiet)
     out = np.array(q, np.float32, order="C")  # row-major whatever q's order (as the stages after expect)
 
     def work(w: Window) -> None:
-        out[w.lo:w.hi, w.left:w.right] = local(q[w.a:w.b, w.c:w.d])[w.lo - w.a:w.hi - w.a, w.left - w.c:w.right - w.c]
+        own = (slice(w.lo - w.a, w.hi - w.a), slice(w.left - w.c, w.right - w.c))
+        out[w.lo:w.hi, w.left:w.right] = local(q[w.a:w.b, w.c:w.d], own)[own]
 
     run_windows(q.shape, halo, t, still, work)
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lines import across_lines, by_tiles, continuation_weight, reach, straddles
+from .lines import Region, across_lines, by_tiles, continuation_weight, reach, straddles
 from .params import EdgeParams, resolve
 from .tiles import WindowStats, quiet_tiles
 
@@ -59,12 +59,13 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     def quiet(stats: WindowStats) -> np.ndarray:  # miss ≤ margin·(qmin − miss)
         return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: margin * lo / (1 + margin))
 
-    return by_tiles(lambda part: _sharpen_steps(part, radius, threshold, drop_curving, p), q, reach(radius) + 1,
-                    quiet)
+    return by_tiles(lambda part, own: _sharpen_steps(part, radius, threshold, drop_curving, p, own), q,
+                    reach(radius) + 1, quiet)
 
 
-def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool, p: EdgeParams) -> np.ndarray:
-    """:func:`sharpen_steps` on the whole of ``q``."""
+def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool, p: EdgeParams,
+                   region: Region) -> np.ndarray:
+    """:func:`sharpen_steps` on ``q``, right in ``region`` (outside it, ``q``'s vertices are only read)."""
     p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
     best_gap = np.zeros(q.shape, np.float32)
@@ -73,7 +74,7 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
         return straddles(q, a, b, threshold)  # the samples differ, and the vertex is between them
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        for dj, di, jj, ii, sides, (flat, base, st) in across_lines(q, radius, threshold, screen, p):
+        for dj, di, jj, ii, sides, (flat, base, st) in across_lines(q, radius, threshold, screen, p, region):
             (left, right), exact, bends, _ = sides
             gap = np.abs(left - right)
             # the two sides' continuations must differ (on most screened vertices, a smooth
@@ -139,11 +140,11 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgePa
     def quiet(stats: WindowStats) -> np.ndarray:  # a crease moves a vertex by more than crease_min
         return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: 0.5 * p.crease_min * lo)
 
-    return by_tiles(lambda part: _restore_creases(part, radius, threshold, p), q, reach(radius) + 1, quiet)
+    return by_tiles(lambda part, own: _restore_creases(part, radius, threshold, p, own), q, reach(radius) + 1, quiet)
 
 
-def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams) -> np.ndarray:
-    """:func:`restore_creases` on the whole of ``q``."""
+def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams, region: Region) -> np.ndarray:
+    """:func:`restore_creases` on ``q``, right in ``region`` (outside it, ``q``'s vertices are only read)."""
     out = q.copy()
     best = np.zeros(q.shape, np.float32)
 
@@ -151,7 +152,7 @@ def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams
         return np.abs(q - np.float32(0.5) * (a + b)) > np.float32(p.crease_min) * q  # off the chord
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p):
+        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region):
             qv = q[jj, ii]
             (left, right), (el, er), (bl, br), (sl, sr) = sides
             # off both continuations by crease_min (on a smooth surface they meet the vertex):

@@ -10,8 +10,9 @@ far its plane strays from the centre's over it.  A continuation that weighs the 
 coefficients whose magnitudes sum to S then misses the vertex by at most S·rho (plus float32
 rounding, bounded generously); when that is a fraction of the stage's own tolerance, nothing
 in the tile can pass the stage's test, and its output there is known without computing it:
-the input itself (sharpening) or KEEP (cuts).  Windows that reach the grid's border, or hold
-a sample without a point, are always computed.  The stage runs on the other tiles only,
+the input itself (sharpening) or KEEP (cuts).  Beyond the grid's border the windows hold the
+border value repeated, as every stage reads it there; a window holding a sample without a
+point is always computed.  The stage runs on the other tiles only,
 in row bands (:mod:`depth3d.bands`) of windows that are runs of such tiles with their halo:
 identical to running it on the whole grid, as each output depends on inputs within ``halo``.
 """
@@ -43,28 +44,31 @@ def tile_size(halo: int) -> int:
 class WindowStats(NamedTuple):
     """Per tile, (ty, tx) float64, over its window (the tile and the tiles within the halo):
     ``rho`` the largest departure from the centre tile's plane (NaN: no bound — a sample
-    without a point, or a window past the grid's border or its last whole tile), and the
-    smallest and largest disparity."""
+    without a point), and bounds of the smallest and largest disparity."""
 
     rho: np.ndarray
     qmin: np.ndarray
     qmax: np.ndarray
 
 
-def _tile_planes(q: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
-    """A plane through each whole t × t tile of ``q``, in the tile's centred coordinates:
-    ``(alpha, beta, gamma, rho, qmin, qmax)``, (ny // t, nx // t) float64: the plane
+def _tile_planes(q: np.ndarray, t: int, pad: int, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """A plane through each t × t tile of ``q`` padded by ``pad`` (the border value repeated)
+    before and to ``shape`` tiles, in the tile's centred coordinates:
+    ``(alpha, beta, gamma, rho, qmin, qmax)``, ``shape`` float64: the plane
     alpha + beta·x + gamma·y (least squares, in float32: any plane will do, the bound is
     computed for the plane as rounded), the largest |q − plane| over the tile (evaluated in
     float32, plus STATS_SLACK × the magnitudes involved: more than its rounding), and bounds
     of q there from those (NaN where the tile holds a NaN)."""
-    ty, tx = q.shape[0] // t, q.shape[1] // t
+    ty, tx = shape
+    ny, nx = q.shape
     a32, b32, g32, far32 = (np.empty((ty, tx), np.float32) for _ in range(4))
     x = np.arange(t, dtype=np.float32) - np.float32((t - 1) / 2)
     xx = np.float32((x * x).sum() * t)
     width = tx * t
     for j in range(ty):  # a row of tiles at a time (reductions over rows first: contiguous)
-        block = np.ascontiguousarray(q[j * t:(j + 1) * t, :width])  # (y, tile · x)
+        first = j * t - pad
+        rows = q[first:first + t] if 0 <= first <= ny - t else q[np.clip(np.arange(first, first + t), 0, ny - 1)]
+        block = np.pad(rows, ((0, 0), (pad, width - pad - nx)), mode="edge")  # (y, tile · x)
         col = block.sum(axis=0).reshape(tx, t)
         a = col.sum(axis=1) / np.float32(t * t)
         b = (col @ x) / xx
@@ -84,20 +88,17 @@ def _tile_planes(q: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
 
 
 def window_stats(q: np.ndarray, halo: int, t: int) -> WindowStats:
-    """:class:`WindowStats` of the ``t`` × ``t`` tiles of ``q``, over windows of ``halo`` grid steps
-    around them (rounded up to whole tiles); shape (⌈ny/t⌉, ⌈nx/t⌉)."""
+    """:class:`WindowStats` of the ``t`` × ``t`` tiles of ``q`` (the last ones partial), over windows
+    of ``halo`` grid steps around them (rounded up to whole tiles); shape (⌈ny/t⌉, ⌈nx/t⌉).
+    Beyond the grid's border every stage repeats the border value: so do the windows."""
     if q.flags.f_contiguous and not q.flags.c_contiguous:  # a transposed grid: the same, transposed
         return WindowStats(*(v.T for v in window_stats(q.T, halo, t)))
     ny, nx = q.shape
     shape = (-(-ny // t), -(-nx // t))
     ring = -(-halo // t)
-    alpha, beta, gamma, rho, qmin, qmax = _tile_planes(q, t)
-    ty, tx = rho.shape
-    out = WindowStats(*(np.full(shape, np.nan) for _ in range(3)))
-    if ty < 2 * ring + 1 or tx < 2 * ring + 1:
-        return out
+    alpha, beta, gamma, rho, qmin, qmax = _tile_planes(q, t, ring * t, (shape[0] + 2 * ring, shape[1] + 2 * ring))
+    ty, tx = rho.shape  # shape + 2·ring: every tile of q is a centre, its window on whole tiles
     h = (t - 1) / 2  # the largest |x|, |y| of a tile's centred coordinates
-    # centre tiles whose window lies on whole tiles inside the grid
     cy, cx = slice(ring, ty - ring), slice(ring, tx - ring)
     ac, bc, gc = alpha[cy, cx], beta[cy, cx], gamma[cy, cx]
     r = np.zeros(ac.shape)
@@ -112,11 +113,8 @@ def window_stats(q: np.ndarray, halo: int, t: int) -> WindowStats:
                 r = np.maximum(r, rho[ny_, nx_] + stray)  # NaN (no bound) propagates
                 lo = np.minimum(lo, qmin[ny_, nx_])
                 hi = np.maximum(hi, qmax[ny_, nx_])
-    # float64 rounding of the above, far below the slack already counted
-    out.rho[cy, cx] = r * (1 + 1e-9)
-    out.qmin[cy, cx] = lo
-    out.qmax[cy, cx] = hi
-    return out
+    # float64 rounding of the above: far below the slack already counted
+    return WindowStats(r * (1 + 1e-9), lo, hi)
 
 
 def quiet_tiles(stats: WindowStats, s: float, tolerance: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
