@@ -71,8 +71,9 @@ def _tile_planes(q: np.ndarray, t: int, pad: int, shape: tuple[int, int]) -> tup
         block = np.pad(rows, ((0, 0), (pad, width - pad - nx)), mode="edge")  # (y, tile · x)
         col = block.sum(axis=0).reshape(tx, t)
         a = col.sum(axis=1) / np.float32(t * t)
-        b = (col @ x) / xx
-        g = (x @ block).reshape(tx, t).sum(axis=1) / xx
+        # einsum's own loops, not BLAS (whose threads would only compete with the bands)
+        b = np.einsum("ix,x->i", col, x) / xx
+        g = np.einsum("y,yw->w", x, block).reshape(tx, t).sum(axis=1) / xx
         dev = block - (b[:, None] * x).reshape(1, width)
         dev -= np.repeat(a, t)[None, :] + x[:, None] * np.repeat(g, t)[None, :]
         top = dev.max(axis=0).reshape(tx, t).max(axis=1)  # NaN propagates
