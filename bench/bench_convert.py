@@ -1,6 +1,7 @@
 """Conversion time and peak memory: ``depth3d convert`` vs the common approach, same inputs.
 
     .venv/bin/python bench/bench_convert.py [--sizes 2,12] [--repeat 2]
+    .venv/bin/python bench/bench_convert.py --profile 12 [--resolution 0]
 
 Inputs (made once, in a temp folder): a synthetic photo of a room (floor, walls, boxes, a ball;
 textured, JPEG quality 90) of 2 MP (1632×1224) and 12 MP (4000×3000), and its planar depth in
@@ -19,6 +20,9 @@ Printed for the default grid and ``--resolution 0`` (a vertex per pixel), each a
 reference of the same run: the speed-up reference / ours and how many times less peak memory
 ours takes (best of ``--repeat``), then the issue's goals at 12 MP: ``--resolution 0`` ≥ 4×
 faster and ≥ 2× less memory, the default grid ≥ 10× faster and under 1.5 GB.
+
+``--profile MP``: instead, ``reconstruct`` on that input at ``--resolution`` (default 0) under
+cProfile (CPU time), once warm: its wall and CPU time, then the 30 entries of most cumulative time.
 """
 from __future__ import annotations
 
@@ -145,14 +149,43 @@ def make_inputs(folder: Path, mp: int) -> None:
     np.save(folder / f"depth{mp}.npy", depth)
 
 
+def profile(mp: int, resolution: int) -> None:
+    """``reconstruct`` of the ``mp`` input at ``resolution`` under cProfile (after one warm run)."""
+    import cProfile
+    import pstats
+
+    from depth3d.backends.file import FileBackend
+    from depth3d.image import read_photo
+    from depth3d.pipeline import estimate_depth
+    from depth3d.reconstruct import Options, reconstruct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, __file__, "--make", tmp, str(mp)], check=True)
+        photo = read_photo(str(Path(tmp) / f"photo{mp}.jpg"))
+        depth = estimate_depth(photo, FileBackend(str(Path(tmp) / f"depth{mp}.npy")))
+    options = Options(fov=FOV_DEG, resolution=resolution)
+    reconstruct(photo.rgb, depth.depth, depth.kind, options)
+    start, cpu = time.perf_counter(), time.process_time()
+    reconstruct(photo.rgb, depth.depth, depth.kind, options)
+    print(f"reconstruct, {mp} MP, --resolution {resolution}: {time.perf_counter() - start:.2f} s wall, "
+          f"{time.process_time() - cpu:.2f} s CPU, unprofiled; the profile counts CPU time (steadier when busy)")
+    prof = cProfile.Profile(time.process_time)
+    prof.runcall(reconstruct, photo.rgb, depth.depth, depth.kind, options)
+    pstats.Stats(prof).strip_dirs().sort_stats("cumulative").print_stats(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2,12", help="megapixels, from 2 and 12")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--profile", type=int, metavar="MP", help="profile reconstruct on the MP input instead")
+    ap.add_argument("--resolution", type=int, default=0, help="the grid for --profile")
     ap.add_argument("--make", nargs=2, metavar=("DIR", "MP"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.make:
         return make_inputs(Path(args.make[0]), int(args.make[1]))
+    if args.profile:
+        return profile(args.profile, args.resolution)
 
     print(f"{'photo':>14} {'grid':>7}  {'ours s':>7} {'ref s':>7} {'faster':>7}   {'ours MB':>8} {'ref MB':>8} "
           f"{'smaller':>7}")

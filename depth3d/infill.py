@@ -164,7 +164,7 @@ def _cut_seeds(q: np.ndarray, cuts: dict, located: dict | None, reach: float) ->
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
         cut = codes != KEEP
         if located:
-            cut = cut | located[kind][0]
+            cut = cut | located[kind].located
         j, i = np.nonzero(cut)
         tear = codes[j, i] == TEAR
         ja, ia, jb, ib = j + oj, i + oi, j + oj + sj, i + oi + si

@@ -18,6 +18,7 @@ from .depth import disparity_limits, near_far_to_scale_shift, to_metric_disparit
 from .edges import (
     DEFAULT_EDGE_THRESHOLD,
     KEEP,
+    LocatedCuts,
     coarsen_cuts,
     cut_edges,
     edge_window_radius,
@@ -189,7 +190,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
 
 
 def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
-              pitch: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict | None]:
+              pitch: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict[str, LocatedCuts] | None]:
     """:func:`~depth3d.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
     ``q`` (sharpened; ``measured`` before), whose spacing is ``pitch`` (x, y) in tan-angle units.
 

@@ -1,6 +1,8 @@
 """The edge rule on analytic cases (depth3d.edges, through depth3d.reconstruct)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -147,7 +149,7 @@ def test_a_ball_curving_away_at_its_silhouette_is_left_out_not_guessed(monkeypat
     which leaves a fraction of the triangles off the true surface that continuing them does."""
     from test_flying import model_blur
 
-    import depth3d.edges as edges
+    import depth3d.edges.params as edge_params
 
     h, w, fov = 960, 1280, 60.0
     tan_x = np.tan(np.radians(fov / 2))
@@ -165,7 +167,7 @@ def test_a_ball_curving_away_at_its_silhouette_is_left_out_not_guessed(monkeypat
         return float(area[off].sum() / area.sum())
 
     dropped = {res: flying(res) for res in (1024, 0)}
-    monkeypatch.setattr(edges, "CURVING_AWAY", np.inf)
+    monkeypatch.setattr(edge_params, "DEFAULT_PARAMS", replace(edge_params.DEFAULT_PARAMS, curving_away=np.inf))
     continued = {res: flying(res) for res in (1024, 0)}
     for res in dropped:
         assert dropped[res] <= 0.005
@@ -194,3 +196,216 @@ def test_random_steps_and_holes_give_valid_meshes_at_every_grid(seed):
             area = ((uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1])
                     - (uv[:, 2, 0] - uv[:, 0, 0]) * (uv[:, 1, 1] - uv[:, 0, 1]))
             assert (area > 1e-12).all(), (resolution, projection)  # counter-clockwise, not flat
+
+
+# --- each stage on its own (depth3d.edges.params, .sharpen, .cut, .faces) ---------------------
+
+def test_params_are_one_frozen_dataclass_and_set_the_window():
+    from dataclasses import FrozenInstanceError
+
+    from depth3d.edges import DEFAULT_PARAMS, EdgeParams, edge_window_radius
+
+    with pytest.raises(FrozenInstanceError):
+        DEFAULT_PARAMS.ramp_margin = 0.5  # type: ignore[misc]
+    assert edge_window_radius(4000, 3000) == 20  # 0.5 % of the long side
+    assert edge_window_radius(100, 300) == 2  # never below min_window
+    assert EdgeParams(edge_window=0.01).window_radius(3000, 4000) == 40
+
+
+def _rows(values, ny: int = 30) -> np.ndarray:
+    """(ny, len(values)) float32 grid whose every row is ``values`` (disparity along x)."""
+    return np.repeat(np.asarray(values, np.float32)[None, :], ny, axis=0)
+
+
+def _plane(ny: int = 30, nx: int = 40) -> np.ndarray:
+    j, i = np.mgrid[0:ny, 0:nx].astype(np.float32)
+    return np.float32(0.25) + np.float32(1 / 256) * i + np.float32(1 / 512) * j
+
+
+def _ramp(nx: int = 40, at: int = 20, width: int = 4) -> np.ndarray:
+    """0.5 up to column ``at``, 0.25 from ``at`` + ``width``, straight between (exact in float32)."""
+    t = np.clip((np.arange(nx) - at) / width, 0, 1)
+    return _rows(0.5 - 0.25 * t)
+
+
+@pytest.mark.parametrize("grid", [_plane(), _ramp(width=12), _rows(np.where(np.arange(40) < 20, 0.5, 0.25))],
+                         ids=["plane", "wide ramp", "sharp step"])
+def test_sharpening_leaves_planes_wide_ramps_and_sharp_steps_alone(grid):
+    from depth3d.edges import restore_creases, sharpen_steps
+
+    # the wide ramp is three windows wide: each vertex on it is predicted by the ramp itself.
+    # Beyond the frame a surface continues level, so a slope meeting it is a crease there: only
+    # vertices farther from the border than the samples reach (8 steps for a window of 4) count
+    m = 8
+    for out in (sharpen_steps(grid, 4, 0.02), restore_creases(grid, 4, 0.02)):
+        assert np.array_equal(out[m:-m, m:-m], grid[m:-m, m:-m])
+
+
+def test_a_blurred_step_becomes_a_clean_one_where_the_blur_crossed_the_middle():
+    from depth3d.edges import sharpen_steps
+
+    q = _ramp()  # 0.5, 0.4375, 0.375, 0.3125, 0.25 at columns 20 … 24: a step blurred over a window
+    out = sharpen_steps(q, 4, 0.02)
+    # each ramp vertex takes its nearer side's continuation; the middle one (a tie) the first side
+    expect = _rows(np.where(np.arange(40) <= 22, 0.5, 0.25))
+    assert np.array_equal(out, expect)
+
+
+def test_a_rounded_crease_is_sharp_again():
+    from depth3d.edges import restore_creases
+
+    ridge = _rows((52 - np.abs(np.arange(40) - 20)) / 128)  # two planes meeting at column 20
+    rounded = ridge.copy()
+    rounded[:, 20] = (51 + 52 + 51) / 3 / 128  # a 3-tap blur rounds the kink, and only it
+    assert np.array_equal(restore_creases(rounded, 4, 0.02), ridge)
+
+
+def _no_cuts(cuts) -> bool:
+    return all(not c.any() for c in cuts.values())
+
+
+@pytest.mark.parametrize("radius", [0, 4])
+def test_cut_edges_of_a_single_step_are_exactly_the_edges_across_it(radius):
+    from depth3d.edges import KEEP, SPLIT, cut_edges, edges_apart
+
+    ny, nx, c = 12, 10, 4  # 0.5 up to column c, 0.25 beyond it
+    q = _rows(np.where(np.arange(nx) <= c, 0.5, 0.25), ny)
+    cuts = cut_edges(q, 0.02, radius, (0.01, 0.01), q if radius else None)
+    assert {k: v.shape for k, v in cuts.items()} == {"h": (ny, nx - 1), "v": (ny - 1, nx), "d": (ny - 1, nx - 1)}
+    expect_h = np.full((ny, nx - 1), KEEP, np.uint8)
+    expect_h[:, c] = SPLIT  # (j, c)–(j, c+1)
+    expect_d = np.full((ny - 1, nx - 1), KEEP, np.uint8)
+    expect_d[:, c] = SPLIT  # (j, c+1)–(j+1, c)
+    assert np.array_equal(cuts["h"], expect_h) and np.array_equal(cuts["d"], expect_d)
+    assert not cuts["v"].any()
+    apart = edges_apart(q, 0.02)
+    assert np.array_equal(apart["h"], expect_h > 0) and np.array_equal(apart["d"], expect_d > 0)
+    assert not apart["v"].any()
+
+
+@pytest.mark.parametrize("grid", [_plane(), _ramp(), _ramp(width=2)], ids=["plane", "ramp", "steep ramp"])
+def test_cut_edges_finds_nothing_on_a_plane_or_a_ramp_between_planes(grid):
+    from depth3d.edges import cut_edges
+
+    # a ramp's ends are creases: each side's continuation misses the other end, but not both ways
+    assert _no_cuts(cut_edges(grid, 0.02))
+    assert _no_cuts(cut_edges(grid, 0.02, 4, (0.01, 0.01)))
+
+
+def _step_2x3(code: int):
+    """A 2 × 3 grid, 0.5 on columns 0 and 1, 0.25 on column 2; the edges across coded ``code``."""
+    q = np.array([[0.5, 0.5, 0.25], [0.5, 0.5, 0.25]], np.float32)
+    cuts = {"h": np.full((2, 2), KEEP, np.uint8), "v": np.full((1, 3), KEEP, np.uint8),
+            "d": np.full((1, 2), KEEP, np.uint8)}
+    cuts["h"][:, 1] = code
+    cuts["d"][0, 1] = code
+    return q, cuts
+
+
+def test_triangulate_splits_a_tiny_grid_at_its_one_step_exactly():
+    from depth3d.edges import Triangulation
+
+    q, cuts = _step_2x3(SPLIT)
+    tri = triangulate(q, cuts)
+    assert isinstance(tri, Triangulation)
+    # grid vertices 0 1 2 / 3 4 5; split vertices: h (0, 1) → 6 on 1, 7 on 2; h (1, 1) → 8 on 4,
+    # 9 on 5; d (0, 1) → 10 on 2, 11 on 4
+    assert tri.faces.dtype == np.int32
+    assert tri.faces.tolist() == [
+        [0, 3, 1], [1, 3, 4],  # cell (0, 0), whole
+        [2, 7, 10], [6, 1, 4], [6, 4, 11],  # its first triangle (1, 4, 2): corner 2 cut off
+        [4, 8, 11], [9, 5, 2], [9, 2, 10],  # its second (2, 4, 5): corner 4 cut off
+    ]
+    assert tri.mid_own.tolist() == [1, 2, 4, 5, 2, 4]
+    assert tri.mid_other.tolist() == [2, 1, 5, 4, 4, 2]
+    # each side extended half a step: the planes are level, so at their own disparity
+    assert tri.mid_q.tolist() == [0.5, 0.25, 0.5, 0.25, 0.25, 0.5]
+    assert tri.mid_t.tolist() == [0.5] * 6
+
+
+def test_triangulate_drops_torn_triangles_and_keeps_all_without_cuts():
+    q, cuts = _step_2x3(TEAR)
+    tri = triangulate(q, cuts)
+    assert tri.faces.tolist() == [[0, 3, 1], [1, 3, 4]] and len(tri.mid_q) == 0
+    whole = triangulate(q, None)
+    assert whole.faces.tolist() == [[0, 3, 1], [1, 4, 2], [1, 3, 4], [2, 4, 5]]
+    q[0, 0] = np.nan  # a vertex without a point takes its triangles with it
+    assert triangulate(q, None).faces.tolist() == [[1, 4, 2], [1, 3, 4], [2, 4, 5]]
+
+
+# --- quiet tiles (depth3d.edges.tiles): skipped work, identical results ------------------------
+
+def test_window_stats_bound_a_plane_and_single_out_the_tiles_near_a_step():
+    from depth3d.edges.tiles import quiet_tiles, window_stats
+
+    n, t = 160, 16  # 10 × 10 tiles; a halo of one tile
+    q = _plane(n, n)
+    stats = window_stats(q, t, t)
+    inner = (slice(1, -1), slice(1, -1))
+    assert (stats.rho[inner] < 1e-4 * stats.qmin[inner]).all()  # within float32 rounding of a plane
+    for j in range(1, 9):  # qmin, qmax bound q over each window (the tile and those beside it)
+        for i in range(1, 9):
+            win = q[(j - 1) * t:(j + 2) * t, (i - 1) * t:(i + 2) * t]
+            assert stats.qmin[j, i] <= win.min() and stats.qmax[j, i] >= win.max()
+    ok = quiet_tiles(stats, 18.0, lambda lo, hi: 0.005 * lo)
+    # beyond the border the plane continues level (the border value repeated), a crease that
+    # sharpening acts on: the border tiles are not quiet, unless the surface is level
+    assert ok[inner].all() and not ok[0].any() and not ok[:, -1].any()
+    assert quiet_tiles(window_stats(np.full((n + 5, n + 7), 0.3, np.float32), t, t), 18.0,
+                       lambda lo, hi: 0.005 * lo).all()
+    q[:, 80:] *= np.float32(0.5)  # a step between columns 79 and 80: tiles 4 | 5
+    ok = quiet_tiles(window_stats(q, t, t), 18.0, lambda lo, hi: 0.005 * lo)
+    # a tile is quiet when its window (the tiles beside it) is all on one side of the step
+    assert ok[1:-1].tolist() == [[False, True, True, True, False, False, True, True, True, False]] * 8
+
+
+def _tiled_and_whole(monkeypatch, run):
+    """``run()`` with every grid tiled, and with none: both results."""
+    import depth3d.edges.tiles as tiles
+
+    monkeypatch.setattr(tiles, "MIN_TILED", 0)
+    tiled = run()
+    monkeypatch.setattr(tiles, "MIN_TILED", 1 << 62)
+    return tiled, run()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stages_skip_quiet_tiles_with_identical_results(monkeypatch, seed):
+    """Boxes on a slanted floor and a wall (planes: many quiet tiles), blurred as a model blurs
+    them, with holes: each stage gives the same arrays tiled as on the whole grid."""
+    import sys
+    from pathlib import Path
+
+    from test_flying import model_blur
+
+    import depth3d.edges.tiles as tiles
+    from depth3d.edges import cut_edges, edge_window_radius, restore_creases, sharpen_steps
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from bench_convert import scene
+
+    rng = np.random.default_rng(seed)
+    h, w = 480, 640
+    depth = scene(w, h)[1]
+    for _ in range(3):
+        y, x = rng.integers(0, h - 60), rng.integers(0, w - 60)
+        depth[y:y + rng.integers(8, 60), x:x + rng.integers(8, 60)] = rng.uniform(1, 5)
+    depth = model_blur(depth) if seed % 2 else depth
+    q = (1 / depth).astype(np.float32)
+    if seed == 2:
+        q[rng.random(q.shape) < 0.0005] = np.nan
+    q = q[: h - seed, : w - 2 * seed]  # odd sizes too
+    r = edge_window_radius(q.shape[1], q.shape[0])
+    monkeypatch.setattr(tiles, "MIN_TILED", 0)  # work is skipped on many tiles (holes leave fewer)
+    assert tiles.tiling(q, 2 * r + 4, lambda s: tiles.quiet_tiles(s, 4.0, lambda lo, hi: 0.01 * lo))[1].mean() > 0.1
+
+    def run():
+        s = sharpen_steps(q, r, 0.02, drop_curving=True)
+        c = restore_creases(s, r, 0.02)
+        return s, c, cut_edges(c, 0.02, r, (0.002, 0.002), q), cut_edges(c, 0.02)
+
+    (s1, c1, k1, z1), (s2, c2, k2, z2) = _tiled_and_whole(monkeypatch, run)
+    assert np.array_equal(s1, s2, equal_nan=True) and np.array_equal(c1, c2, equal_nan=True)
+    for kind in k1:
+        assert np.array_equal(k1[kind], k2[kind]) and np.array_equal(z1[kind], z2[kind])
+    assert any(k1[kind].any() for kind in k1)  # there are steps to find

@@ -1,0 +1,178 @@
+"""Stage 2: which grid edges cross a discontinuity, and how to mend the triangles there.
+
+A grid edge (horizontal, vertical or diagonal) is a discontinuity when each of its ends is
+predicted badly from the other side: ``|q_u − (2·q_v − q_v′)|`` above the threshold relative to
+q, both ways.  Planes predict exactly, curved surfaces and creases almost.  Near a discontinuity
+(within the window) or on a ramp sharpening left alone, an edge steeper than ``zone_slope``
+(about 83° from face-on) is what is left of a ramp and is torn too — unless it lies on a plane
+(grazing ground, a wall edge-on): one that runs straight two windows beyond one of its ends, or,
+where sharpening moved one of its ends onto the surface behind, a window beyond both.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .grid_edges import EDGE_KINDS, KEEP, SPLIT, TEAR, Cuts, along, edge_ends, edge_shape, relative, window_extreme
+from .lines import straddles, window_ends
+from .params import EdgeParams, resolve
+from .tiles import Window, quiet_tiles, run_windows, tiling
+
+__all__ = ["cut_edges", "edges_apart"]
+
+
+def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
+              pitch: tuple[float, float] = (0.0, 0.0),
+              measured: np.ndarray | None = None, params: EdgeParams | None = None) -> Cuts:
+    """Which grid edges cross a discontinuity, and how to mend the triangles there.
+
+    q:      (ny, nx) float32 disparity, NaN where there is no point.
+    radius: the window (:func:`~depth3d.edges.params.edge_window_radius`) around discontinuities
+            in which edges steeper than ``zone_slope`` are torn; 0 for none.
+    pitch:  grid spacing (x, y) in tan-angle units (the relief plane: in units of its width).
+    measured: (ny, nx) float32, ``q`` before sharpening (:mod:`depth3d.edges.sharpen`);
+            ``None`` when not known (every vertex is then in doubt).
+    params: the tuning constants (:class:`~depth3d.edges.params.EdgeParams`; None: the defaults).
+    Returns ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` uint8 arrays:
+    ``KEEP`` (continuous), ``SPLIT`` (a step: split its triangles, each surface extended halfway)
+    or ``TEAR`` (a step whose two surfaces, continued, cross within the edge — a crease too
+    coarse to tell, or a steep surface ending in front of another: no extension, leave a gap).
+    """
+    p = resolve(params)
+    ny, nx = q.shape
+    # an edge's code depends on vertices up to 2·radius + 3 away (_on_plane's reach beyond an
+    # end, and the window around steps): computed in windows with that halo, it is the same;
+    # and where the grid is within rho of a plane, nothing continued across an edge or a window
+    # misses by 4·rho (:mod:`depth3d.edges.tiles`): far below the threshold, every edge is KEEP
+    halo = 2 * radius + 4
+    t, quiet = tiling(q, halo, lambda stats: quiet_tiles(stats, 4.0, lambda lo, hi: 0.5 * threshold * lo))
+    cuts = {kind: np.zeros(edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}  # KEEP
+
+    def work(w: Window) -> None:
+        part = _cut_edges(q[w.a:w.b, w.c:w.d], threshold, radius, pitch,
+                          None if measured is None else measured[w.a:w.b, w.c:w.d], p)
+        for kind, code in part.items():
+            # edge (j, i) goes with vertex (j, i): "h" edges stop a column, "v" a row short
+            # of the grid's end, "d" both
+            rows, cols = edge_shape(kind, ny, nx)
+            end, right = min(w.hi, rows), min(w.right, cols)
+            cuts[kind][w.lo:end, w.left:right] = code[w.lo - w.a:end - w.a, w.left - w.c:right - w.c]
+
+    run_windows(q.shape, halo, t, quiet, work)
+    return cuts
+
+
+def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float, float],
+               measured: np.ndarray | None, p: EdgeParams) -> Cuts:
+    """:func:`cut_edges` on the whole of ``q``."""
+    ny, nx = q.shape
+    padded = np.pad(q, 1, mode="edge")
+    cuts = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for kind in EDGE_KINDS:
+            vb, v, u, ub = edge_ends(padded, kind, ny, nx, 1)
+            vb = np.where(np.isnan(vb), v, vb)  # a missing neighbour predicts by copying
+            ub = np.where(np.isnan(ub), u, ub)
+            pred_u, pred_v = 2 * v - vb, 2 * u - ub
+            # Both surfaces continued across the edge must miss the other end; and they must not
+            # cross on the way (that is a crease: two surfaces meeting within the edge).
+            step = np.fmin(relative(u, pred_u), relative(v, pred_v)) > threshold
+            code = np.where(step, SPLIT, KEEP).astype(np.uint8)
+            tj, ti = np.nonzero(step)
+            cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
+            code[tj[cross], ti[cross]] = TEAR
+            cuts[kind] = code
+        if not radius:
+            return cuts
+        # Near a step (within the window), an edge steeper than zone_slope is what is left of
+        # a blurred ramp: tear it.  Far from steps, steep surfaces (grazing ground) are kept.
+        near = np.zeros((ny, nx), np.uint8)
+        for kind, code in cuts.items():
+            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            hit = (code != KEEP).astype(np.uint8)
+            h0, w0 = code.shape
+            near[oj:oj + h0, oi:oi + w0] |= hit
+            near[oj + sj:oj + sj + h0, oi + si:oi + si + w0] |= hit
+        for axis in (0, 1):
+            near = window_extreme(near, radius, axis, np.maximum)
+        guessed = None
+        if measured is not None:
+            guessed = q < measured  # lowered by sharpening (NaN: False)
+            near |= _unsharpened_ramps(q, measured, radius, threshold)
+        zone = np.pad(near.astype(bool), 1, mode="edge")
+        for kind, code in cuts.items():
+            _, zv, zu, _ = edge_ends(zone, kind, ny, nx, 1)
+            (oj, oi), (sj, si) = EDGE_KINDS[kind]
+            ej, ei = np.nonzero((zv | zu) & (code == KEEP))
+            lv, lu = np.log(q[ej + oj, ei + oi]), np.log(q[ej + oj + sj, ei + oi + si])
+            length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
+            steep = np.abs(lu - lv) > p.zone_slope * length
+            # ... unless it lies on a plane (grazing ground, a wall seen edge-on), not a ramp
+            # between two surfaces
+            ej, ei = ej[steep], ei[steep]
+            plane = _on_plane(q, kind, ej, ei, radius, threshold, guessed, p)
+            code[ej[~plane], ei[~plane]] = TEAR
+    return cuts
+
+
+def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: int,
+              threshold: float, guessed: np.ndarray | None, p: EdgeParams) -> np.ndarray:
+    """Whether the ``kind`` edges at (ej, ei) lie on a plane: (E,) bool.
+
+    Disparity is linear along a plane, within zone_plane × threshold (relative).  An edge needs
+    the plane to run a window beyond both ends, or zone_plane_reach windows beyond one of its
+    ends — ground beside a rock, whose far side crosses the rock.  An edge touching a
+    ``guessed`` vertex (or any edge, when ``guessed`` is None) needs the first: sharpening
+    lowered that vertex (moved it onto the surface behind a step, continued under the front
+    one, or pressed a crease back), and a sliver of another surface just behind would prove
+    such a guess wrong.
+    """
+    (oj, oi), (sj, si) = EDGE_KINDS[kind]
+    tol = np.float32(p.zone_plane * threshold)
+
+    def at(k: int) -> np.ndarray:  # disparity k steps along the edge's line from its first end (NaN off the grid)
+        return along(q, ej + oj + k * sj, ei + oi + k * si)
+
+    a, v, u, b = at(-radius), at(0), at(1), at(1 + radius)
+    w = np.float32(radius / (2 * radius + 1))  # v and u on the line from a to b
+    both = (np.abs(v - (a + (b - a) * w)) < tol * v) & (np.abs(u - (b + (a - b) * w)) < tol * u)
+    if guessed is None:
+        return both
+    far = p.zone_plane_reach * radius
+    half = max(1, far // 2)
+    one = np.zeros(len(ej), bool)
+    for far_k, mid, end, nxt in ((-far, -half, 0, 1), (1 + far, 1 + half, 1, 0)):
+        f, m, e, n = at(far_k), at(mid), at(end), at(nxt)
+        slope = (e - f) / np.float32(far)  # per grid step, towards the edge
+        one |= (np.abs(m - (e - slope * np.float32(half))) < tol * m) & (np.abs(n - (e + slope)) < tol * n)
+    unsure = guessed[ej + oj, ei + oi] | guessed[ej + oj + sj, ei + oi + si]
+    return both | (one & ~unsure)
+
+
+def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, threshold: float) -> np.ndarray:
+    """(ny, nx) bool: vertices on a ramp that sharpening left alone.
+
+    A ramp as wide as the window, straight in disparity (a model's output upsampled
+    bilinearly), predicts its own vertices and is not moved; nor is any of its edges a step.
+    Along some line its vertex lies between the samples a window either way, which differ by
+    more than the threshold, and off their chord by more than the threshold (a plane between
+    them, grazing ground, lies on the chord).
+    """
+    ramp = np.zeros(q.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for _, _, a, b in window_ends(np.pad(q, radius, mode="edge"), radius, radius, q.shape):
+            chord = np.float32(0.5) * (a + b)
+            ramp |= straddles(q, a, b, threshold) & (np.abs(q - chord) > threshold * q)
+    return ramp & (q == measured)
+
+
+def edges_apart(q: np.ndarray, threshold: float) -> Cuts:
+    """Whether each grid edge's two ends differ by more than ``threshold`` (relative):
+    ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` bool."""
+    ny, nx = q.shape
+    padded = np.pad(q, 1, mode="edge")
+    out = {}
+    with np.errstate(invalid="ignore"):
+        for kind in EDGE_KINDS:
+            _, v, u, _ = edge_ends(padded, kind, ny, nx, 1)
+            out[kind] = relative(v, u) > threshold
+    return out

@@ -1,0 +1,204 @@
+"""Samples along the grid's lines (rows, columns, diagonals) around each vertex, and each side's
+continuation of its own surface to the vertex: what sharpening and cutting read.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from .grid_edges import shifted
+from .params import EdgeParams
+from .tiles import Window, WindowStats, run_windows, tiling
+
+__all__ = ["LINES", "LineCandidates", "Region", "SidePredictions", "Walk", "WindowEnds", "across_lines", "by_tiles",
+           "continuation_weight", "radii", "reach", "side_predictions", "straddles", "window_ends"]
+
+LINES = ((0, 1), (1, 0), (1, 1), (1, -1))  # rows, columns, diagonals: (dj, di) steps
+
+
+class SidePredictions(NamedTuple):
+    """Both sides' continuations of their surfaces to N vertices along a line; each field holds
+    two (N,) arrays, the side behind (−step) and the side ahead (+step)."""
+
+    preds: list[np.ndarray]
+    """float32 disparity predicted at the vertex."""
+    exact: list[np.ndarray]
+    """bool: the prediction came from a nearly straight triple (else: the sample ``radius`` away)."""
+    bends: list[np.ndarray]
+    """float32 second difference of that triple scaled to the prediction's distance (how far a
+    straight continuation would miss: the curvature's share of the prediction); inf without one."""
+    slopes: list[np.ndarray]
+    """float32 slope per grid step towards the vertex (0 without a triple)."""
+
+
+class Walk(NamedTuple):
+    """How to sample further along a line: ``flat[base + m·step]`` is m steps from each vertex
+    (the border value beyond the grid)."""
+
+    flat: np.ndarray
+    base: np.ndarray
+    step: int
+
+
+class LineCandidates(NamedTuple):
+    """Vertices at (jj, ii) screened along the line (dj, di), with both sides' continuations."""
+
+    dj: int
+    di: int
+    jj: np.ndarray
+    ii: np.ndarray
+    sides: SidePredictions
+    walk: Walk
+
+
+class WindowEnds(NamedTuple):
+    """The samples ``a`` and ``b`` a window back and ahead of every vertex along the line (dj, di)."""
+
+    dj: int
+    di: int
+    a: np.ndarray
+    b: np.ndarray
+
+
+def radii(radius: int) -> list[int]:
+    """1, 2, 4, … up to ``radius`` (included)."""
+    out = [1]
+    while out[-1] * 2 < radius:
+        out.append(out[-1] * 2)
+    if out[-1] < radius:
+        out.append(radius)
+    return out
+
+
+def reach(radius: int) -> int:
+    """The farthest sample, in grid steps, that :func:`across_lines` reads for ``radius``."""
+    return max(r + 2 * max(1, r // 2) for r in radii(radius))
+
+
+def side_predictions(flat: np.ndarray, base: np.ndarray, step: int, radius: int, threshold: float,
+                     params: EdgeParams) -> SidePredictions:
+    """Each side's prediction of the vertices at flat indices ``base`` along a line.
+
+    flat: the padded disparity, raveled; step: the flat offset of one grid step along the line.
+    For each side (−step, +step): the parabola through the farthest nearly straight triple of
+    samples r, r+k, r+2k steps away (r = radius … 2, 1, no nearer than radius / min_reach;
+    k = max(1, r // 2); bending so little that the parabola departs from a straight line at the
+    vertex by less than ramp_straight × threshold, relative: the curvature is trusted only as far
+    as it cannot make a step of its own — a blurred step's tail, which bends the samples nearest
+    to it, must not), continued to the vertex — exact on planes, close on gently curved surfaces,
+    such as terrain curving away towards its silhouette; else the sample ``radius`` steps away.
+    """
+    rs = [r for r in reversed(radii(radius)) if r * params.min_reach >= radius]
+    preds, exact, bends, slopes = [], [], [], []
+    limit = np.float32(params.ramp_straight * threshold)
+    for sgn in (-1, 1):
+        st = sgn * step
+        pred = flat[base + st * radius]
+        found = np.zeros(len(base), bool)
+        bend_at = np.full(len(base), np.inf, np.float32)
+        slope = np.zeros(len(base), np.float32)
+        todo = np.arange(len(base))  # vertices without a straight triple yet
+        for r in rs:  # farthest straight triple first
+            if not len(todo):
+                break
+            k = max(1, r // 2)
+            b = base[todo]
+            s1, s2, s3 = (flat[b + st * (r + m * k)] for m in (0, 1, 2))
+            d2 = s1 - 2 * s2 + s3
+            bend = np.abs(d2)
+            t = r / k  # the vertex is t triple steps beyond s1; a straight line misses by bend·t(t+1)/2
+            curve = np.float32(t * (t + 1) / 2)
+            ok = bend * curve < limit * s2
+            hit = todo[ok]
+            s1, s2, d2, bend = s1[ok], s2[ok], d2[ok], bend[ok]
+            pred[hit] = s1 + (s1 - s2) * np.float32(t) + d2 * curve
+            bend_at[hit] = bend * curve
+            slope[hit] = (s1 - s2) / np.float32(k)
+            found[hit] = True
+            todo = todo[~ok]
+        preds.append(pred)
+        exact.append(found)
+        bends.append(bend_at)
+        slopes.append(slope)
+    return SidePredictions(preds, exact, bends, slopes)
+
+
+def window_ends(pp: np.ndarray, pad: int, radius: int, shape: tuple[int, ...]) -> Iterator[WindowEnds]:
+    """Per line (rows, columns, diagonals): the samples ``radius`` steps back and ahead of every
+    vertex of the (ny, nx) grid that ``pp`` holds padded by ``pad``."""
+    for dj, di in LINES:
+        yield WindowEnds(dj, di, shifted(pp, pad, -dj * radius, -di * radius, shape),
+                         shifted(pp, pad, dj * radius, di * radius, shape))
+
+
+def straddles(q: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """The vertex lies strictly between the samples ``a`` and ``b``, which differ by more than
+    the threshold (relative): it may be on a ramp between two surfaces."""
+    return (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+
+
+Screen = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+Region = tuple[slice, slice]  # rows and columns of a grid
+
+
+def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
+                 params: EdgeParams, region: Region = (slice(None), slice(None))) -> Iterator[LineCandidates]:
+    """Vertices worth a closer look along each line (rows, columns, diagonals), with both sides'
+    continuations there (:func:`side_predictions`).
+
+    screen(q, a, b) → bool of q's shape, from the samples ``a``, ``b`` ``radius`` steps either
+    side; only the vertices in ``region`` of ``q`` are screened (the rest is read as samples).
+    """
+    far = reach(radius)
+    # beyond the photo's border a surface continues level (the border value repeated): a step
+    # that meets the frame, such as a roof cut by the top edge, is still sharpened across it
+    pp = np.pad(q, far, mode="edge")
+    flat, width = pp.ravel(), q.shape[1] + 2 * far
+    rows, cols = region
+    j0, i0 = rows.indices(q.shape[0])[0], cols.indices(q.shape[1])[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for dj, di, a, b in window_ends(pp, far, radius, q.shape):
+            jj, ii = np.nonzero(screen(q[region], a[region], b[region]))
+            if len(jj) == 0:
+                continue
+            jj += j0
+            ii += i0
+            base = (jj + far) * width + (ii + far)
+            step = dj * width + di
+            yield LineCandidates(dj, di, jj, ii, side_predictions(flat, base, step, radius, threshold, params),
+                                 Walk(flat, base, step))
+
+
+def continuation_weight(radius: int, params: EdgeParams) -> float:
+    """S: the largest sum of |coefficients| with which :func:`side_predictions` weighs its samples,
+    plus 1 for the vertex itself.  A parabola through samples r, r+k, r+2k continued t = r/k
+    triple steps is s1·(1 + t + T) − s2·(t + 2T) + s3·T with T = t(t+1)/2; on samples within
+    rho of a plane (exact for it) it misses the vertex by at most S·rho (:mod:`depth3d.edges.tiles`)."""
+    s = 4.0  # 2·q_v − q_v′ against q_u, and the chord of a window against its middle
+    for r in radii(radius):
+        k = max(1, r // 2)
+        t = r / k
+        tt = t * (t + 1) / 2
+        s = max(s, abs(1 + t + tt) + abs(t + 2 * tt) + abs(tt) + 1)
+    return s
+
+
+def by_tiles(local: Callable[[np.ndarray, Region], np.ndarray], q: np.ndarray, halo: int,
+             quiet: Callable[[WindowStats], np.ndarray]) -> np.ndarray:
+    """``local(q, region)`` → float32 of q's shape, right in ``region`` and where it may differ
+    from ``q``: computed on the tiles that are not ``quiet(stats)`` (:mod:`depth3d.edges.tiles`),
+    ``q`` itself elsewhere.  Identical to ``local(q, everywhere)``, as its row j, column i depends
+    on ``q`` within ``halo`` of (j, i) only, and equals ``q`` on the quiet tiles."""
+    t, still = tiling(q, halo, quiet)
+    out = np.array(q, np.float32, order="C")  # row-major whatever q's order (as the stages after expect)
+
+    def work(w: Window) -> None:
+        own = (slice(w.lo - w.a, w.hi - w.a), slice(w.left - w.c, w.right - w.c))
+        out[w.lo:w.hi, w.left:w.right] = local(q[w.a:w.b, w.c:w.d], own)[own]
+
+    run_windows(q.shape, halo, t, still, work)
+    return out
