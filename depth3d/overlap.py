@@ -15,6 +15,7 @@ a thread.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -164,8 +165,6 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
     def decode(path: Path) -> Decoded:
         photo = read_photo(path)
         backend = backend_for(path)
-        if len(inputs) > 1 and hasattr(backend, "spare_cores"):  # a model (it counts on loading)
-            backend.spare_cores = 1  # the core that decodes, meshes and writes the other photos
         size = depth_size(photo.width, photo.height, options)
         side = getattr(backend, "small_side", lambda: None)()
         if size is not None and side:
@@ -174,6 +173,8 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
 
     def depth(item: Decoded) -> tuple[Photo, DepthResult]:
         photo, backend, size = item
+        if hasattr(backend, "spare_cores"):  # a model on the CPU: all cores unless it shares them
+            backend.spare_cores = spare_cores()
         result = estimate_depth(photo, backend, size)
         photo.small = None  # done with it
         return photo, result
@@ -188,5 +189,12 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
         del photo, result  # the depth map is not written: freed before the export
         return write(path, geometry)
 
+    def spare_cores() -> int:
+        """In a stage thread the model runs beside the calling thread's geometry and export of
+        the photo before: one core is theirs.  In the calling thread (the first photo, or one
+        whose stage has not yet succeeded) nothing of ours but decoding runs beside it."""
+        return int(threading.current_thread() is not caller)
+
+    caller = threading.current_thread()
     prepare_imports()
     return Ahead(inputs, [decode, depth], finish)

@@ -192,12 +192,24 @@ def test_a_folder_through_a_model(tiny_da, tmp_path):
         (photos / f"p{n}.jpg").write_bytes(_jpeg(_smooth(480 + 60 * n, 640 + 80 * n)))
     out = tmp_path / "out"
     threads = torch.get_num_threads()
+    passes = []  # (thread, torch's threads) of each forward pass of the model
+
+    def record(module, args):
+        if type(module).__name__ == "DepthAnythingForDepthEstimation":
+            passes.append((threading.current_thread(), torch.get_num_threads()))
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
     try:
         assert main(["convert", str(photos), "-o", str(out), "--model", str(tiny_da), "--resolution", "128"]) == 0
-        # the model leaves a core to the other photos' decoding, meshing and writing
-        assert torch.get_num_threads() == max(1, min(threads, len(os.sched_getaffinity(0)) - 1))
     finally:
+        hook.remove()
         torch.set_num_threads(threads)
+    cores = len(os.sched_getaffinity(0))
+    assert passes[0][0] is threading.current_thread() and 1 <= passes[0][1] <= cores
+    # later photos go through the model in a stage thread, beside the calling thread's meshing
+    # and writing of the photo before: it leaves that a core
+    assert len(passes) == 3 and all(t is not threading.current_thread() for t, _ in passes[1:])
+    assert all(n == 1 or n <= cores - 1 for _, n in passes[1:])
     for n in range(3):
         mesh = trimesh.load(out / f"p{n}.glb", force="mesh")
         assert len(mesh.faces) > 0
