@@ -20,7 +20,8 @@ default threads on the same machine, one after the other, ``--repeat`` times in 
 run with the load average before it (other work on the machine slows torch's threads most),
 then the medians.  ``--before DIR`` also times ``convert`` from another checkout (e.g. an older
 commit's tree) in the same turns; ``--keep DIR`` builds the model and photos there once and
-reuses them.
+reuses them.  ``--profile`` then runs ``convert`` once more with its stages timed (wall and
+the CPU time of the thread running each: a timeline per thread) and prints the table.
 """
 from __future__ import annotations
 
@@ -70,6 +71,34 @@ from depth3d.cli import main
 raise SystemExit(main(["convert", {photos!r}, "-o", {out!r}, "--model", {model!r}]))
 """
 
+PROFILE = """
+import os, sys, threading, time
+T0 = time.perf_counter()
+EVENTS = []
+def timed(owner, name):
+    f = getattr(owner, name)
+    def run(*a, **k):
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return f(*a, **k)
+        finally:
+            EVENTS.append((threading.current_thread().name, name, start - T0, time.perf_counter() - T0,
+                           time.thread_time() - cpu))
+    setattr(owner, name, run)
+import depth3d.cli as cli, depth3d.exchange as exchange, depth3d.overlap as overlap
+for name in ("read_photo", "decode_small", "estimate_depth", "reconstruct"):
+    timed(overlap, name)
+timed(exchange, "export")
+timed(cli, "backend_factory")
+status = cli.main(["convert", sys.argv[1], "-o", sys.argv[2], "--model", sys.argv[3], "--quiet"])
+print(f"{'thread':>22} {'stage':15} {'from':>6}   {'to':>6} {'wall':>6} {'cpu':>6}")
+for thread, name, start, end, cpu in sorted(EVENTS, key=lambda e: e[2]):
+    print(f"{thread:>22} {name:15} {start:6.2f} → {end:6.2f} {end - start:6.2f} {cpu:6.2f}")
+print(f"whole: {time.perf_counter() - T0:.2f} s after importing depth3d.cli, process CPU {time.process_time():.2f} s, "
+      f"load {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+raise SystemExit(status)
+"""
+
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
     sys.path.insert(0, str(REPO / "bench"))
@@ -105,6 +134,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--before", type=Path, help="also time convert from this checkout's depth3d")
     ap.add_argument("--keep", type=Path, help="build the model and photos in this folder once, reuse them")
+    ap.add_argument("--profile", action="store_true", help="then time convert's stages once")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,6 +171,10 @@ def main() -> None:
         print(f"  transformers pipeline('depth-estimation'), inference alone:              {r:7.2f} s")
         print(f"  speed-up {statistics.median(x[2] / x[0] for x in runs):.2f}x, median of the runs' ratios "
               f"(goal >= {GOAL}x); load now {load()}")
+        if args.profile:
+            print("\nconvert's stages (wall and CPU seconds of the thread running each):", flush=True)
+            subprocess.run([sys.executable, "-c", PROFILE, str(photos), str(out), model], check=True, cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 if __name__ == "__main__":
