@@ -204,7 +204,8 @@ def convert_work(inputs: Sequence[Path], make_backends: Callable[[], Callable[[P
 
     caller = threading.current_thread()
     prepare_imports()  # what decoding imports, so that it may start in a thread
-    ahead = Ahead(inputs, [decode, depth], finish, threaded=1)
+    # one photo: no thread (nothing to overlap it with but the model's loading)
+    ahead = Ahead(inputs, [decode, depth], finish, threaded=int(len(inputs) > 1))
     try:
         backend_for = make_backends()
     except BaseException:
