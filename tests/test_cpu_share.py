@@ -32,3 +32,32 @@ def test_intervals_too_short_keep_the_last_estimate():
     time.sleep(0.3)
     first = share.others()
     assert share.others() == first  # no time has passed: the same estimate
+
+
+def test_a_forward_pass_keeps_to_the_cores_other_processes_leave(tmp_path):
+    """Every allowed core busy with another process: the model's pass runs on one thread, not
+    on torch's count (on a machine of several cores)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import numpy as np
+
+    from depth3d.backends.hf import TransformersBackend
+    from depth3d.image import Photo
+    from tiny_models import save_tiny_depth_anything
+
+    backend = TransformersBackend(model=str(save_tiny_depth_anything(tmp_path / "da")), device="cpu")
+    threads = torch.get_num_threads()
+    loop = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in allowed_cores()]
+    seen = []
+    try:
+        backend.load()  # others' use is measured from here on
+        time.sleep(0.8)
+        backend._net.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+        backend.estimate(Photo(rgb=np.zeros((30, 40, 3), np.uint8)))
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+        torch.set_num_threads(threads)
+    assert seen == [1]

@@ -13,6 +13,7 @@ affinity).  Where ``/proc/stat`` is not readable (not Linux) others count as usi
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import NamedTuple
 
@@ -58,19 +59,21 @@ class CoreShare:
     def __init__(self) -> None:
         self.cores = allowed_cores()
         self._last = _sample(self.cores)
-        self._others = 0.0
+        self._others = 0.0  # until a first interval is long enough: none
+        self._lock = threading.Lock()  # calls from several threads (a server's requests)
 
     def others(self) -> float:
         """Cores others kept busy since the last call, 0 ≤ value ≤ len(cores)."""
-        now = _sample(self.cores)
-        if now is None or self._last is None:
-            return 0.0
-        elapsed = now.at_s - self._last.at_s
-        if elapsed >= MIN_INTERVAL_S:
-            used = (now.busy_s - self._last.busy_s) - (now.own_s - self._last.own_s)
-            self._others = min(float(len(self.cores)), max(0.0, used / elapsed))
-            self._last = now
-        return self._others
+        with self._lock:
+            now = _sample(self.cores)
+            if now is None or self._last is None:
+                return 0.0
+            elapsed = now.at_s - self._last.at_s
+            if elapsed >= MIN_INTERVAL_S:
+                used = (now.busy_s - self._last.busy_s) - (now.own_s - self._last.own_s)
+                self._others = min(float(len(self.cores)), max(0.0, used / elapsed))
+                self._last = now
+            return self._others
 
     def free(self) -> int:
         """Cores left to this process now: all allowed ones less those others use (rounded), at
