@@ -1,6 +1,7 @@
 """depth3d.backends.cpu_share: the cores other processes keep busy, from /proc/stat."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 def test_a_busy_process_beside_us_counts_as_one_core():
     share = CoreShare()
-    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.2\nwhile time.time() < end: pass"])
+    loop = "import time\nend = time.time() + 1.2\nwhile time.time() < end: pass"
+    busy = subprocess.Popen([sys.executable, "-c", loop])
     try:
         time.sleep(0.2)  # the interpreter starting
         share.others()  # from here on: the busy loop only
@@ -40,13 +42,14 @@ def test_a_forward_pass_keeps_to_the_cores_other_processes_leave(tmp_path):
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
     import numpy as np
+    from tiny_models import save_tiny_depth_anything
 
     from depth3d.backends.hf import TransformersBackend
     from depth3d.image import Photo
-    from tiny_models import save_tiny_depth_anything
 
     backend = TransformersBackend(model=str(save_tiny_depth_anything(tmp_path / "da")), device="cpu")
-    threads = torch.get_num_threads()
+    threads, affinity = torch.get_num_threads(), os.sched_getaffinity(0)
+    os.sched_setaffinity(0, sorted(affinity)[:2])  # two cores (or one): the loops inherit them
     loop = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
     busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in allowed_cores()]
     seen = []
@@ -59,5 +62,6 @@ def test_a_forward_pass_keeps_to_the_cores_other_processes_leave(tmp_path):
         for p in busy:
             p.kill()
             p.wait()
+        os.sched_setaffinity(0, affinity)
         torch.set_num_threads(threads)
     assert seen == [1]
