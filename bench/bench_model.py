@@ -16,12 +16,19 @@ bench_convert.py at 12 MP, JPEG quality 90, each with its own noise.
   calls only — inference alone, with its usual resizing and output to full size.
 
 Printed: both times and the speed-up reference / ours (goal ≥ 1.3).  Both run with torch's
-default threads on the same machine, one after the other; best of ``--repeat``.
+default threads on the same machine, one after the other, ``--repeat`` times in turn: each
+run with the load average before it (other work on the machine slows torch's threads most),
+then the medians.  ``--before DIR`` also times ``convert`` from another checkout (e.g. an older
+commit's tree) in the same turns; ``--keep DIR`` builds the model and photos there once and
+reuses them.  ``--profile`` then runs ``convert`` once more with its stages timed (wall and
+the CPU time of the thread running each: a timeline per thread) and prints the table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +71,34 @@ from depth3d.cli import main
 raise SystemExit(main(["convert", {photos!r}, "-o", {out!r}, "--model", {model!r}]))
 """
 
+PROFILE = """
+import os, sys, threading, time
+T0 = time.perf_counter()
+EVENTS = []
+def timed(owner, name):
+    f = getattr(owner, name)
+    def run(*a, **k):
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return f(*a, **k)
+        finally:
+            EVENTS.append((threading.current_thread().name, name, start - T0, time.perf_counter() - T0,
+                           time.thread_time() - cpu))
+    setattr(owner, name, run)
+import depth3d.cli as cli, depth3d.exchange as exchange, depth3d.overlap as overlap
+for name in ("read_photo", "decode_small", "estimate_depth", "reconstruct"):
+    timed(overlap, name)
+timed(exchange, "export")
+timed(cli, "backend_factory")
+status = cli.main(["convert", sys.argv[1], "-o", sys.argv[2], "--model", sys.argv[3], "--quiet"])
+print(f"{'thread':>22} {'stage':15} {'from':>6}   {'to':>6} {'wall':>6} {'cpu':>6}")
+for thread, name, start, end, cpu in sorted(EVENTS, key=lambda e: e[2]):
+    print(f"{thread:>22} {name:15} {start:6.2f} → {end:6.2f} {end - start:6.2f} {cpu:6.2f}")
+print(f"whole: {time.perf_counter() - T0:.2f} s after importing depth3d.cli, process CPU {time.process_time():.2f} s, "
+      f"load {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+raise SystemExit(status)
+"""
+
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
     sys.path.insert(0, str(REPO / "bench"))
@@ -77,37 +112,69 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
         Image.fromarray(noisy).save(folder / f"photo{n}.jpg", quality=90)
 
 
+def load() -> str:
+    """The 1-, 5- and 15-minute load averages, as uptime prints them."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def run_ours(photos: Path, out: Path, model: str, tree: Path) -> float:
+    """Seconds of a fresh ``depth3d convert`` process whose ``depth3d`` comes from ``tree``."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", OURS.format(photos=str(photos), out=str(out), model=model)],
+                   check=True, cwd=tree, env=env)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=6)
     ap.add_argument("--size", default="4000x3000")
     ap.add_argument("--model", help="a model folder (default: Depth Anything V2 Small, random weights)")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--before", type=Path, help="also time convert from this checkout's depth3d")
+    ap.add_argument("--keep", type=Path, help="build the model and photos in this folder once, reuse them")
+    ap.add_argument("--profile", action="store_true", help="then time convert's stages once")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        photos, out = tmp / "photos", tmp / "out"
-        photos.mkdir()
+        work = args.keep or Path(tmp)
+        photos, out = work / f"photos{args.photos}_{args.size}", Path(tmp) / "out"
         model = args.model
         if model is None:
-            model = str(tmp / "model")
-            subprocess.run([sys.executable, "-c", MAKE_MODEL, model], check=True, cwd=REPO)
-        make_photos(photos, args.photos, size)
-        ours, ref = [], []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", OURS.format(photos=str(photos), out=str(out), model=model)],
-                           check=True, cwd=REPO)
-            ours.append(time.perf_counter() - start)
+            model = str(work / "model")
+            if not (Path(model) / "model.safetensors").is_file():
+                subprocess.run([sys.executable, "-c", MAKE_MODEL, model], check=True, cwd=REPO)
+        if not photos.is_dir():
+            photos.mkdir(parents=True)
+            make_photos(photos, args.photos, size)
+        runs = []  # (ours, before or None, reference, load before the turn)
+        for n in range(args.repeat):
+            at = load()
+            ours = run_ours(photos, out, model, REPO)
+            before = run_ours(photos, out, model, args.before.resolve()) if args.before else None
             done = subprocess.run([sys.executable, "-c", REFERENCE, model, str(photos)], check=True,
                                   capture_output=True, text=True, cwd=REPO)
-            ref.append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
-        o, r = min(ours), min(ref)
-        print(f"{args.photos} photos {size[0]}x{size[1]} through {'Depth Anything V2 Small (random weights)' if args.model is None else model}:")
+            ref = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+            runs.append((ours, before, ref, at))
+            was = f", before {before:6.2f} s ({ref / before:.2f}x)" if before is not None else ""
+            print(f"run {n + 1}: load {at}: ours {ours:6.2f} s, reference {ref:6.2f} s ({ref / ours:.2f}x){was}",
+                  flush=True)
+        o, r = statistics.median(x[0] for x in runs), statistics.median(x[2] for x in runs)
+        name = "Depth Anything V2 Small (random weights)" if args.model is None else model
+        print(f"{args.photos} photos {size[0]}x{size[1]} through {name}, medians of {args.repeat}:")
         print(f"  ours, whole convert (imports, model load, decode, depth, geometry, .glb): {o:7.2f} s")
+        if args.before:
+            b = statistics.median(x[1] for x in runs)
+            print(f"  before ({args.before}), whole convert:{' ' * max(1, 36 - len(str(args.before)))}{b:7.2f} s "
+                  f"(speed-up {statistics.median(x[2] / x[1] for x in runs):.2f}x, median of the runs' ratios)")
         print(f"  transformers pipeline('depth-estimation'), inference alone:              {r:7.2f} s")
-        print(f"  speed-up {r / o:.2f}x (goal >= {GOAL}x)")
+        print(f"  speed-up {statistics.median(x[2] / x[0] for x in runs):.2f}x, median of the runs' ratios "
+              f"(goal >= {GOAL}x); load now {load()}")
+        if args.profile:
+            print("\nconvert's stages (wall and CPU seconds of the thread running each):", flush=True)
+            subprocess.run([sys.executable, "-c", PROFILE, str(photos), str(out), model], check=True, cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 if __name__ == "__main__":

@@ -275,7 +275,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError("--ray-actors and --ray-gpus go with --ray")
     inputs, outputs, fmt = convert_targets(args)
     _, options, settings = convert_settings(args, fmt)
-    backend_for = backend_factory(args, len(inputs))
+    count = len(inputs)
     if getattr(args, "skip_existing", False):
         inputs = _skip_existing(inputs, outputs)
 
@@ -287,8 +287,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if len(inputs) == 1 and not args.quiet:
             print(summary(path, geometry), flush=True)
 
-    # the next photos decode and go through the model while this one is meshed and written
-    with convert_work(inputs, backend_for, options, write) as work:
+    # the first photos decode while the model loads; the next ones decode and go through the
+    # model while this one is meshed and written
+    with convert_work(inputs, lambda: backend_factory(args, count), options, write) as work:
         return run_batch(inputs, work)
 
 

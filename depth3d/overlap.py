@@ -8,17 +8,18 @@ meshed and written.  Its ``work(path)`` keeps the one-input-at-a-time contract o
 batch loop: it returns photo ``path``'s result or raises photo ``path``'s error, never another's.
 
 Nothing is imported in a background thread: :func:`prepare_imports` imports what decoding
-imports lazily, and each stage runs for the first time in the calling (main) thread — for a
-model backend, that loads the model and runs it once — before any photo's stage is handed to
-a thread.
+imports lazily — so decoding starts in a thread at once, while the calling thread loads the
+model — and each later stage runs for the first time in the calling (main) thread before any
+photo's stage is handed to a thread.
 """
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from .image import Photo, _register_heif, apply_orientation
 from .pipeline import depth_to_geometry, estimate_depth, read_input
 from .reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options
 
-__all__ = ["Ahead", "Decoded", "convert_work", "decode_small", "depth_size", "prepare_imports"]
+__all__ = ["Ahead", "convert_work", "decode_small", "depth_size", "prepare_imports"]
 
 LOOKAHEAD = 2  # photos whose early stages may run ahead of the current one
 
@@ -88,31 +89,26 @@ def decode_small(photo: Photo, short_side: int) -> np.ndarray | None:
     return apply_orientation(rgb, photo.orientation)
 
 
-class Decoded(NamedTuple):
-    """A photo read for conversion, with the backend that gives its depth."""
-
-    photo: Photo
-    backend: DepthBackend
-    size: tuple[int, int] | None  # the depth size its geometry needs (None: the photo's own)
-
-
 class Ahead:
     """``work(path)`` for a batch loop over ``inputs`` (in their order) that runs ``stages[k]``
     (each takes the previous stage's result, the first the path) for the next LOOKAHEAD inputs
     in background threads, and ``finish(path, result)`` for ``path`` in the calling thread.
 
-    A stage runs in a thread only once it has succeeded in the calling thread for some input.
+    A stage runs in a thread only once it has succeeded in the calling thread for some input,
+    except the first ``threaded`` stages (whose lazy imports the caller has made): those start
+    at once, for the first LOOKAHEAD inputs, while the caller goes on (e.g. loading a model).
     Use as a context manager, or call :meth:`close`, to stop the threads.
     """
 
     def __init__(self, inputs: Sequence[Path], stages: Sequence[Callable[[Any], Any]],
-                 finish: Callable[[Path, Any], Any], lookahead: int = LOOKAHEAD) -> None:
+                 finish: Callable[[Path, Any], Any], lookahead: int = LOOKAHEAD, threaded: int = 0) -> None:
         self.inputs = list(inputs)
         self.stages, self.finish, self.lookahead = list(stages), finish, lookahead
         self._order = {path: n for n, path in enumerate(self.inputs)}
         self._pools = [ThreadPoolExecutor(1, thread_name_prefix=f"depth3d-stage{k}") for k in range(len(stages))]
         self._futures: dict[int, list[Future]] = {}  # input → futures of its first stages
-        self._warm = [False] * len(stages)  # stage k has run in the calling thread
+        self._warm = [k < threaded for k in range(len(stages))]  # stage k may run in a thread
+        self._submit(-1)
 
     def __call__(self, path: Path) -> Any:
         n = self._order[path]
@@ -155,25 +151,37 @@ def _after(previous: Future, stage: Callable[[Any], Any]) -> Any:
     return stage(previous.result())
 
 
-def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBackend], options: Options,
-                 write: Callable[[Path, Geometry], Any]) -> Ahead:
-    """The CLI's ``convert`` as an :class:`Ahead` over the pipeline's stages
-    (:mod:`depth3d.pipeline`): read (and, for a model, a reduced decode for its input) → depth
-    at the size the geometry needs → geometry and ``write(path, geometry)`` in the calling thread."""
+def convert_work(inputs: Sequence[Path], make_backends: Callable[[], Callable[[Path], DepthBackend]],
+                 options: Options, write: Callable[[Path, Geometry], Any]) -> Ahead:
+    """The CLI's ``convert`` as an :class:`Ahead`: decode (in a thread from the start) → depth
+    at the size the geometry needs (for a model, from a reduced decode of the photo) → geometry
+    and ``write(path, geometry)`` in the calling thread.
 
-    def decode(path: Path) -> Decoded:
+    ``make_backends()`` gives the function ``photo path → backend``; it runs in the calling
+    thread while the first photos decode: loading a model (torch's and transformers' imports,
+    seconds of one core) leaves the other cores to them."""
+    backend_for: Callable[[Path], DepthBackend] | None = None
+
+    def decode(path: Path) -> Photo:
         photo = read_input(path)
-        backend = backend_for(path)
-        if len(inputs) > 1 and hasattr(backend, "spare_cores"):  # a model (it counts on loading)
-            backend.spare_cores = 1  # the core that decodes, meshes and writes the other photos
-        size = depth_size(photo.width, photo.height, options)
-        side = getattr(backend, "small_side", lambda: None)()
-        if size is not None and side:
-            photo.small = decode_small(photo, side)
-        return Decoded(photo, backend, size)
+        if backend_for is not None:  # the model is there: its input too, off the model's thread
+            add_small(photo, backend_for(path))
+        return photo
 
-    def depth(item: Decoded) -> tuple[Photo, DepthResult]:
-        photo, backend, size = item
+    def add_small(photo: Photo, backend: DepthBackend) -> None:
+        """The reduced decode a model takes when its depth is wanted below the photo's size."""
+        side = getattr(backend, "small_side", lambda: None)()
+        if side and depth_size(photo.width, photo.height, options) is not None:
+            photo.small = decode_small(photo, side)
+
+    def depth(photo: Photo) -> tuple[Photo, DepthResult]:
+        assert backend_for is not None and photo.path is not None  # made before the first call
+        backend = backend_for(photo.path)
+        size = depth_size(photo.width, photo.height, options)
+        if photo.small is None:  # decoded before the model was there
+            add_small(photo, backend)
+        if hasattr(backend, "spare_cores"):  # a model on the CPU: all cores unless it shares them
+            backend.spare_cores = spare_cores()
         result = estimate_depth(photo, backend, size)
         photo.small = None  # done with it
         return photo, result
@@ -185,5 +193,19 @@ def convert_work(inputs: Sequence[Path], backend_for: Callable[[Path], DepthBack
         del photo, result  # the depth map is not written: freed before the export
         return write(path, geometry)
 
-    prepare_imports()
-    return Ahead(inputs, [decode, depth], finish)
+    def spare_cores() -> int:
+        """In a stage thread the model runs beside the calling thread's geometry and export of
+        the photo before: one core is theirs.  In the calling thread (the first photo, or one
+        whose stage has not yet succeeded) nothing of ours but decoding runs beside it."""
+        return int(threading.current_thread() is not caller)
+
+    caller = threading.current_thread()
+    prepare_imports()  # what decoding imports, so that it may start in a thread
+    # one photo: no thread (nothing to overlap it with but the model's loading)
+    ahead = Ahead(inputs, [decode, depth], finish, threaded=int(len(inputs) > 1))
+    try:
+        backend_for = make_backends()
+    except BaseException:
+        ahead.close()
+        raise
+    return ahead

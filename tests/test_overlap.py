@@ -192,14 +192,59 @@ def test_a_folder_through_a_model(tiny_da, tmp_path):
         (photos / f"p{n}.jpg").write_bytes(_jpeg(_smooth(480 + 60 * n, 640 + 80 * n)))
     out = tmp_path / "out"
     threads = torch.get_num_threads()
+    passes = []  # (thread, torch's threads) of each forward pass of the model
+
+    def record(module, args):
+        if type(module).__name__ == "DepthAnythingForDepthEstimation":
+            passes.append((threading.current_thread(), torch.get_num_threads()))
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(record)
     try:
         assert main(["convert", str(photos), "-o", str(out), "--model", str(tiny_da), "--resolution", "128"]) == 0
-        # the model leaves a core to the other photos' decoding, meshing and writing
-        assert torch.get_num_threads() == max(1, min(threads, len(os.sched_getaffinity(0)) - 1))
     finally:
+        hook.remove()
         torch.set_num_threads(threads)
+    cores = len(os.sched_getaffinity(0))
+    assert passes[0][0] is threading.current_thread() and 1 <= passes[0][1] <= cores
+    # later photos go through the model in a stage thread, beside the calling thread's meshing
+    # and writing of the photo before: it leaves that a core
+    assert len(passes) == 3 and all(t is not threading.current_thread() for t, _ in passes[1:])
+    assert all(n == 1 or n <= cores - 1 for _, n in passes[1:])
     for n in range(3):
         mesh = trimesh.load(out / f"p{n}.glb", force="mesh")
         assert len(mesh.faces) > 0
         uv = mesh.visual.uv
         assert uv.min() >= 0 and uv.max() <= 1
+
+
+IMPORTS_IN_THREADS = """
+import json, sys, threading
+seen = []
+def hook(event, args):
+    if event == "import" and threading.current_thread() is not threading.main_thread():
+        seen.append((threading.current_thread().name, args[0]))
+sys.addaudithook(hook)
+from depth3d.cli import main
+status = main(["convert", sys.argv[1], "-o", sys.argv[2], "--model", sys.argv[3], "--resolution", "64", "--quiet"])
+print(json.dumps({"status": status, "imports": seen}))
+"""
+
+
+def test_photos_decode_while_the_model_loads_and_nothing_is_imported_in_a_thread(tiny_da, tmp_path):
+    """A fresh process: the first photos decode in a stage thread while the calling thread
+    imports torch and transformers; no module is imported in any other thread than the main one."""
+    import json
+    import subprocess
+    import sys
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for n in range(3):
+        (photos / f"p{n}.jpg").write_bytes(_jpeg(_smooth(300, 400)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", IMPORTS_IN_THREADS, str(photos), str(tmp_path / "out"),
+                           str(tiny_da)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"status": 0, "imports": []}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.glb", "p1.glb", "p2.glb"]

@@ -8,6 +8,7 @@ functions only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..image import Photo
 from .base import BackendError, DepthKind, DepthResult
+from .cpu_share import CoreShare, allowed_cores
 
 DEFAULT_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -261,36 +263,32 @@ class TransformersBackend:
         self.cache_dir = cache_dir
         self.model_hint: str | None = None  # how to point at a local model, in the caller's words
         self.kind: DepthKind | None = None
-        self._net = None
-        self._processor = None
+        self._net: Any = None  # the torch module, once loaded
+        self._processor: Any = None  # its transformers image processor
         self._torch_device: str | None = None
-        self._torch_dtype = None
+        self._torch_dtype: Any = None
         self._lock = threading.Lock()
         self.batch_size: int | None = None  # photos per forward pass; default 1 on CPU, else 4
-        # cores the model leaves to other work on CPU (set before loading): torch's OpenMP
-        # threads wait for each other, and one that other work preempts holds all of them up
-        self._spare_cores = 0
+        self.spare_cores = 0
+        """Cores the model's CPU forward passes leave to other work running beside them (the
+        other photos of a batch: :func:`depth3d.overlap.convert_work`); read at each pass.
+        torch's OpenMP threads wait for each other, and one that other work preempts holds all
+        of them up: a pass that shares the machine runs faster on fewer threads."""
+        self._max_threads = 1  # torch's threads at loading, at most this process's cores
+        self._share: CoreShare | None = None  # the cores other processes keep busy
 
-    @property
-    def spare_cores(self) -> int:
-        """Cores the model leaves to other work on CPU; setting it on a loaded model caps its
-        threads at once (the CLI may load the model before it knows it runs a batch)."""
-        return self._spare_cores
-
-    @spare_cores.setter
-    def spare_cores(self, n: int) -> None:
-        self._spare_cores = n
-        if self._net is not None:
-            self._cap_threads(self._torch_device)
-
-    def _cap_threads(self, device: str | None) -> None:
-        """No more torch threads than this process may use (torch counts the machine's cores),
-        less :attr:`spare_cores`."""
+    def _use_threads(self) -> None:
+        """Set torch's intra-op threads for the forward passes of the calling thread (OpenMP
+        keeps the count per thread): the cores free of other processes' work
+        (:mod:`~depth3d.backends.cpu_share`), at most torch's count at loading, less
+        :attr:`spare_cores`; at least one."""
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if device == "cpu" and torch.get_num_threads() > cores - self._spare_cores:
-            torch.set_num_threads(max(1, cores - self._spare_cores))
+        if self._torch_device != "cpu" or self._share is None:
+            return
+        threads = max(1, min(self._max_threads, self._share.free()) - self.spare_cores)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
     def load(self) -> None:
         """Find, load and place the model (once; later calls return at once)."""
@@ -299,6 +297,7 @@ class TransformersBackend:
                 self._load()
 
     def _load(self) -> None:
+        self._share = CoreShare()  # others' use of the cores measured from here on
         try:
             # Find the weights before the slow imports so a missing model fails fast.
             folder = resolve_model(self.model, self.cache_dir, self.model_hint)
@@ -345,7 +344,7 @@ class TransformersBackend:
                 f"model {self.model}: cannot load its weights ({_one_line(exc)})"
             ) from None
         _prefer_sdpa(net)
-        self._cap_threads(device)
+        self._max_threads = _most_threads()
         try:
             self._net = net.to(device).eval()
         except (RuntimeError, AssertionError) as exc:  # e.g. cuda:3 on a one-GPU machine, no memory
@@ -391,6 +390,7 @@ class TransformersBackend:
                     batch = inputs[start] if end == start + 1 else type(inputs[start])(
                         {key: torch.cat([x[key] for x in inputs[start:end]]) for key in inputs[start]})
                     batch = batch.to(device=self._torch_device, dtype=self._torch_dtype)
+                    self._use_threads()
                     outputs = self._net(**batch)
                     # Post-process in float32: half precision loses depth resolution when resampling.
                     outputs["predicted_depth"] = outputs.predicted_depth.float()
@@ -448,6 +448,15 @@ class TransformersBackend:
         return DepthResult(
             depth=depth, kind=self.kind, fov_deg=_horizontal_fov(post), model=self.model
         )
+
+
+@functools.cache
+def _most_threads() -> int:
+    """torch's intra-op threads as the process's first model found them (torch's default counts
+    the machine's cores, or takes OMP_NUM_THREADS), at most the cores this process may use."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), len(allowed_cores())))
 
 
 def _prefer_sdpa(net) -> None:
