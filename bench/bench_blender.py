@@ -17,7 +17,7 @@
     .venv/bin/python bench/bench_blender.py [--repeat N] [--full-only]
 
 Stage by stage, ``build object + camera`` is split into the mesh arrays (NumPy,
-:mod:`depth3d.polygons`), the Blender mesh (``fill_mesh``: ``add`` and ``foreach_set``), object and
+:mod:`depth3d.geometry.polygons`), the Blender mesh (``fill_mesh``: ``add`` and ``foreach_set``), object and
 material, and the camera; "Blender side" is the operator's time less reconstruct and the depth read.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_RESOLUTION = 1024  # depth3d.reconstruct's default grid (imported after bpy below)
+DEFAULT_RESOLUTION = 1024  # depth3d.geometry.reconstruct's default grid (imported after bpy below)
 FULL_RES_GOAL_S = 4.0  # the issue's goal: the operator at 12 MP, a vertex per pixel, end to end
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,7 +61,7 @@ def grid_geometry(nx: int = 1024, ny: int = 768, step: bool = False):
     ``step``: with a box 1.5 m in front instead, cut by the default edge rule (triangles split
     at the cut edges, extra vertices).
     """
-    from depth3d.reconstruct import Options, reconstruct
+    from depth3d.geometry.reconstruct import Options, reconstruct
 
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float32)
     depth = 3.0 + 0.5 * np.sin(xx / 70.0) * np.cos(yy / 50.0)
@@ -193,8 +193,8 @@ def bench_operator(repeat: int, resolution: int = DEFAULT_RESOLUTION) -> float:
     from depth3d.blender import build
     from depth3d.blender.depth_source import backend_for
     from depth3d.blender.images import open_photo
+    from depth3d.geometry.reconstruct import Options, reconstruct
     from depth3d.pipeline import estimate_depth
-    from depth3d.reconstruct import Options, reconstruct
 
     with tempfile.TemporaryDirectory() as tmp:
         photo_path, depth_path = make_photo(Path(tmp))
@@ -246,7 +246,7 @@ def bench_operator(repeat: int, resolution: int = DEFAULT_RESOLUTION) -> float:
                 mark()
                 for key, a, b in (("load photo (Blender decode + pixels)", 0, 1), ("read depth file", 1, 2),
                                   ("reconstruct (core)", 2, 3), ("build object + camera", 3, 7),
-                                  ("  mesh arrays (NumPy, depth3d.polygons)", 3, 4),
+                                  ("  mesh arrays (NumPy, depth3d.geometry.polygons)", 3, 4),
                                   ("  Blender mesh (fill_mesh: add, foreach_set)", 4, 5),
                                   ("  object + material", 5, 6), ("  camera", 6, 7)):
                     wall, cpu = marks[b][0] - marks[a][0], marks[b][1] - marks[a][1]

@@ -119,9 +119,9 @@ t = [time.perf_counter()]
 from depth3d.backends.file import FileBackend
 from depth3d.exchange import export
 from depth3d.exchange.gltf import export_glb
-from depth3d.image import read_photo
+from depth3d.io.image import read_photo
 from depth3d.pipeline import estimate_depth
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.reconstruct import Options, reconstruct
 import trimesh.exchange.gltf
 t.append(time.perf_counter())
 p = read_photo({photo!r})
@@ -155,9 +155,9 @@ def profile(mp: int, resolution: int) -> None:
     import pstats
 
     from depth3d.backends.file import FileBackend
-    from depth3d.image import read_photo
+    from depth3d.geometry.reconstruct import Options, reconstruct
+    from depth3d.io.image import read_photo
     from depth3d.pipeline import estimate_depth
-    from depth3d.reconstruct import Options, reconstruct
 
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, __file__, "--make", tmp, str(mp)], check=True)

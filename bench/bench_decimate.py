@@ -6,7 +6,7 @@ Time (in process, best of ``--repeat``, the runs interleaved): the 12 MP room of
 bench/bench_convert.py (4000×3000 planar depth, FOV 60°) → ``reconstruct`` at the default grid
 (1024) without a budget (the reference), and with ``max_triangles`` 300k (``vr``) and 100k
 (``ar``); the decimation's own share (block errors + choosing the tolerance + the new faces,
-:mod:`depth3d.decimate`, on the same grid) is timed apart, so the ratios are decimation /
+:mod:`depth3d.geometry.decimate`, on the same grid) is timed apart, so the ratios are decimation /
 undecimated reconstruct.
 
 ``--fidelity``: tests/test_flying.py's ``measure`` (flying area, coverage) on its Cycles scenes
@@ -36,8 +36,8 @@ def _best(fn, repeat: int) -> tuple[float, object]:
 def timing(repeat: int) -> None:
     from bench_convert import FOV_DEG, SIZES, scene
 
-    from depth3d import reconstruct as rec
-    from depth3d.decimate import block_errors, decimate
+    from depth3d.geometry import reconstruct as rec
+    from depth3d.geometry.decimate import block_errors, decimate
 
     rgb, depth = scene(*SIZES[12])
     captured = {}
@@ -78,7 +78,7 @@ def fidelity() -> None:
     import test_flying as tf
 
     renders = tf.cached_renders(REPO / ".pytest_cache" / "d" / "depth3d")
-    from depth3d.reconstruct import Options, reconstruct
+    from depth3d.geometry.reconstruct import Options, reconstruct
 
     print(f"{'scene':8} {'blur':6} {'budget':>8} {'faces':>9} {'flying':>8} {'coverage':>9} {'error':>8}")
     for scene in tf.SCENES:

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 def moved_eyes(scenes: list[str]) -> None:
     from moved_eyes import EYES, ORIGIN, cached_eye_renders, rasterize, score
 
-    from depth3d.reconstruct import Options, reconstruct
+    from depth3d.geometry.reconstruct import Options, reconstruct
 
     cache = REPO / ".pytest_cache" / "d" / "depth3d"
     print("| scene | eye | cut (today): empty / PSNR | rubber sheet | in-fill | ")
@@ -86,7 +86,7 @@ def fidelity() -> None:
         model_blur,
     )
 
-    from depth3d.reconstruct import Options, reconstruct
+    from depth3d.geometry.reconstruct import Options, reconstruct
 
     renders = cached_renders(REPO / ".pytest_cache" / "d" / "depth3d")
     print("\n| scene | depth | flying off / on | coverage off / on | layer triangles |")

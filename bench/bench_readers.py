@@ -5,7 +5,7 @@ decode alone, on the 12 MP photo of bench/bench_convert.py.
 
 In process, best of ``--repeat``, the runs interleaved.  Reference: ``Image.open`` + ``load`` +
 ``np.asarray`` of the same bytes (what any Pillow reader pays).  Ours: ``read_photo_bytes``
-(header, end of file, the full decode, then :func:`depth3d.jpeg_scan.scan_complete`'s second
+(header, end of file, the full decode, then :func:`depth3d.io.jpeg_scan.scan_complete`'s second
 decode with filler after the last scan, EXIF, conversion).  The check alone is timed apart.
 Baseline (quality 90, as bench_convert writes it) and progressive.
 """
@@ -29,8 +29,8 @@ def main() -> None:
     from bench_convert import SIZES, scene
     from PIL import Image
 
-    from depth3d.image import read_photo_bytes
-    from depth3d.jpeg_scan import scan_complete
+    from depth3d.io.image import read_photo_bytes
+    from depth3d.io.jpeg_scan import scan_complete
 
     rgb, _ = scene(*SIZES[12])
     print(f"12 MP photo ({SIZES[12][0]}×{SIZES[12][1]}), best of {args.repeat}")

@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from depth3d.backends.hf import TransformersBackend  # noqa: E402
-from depth3d.backends.remote import RemoteBackend  # noqa: E402
-from depth3d.image import read_photo_bytes  # noqa: E402
 from depth3d.backends.protocol import decode_npy  # noqa: E402
+from depth3d.backends.remote import RemoteBackend  # noqa: E402
+from depth3d.io.image import read_photo_bytes  # noqa: E402
 
 
 def jpegs(count: int, size=(640, 480)) -> list[bytes]:

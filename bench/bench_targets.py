@@ -51,13 +51,13 @@ def export_before_after(photo: Path, depth: Path, out: Path, repeat: int) -> tup
     """(trimesh s, ours s, triangles) for the full-resolution .glb export of one geometry."""
     from trimesh.exchange.gltf import export_glb as trimesh_glb
 
-    from depth3d.atomic import write_bytes_atomic
     from depth3d.backends.file import FileBackend
     from depth3d.exchange.gltf import export_glb
     from depth3d.exchange.trimesh_bridge import to_trimesh
-    from depth3d.image import read_photo
+    from depth3d.geometry.reconstruct import Options
+    from depth3d.io.atomic import write_bytes_atomic
+    from depth3d.io.image import read_photo
     from depth3d.pipeline import photo_to_geometry
-    from depth3d.reconstruct import Options
 
     geometry = photo_to_geometry(read_photo(photo), FileBackend(str(depth)), Options(fov=FOV_DEG, resolution=0))
 

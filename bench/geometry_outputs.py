@@ -38,7 +38,7 @@ def save(out: str, quick: bool) -> None:
     from bench_convert import scene
     from test_flying import model_blur
 
-    from depth3d.reconstruct import Options, reconstruct
+    from depth3d.geometry.reconstruct import Options, reconstruct
 
     maps = {
         "boxes": boxes(1, 900, 1200, False),

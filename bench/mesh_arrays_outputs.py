@@ -28,7 +28,7 @@ def save(out: str) -> None:
     from test_flying import model_blur
 
     from depth3d.blender import build
-    from depth3d.reconstruct import Options, reconstruct
+    from depth3d.geometry.reconstruct import Options, reconstruct
 
     maps = {"boxes": boxes(1, 450, 600, False), "holes": boxes(2, 350, 500, True),
             "blurred": model_blur(boxes(3, 480, 640, False)), "tiny": boxes(4, 40, 50, True)}

@@ -18,8 +18,8 @@ from .backends.file import DEPTH_UNITS
 from .batch import EXIT_OK, EXIT_USAGE, exit_status, run_batch
 from .errors import UsageError, user_message
 from .exchange import FORMATS
-from .outputs import check_outputs, check_written
-from .reconstruct import Options
+from .geometry.reconstruct import Options
+from .io.outputs import check_outputs, check_written
 from .schema import add_arguments, flag, values_from_args
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ def check_output_name(output: object, suffix: str, is_dir: bool, n_inputs: int, 
 
 def check_convert_outputs(args: argparse.Namespace, outputs: dict[Path, Path], fmt: str) -> None:
     """Raise UsageError when an output (or a sidecar of it) would replace an input photo or
-    depth file (:func:`~depth3d.outputs.check_outputs`)."""
+    depth file (:func:`~depth3d.io.outputs.check_outputs`)."""
     check_outputs(outputs, fmt, [*outputs, *_depth_inputs(args)], mesh=args.geometry == "mesh")
 
 
@@ -294,7 +294,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
-    from .depth_io import depth_output_files, write_depth_outputs
+    from .io.depth_io import depth_output_files, write_depth_outputs
     from .pipeline import estimate_depth, expand_inputs, read_input
 
     inputs = expand_inputs(args.inputs)

@@ -66,4 +66,4 @@ class Interrupted(Depth3DError, KeyboardInterrupt):
 
 class OptionError(UsageError, ValueError):
     """An option's value outside its declared range (:mod:`depth3d.ranges`); also a ValueError,
-    as Python callers of :class:`~depth3d.reconstruct.Options` expect."""
+    as Python callers of :class:`~depth3d.geometry.reconstruct.Options` expect."""

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from .backends import DepthBackend, DepthResult
-from .grid import grid_shape
-from .image import Photo, _register_heif, apply_orientation
+from .geometry.grid import grid_shape
+from .geometry.reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options
+from .io.image import Photo, _register_heif, apply_orientation
 from .pipeline import depth_to_geometry, estimate_depth, read_input
-from .reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options
 
 __all__ = ["Ahead", "convert_work", "decode_small", "depth_size", "prepare_imports"]
 
@@ -52,7 +52,7 @@ def prepare_imports() -> None:
 def depth_size(width: int, height: int, options: Options) -> tuple[int, int] | None:
     """(width, height) of the depth map the geometry of a ``width`` × ``height`` photo needs:
     its vertex grid, or the finer grid that finds a coarse grid's edges
-    (:func:`~depth3d.reconstruct.grid_disparity`); ``None`` for the photo's own size."""
+    (:func:`~depth3d.geometry.reconstruct.grid_disparity`); ``None`` for the photo's own size."""
     nx, ny = grid_shape(width, height, options.resolution)
     if options.edge_threshold > 0 and max(nx, ny) < FINE_BELOW:
         nx, ny = FINE_FACTOR * (nx - 1) + 1, FINE_FACTOR * (ny - 1) + 1

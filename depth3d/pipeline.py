@@ -2,9 +2,9 @@
 
 Its stages (:data:`STAGES`), each a plain function here:
 
-1. ``read``: :func:`read_input`, a photo file (or its bytes) decoded → :class:`~depth3d.image.Photo`;
+1. ``read``: :func:`read_input`, a photo file (or its bytes) decoded → :class:`~depth3d.io.image.Photo`;
 2. ``depth``: :func:`estimate_depth`, the backend's depth, checked → :class:`~depth3d.backends.DepthResult`;
-3. ``geometry``: :func:`depth_to_geometry`, :func:`~depth3d.reconstruct.reconstruct` → ``Geometry``;
+3. ``geometry``: :func:`depth_to_geometry`, :func:`~depth3d.geometry.reconstruct.reconstruct` → ``Geometry``;
 4. ``write``: :func:`write_geometry`, the file written atomically (:func:`~depth3d.exchange.export`).
 
 :func:`run_photo` (depth and geometry of a decoded photo) and :func:`convert_photo_file` (all
@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .backends import DepthBackend, DepthResult
-from .depth import check_aspect, check_depth
-from .depth_io import DEPTH_SUFFIXES
 from .errors import Depth3DError, InputError, quote_path
-from .image import PHOTO_SUFFIXES, Photo, read_photo, read_photo_bytes
-from .reconstruct import Geometry, Options, reconstruct
+from .geometry.depth import check_aspect, check_depth
+from .geometry.reconstruct import Geometry, Options, reconstruct
+from .io.depth_io import DEPTH_SUFFIXES
+from .io.image import PHOTO_SUFFIXES, Photo, read_photo, read_photo_bytes
 
 __all__ = [
     "STAGES", "CancelCheck", "Cancelled", "Converted", "ProgressCallback", "Reconstruction", "Stage",
@@ -114,9 +114,9 @@ class StageRun:
 
 
 def read_input(source: str | Path | bytes, name: str = "photo", max_pixels: int | None = None) -> Photo:
-    """Stage ``read``: a photo file (within :data:`~depth3d.image.MAX_PIXELS`), or a photo's
+    """Stage ``read``: a photo file (within :data:`~depth3d.io.image.MAX_PIXELS`), or a photo's
     encoded bytes (named ``name`` in errors; ``max_pixels``: see
-    :func:`~depth3d.image.read_photo_bytes`) → :class:`Photo`."""
+    :func:`~depth3d.io.image.read_photo_bytes`) → :class:`Photo`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return read_photo_bytes(bytes(source), name=name, max_pixels=max_pixels)
     return read_photo(source)
@@ -149,7 +149,7 @@ def estimate_depth(photo: Photo, backend: DepthBackend, size: tuple[int, int] | 
 
 
 def depth_to_geometry(photo: Photo, result: DepthResult, options: Options) -> Geometry:
-    """Stage ``geometry``: :func:`~depth3d.reconstruct.reconstruct` of ``photo`` with its depth
+    """Stage ``geometry``: :func:`~depth3d.geometry.reconstruct.reconstruct` of ``photo`` with its depth
     ``result`` (the FOV: ``options.fov``, else the model's, else the photo's EXIF, else 55°)."""
     return reconstruct(
         photo.rgb, result.depth, result.kind, options,
@@ -219,7 +219,7 @@ def convert_photo_file(
     before each stage (:class:`Cancelled`: no file written).
 
     ``warn``: called with one ``warning: <file>: <note>`` line when in-fill was asked for and
-    skipped (:mod:`depth3d.infill`)."""
+    skipped (:mod:`depth3d.geometry.infill`)."""
     run = StageRun(tuple(STAGES), progress, cancel)
     run.enter("read")
     photo = read_input(photo_path)
@@ -247,7 +247,7 @@ def convert_file(
 
 
 def infill_warning(photo_path: str | Path, geometry: Geometry) -> str | None:
-    """``warning: <file>: <note>`` when in-fill was asked for and skipped (:mod:`depth3d.infill`)."""
+    """``warning: <file>: <note>`` when in-fill was asked for and skipped (:mod:`depth3d.geometry.infill`)."""
     infill = geometry.meta.get("infill")
     if infill and not infill.get("layer_faces"):
         return f"warning: {quote_path(Path(photo_path))}: {infill['note']}"

@@ -1,6 +1,6 @@
 """The options schema: each option declared once, as a dataclass field with its :class:`Spec`.
 
-An option is a field of a dataclass (:class:`depth3d.reconstruct.Options`,
+An option is a field of a dataclass (:class:`depth3d.geometry.reconstruct.Options`,
 :class:`depth3d.targets.Knobs`) declared with :func:`option`: its default, UI label, help
 text, unit and :class:`~depth3d.ranges.Range`, or its choices.  Everything else is derived
 from that declaration:

@@ -8,7 +8,7 @@ vr        ≤ 300 000      ≤ 4096                int16        EXT_meshopt_comp
 ar        ≤ 100 000      ≤ 2048, power of two  int16        EXT_meshopt_compression  off
 ========  =============  ====================  ===========  =======================  =======
 
-In-fill (:mod:`depth3d.infill`, ``--infill``/``--no-infill`` override it): a VR viewer's head
+In-fill (:mod:`depth3d.geometry.infill`, ``--infill``/``--no-infill`` override it): a VR viewer's head
 moves, so ``vr`` carries the background layer (within its triangle budget); AR viewers orbit
 far past the 30 cm the layer is made for, and its atlas would take a third of ``ar``'s texture.
 
@@ -51,7 +51,7 @@ class Target:
     quantize:      KHR_mesh_quantization.
     compression:   "none", "meshopt" or "draco".
     jpeg_quality:  of the texture.
-    infill:        the background layer a moving head sees (:mod:`depth3d.infill`) by default.
+    infill:        the background layer a moving head sees (:mod:`depth3d.geometry.infill`) by default.
     """
 
     name: str

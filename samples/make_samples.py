@@ -46,8 +46,8 @@ def focal_35mm(fov_deg: float, width: int, height: int) -> int:
 def main() -> None:
     from PIL import Image
 
-    from depth3d.atomic import atomic_path
-    from depth3d.depth_io import write_depth_exr
+    from depth3d.io.atomic import atomic_path
+    from depth3d.io.depth_io import write_depth_exr
 
     photos, depths = HERE / "photos", HERE / "depth"
     photos.mkdir(exist_ok=True), depths.mkdir(exist_ok=True)

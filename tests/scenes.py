@@ -4,7 +4,7 @@ Each scene is built in metres and can be scaled as a whole (objects, camera posi
 distances), so the same picture exists for a model at 30 cm, a room at 3 m and a valley at 3 km.
 The Cycles Z pass is planar depth along the camera axis; with a pixel filter of 0.01 px every
 camera ray passes through its pixel centre, so ``depth[row, col]`` is the exact planar depth of
-the surface seen at the centre of pixel (col, row) — the convention of :mod:`depth3d.camera`.
+the surface seen at the centre of pixel (col, row) — the convention of :mod:`depth3d.geometry.camera`.
 
 ``render(scene, scale, width, height)`` runs in the calling process (it resets Blender's
 state); tests call it in a subprocess, ``python tests/scenes.py OUT_DIR room:1 ...``, so that

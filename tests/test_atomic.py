@@ -1,9 +1,9 @@
-"""depth3d.atomic: a file is complete or absent; no temporary file survives."""
+"""depth3d.io.atomic: a file is complete or absent; no temporary file survives."""
 from __future__ import annotations
 
 import pytest
 
-from depth3d.atomic import atomic_path, write_bytes_atomic
+from depth3d.io.atomic import atomic_path, write_bytes_atomic
 
 
 def test_success_renames_into_place_and_creates_the_folder(tmp_path):

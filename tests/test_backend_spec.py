@@ -54,7 +54,7 @@ def test_cli_and_cluster_build_the_same_backend(tmp_path, monkeypatch):
     spec = backend_spec(args, 1)
     assert spec == BackendSpec("file", (("kind", "depth"), ("unit", "mm")), str((tmp_path / "x.npy").resolve()))
     from depth3d.backends import get_backend
-    from depth3d.image import Photo
+    from depth3d.io.image import Photo
 
     photo = Photo(rgb=np.zeros((3, 4, 3), np.uint8), path=tmp_path / "x.png")
     worker = get_backend(spec.name, path=spec.depth, **spec.kwargs)

@@ -14,12 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
+from tiny_models import save_tiny_depth_anything, save_tiny_dpt
 
 from depth3d.backends import BackendError, get_backend
 from depth3d.backends.hf import DEFAULT_MODEL, TransformersBackend, depth_kind
-from depth3d.image import Photo
 from depth3d.info import cached_depth_models, collect_info, format_info
-from tiny_models import save_tiny_depth_anything, save_tiny_dpt
+from depth3d.io.image import Photo
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

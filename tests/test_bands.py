@@ -1,15 +1,15 @@
-"""Row bands (depth3d.bands): geometry computed band by band, in threads, is the same geometry."""
+"""Row bands (depth3d.geometry.bands): geometry computed band by band, in threads, is the same geometry."""
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
 import pytest
-
-from depth3d import bands
-from depth3d.bands import row_bands
-from depth3d.reconstruct import Options, reconstruct
 from test_flying import model_blur
+
+from depth3d.geometry import bands
+from depth3d.geometry.bands import row_bands
+from depth3d.geometry.reconstruct import Options, reconstruct
 
 
 def test_bands_cover_every_row_once_with_their_halo():

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo, same_point_set
+from PIL import Image
 
 # name → (width, height): different sizes so that every output has its own vertex count
 PHOTOS = {"a.png": (64, 48), "b.jpg": (80, 60), "c.png": (48, 64)}
@@ -48,9 +47,9 @@ def main():
 def _expected(photos: Path, depth: Path, **options) -> dict[str, np.ndarray]:
     """Camera-frame vertices per photo stem, computed by the core (photos read by Pillow)."""
     from depth3d.backends import get_backend
-    from depth3d.image import read_photo
+    from depth3d.geometry.reconstruct import Options
+    from depth3d.io.image import read_photo
     from depth3d.pipeline import photo_to_geometry
-    from depth3d.reconstruct import Options
 
     return {
         Path(name).stem: photo_to_geometry(

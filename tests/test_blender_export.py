@@ -7,22 +7,21 @@ from __future__ import annotations
 import io
 import math
 
+import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 import numpy as np
 import pytest
-
-import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
-from PIL import Image  # noqa: E402
-
 from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from conftest import assert_valid_gltf  # noqa: E402
+from PIL import Image  # noqa: E402
+from test_targets import canonical, decode, image_size, is_power_of_two, read_glb  # noqa: E402
+
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.exchange.gltf.meshopt import optimize  # noqa: E402
 from depth3d.exchange.gltf.quantize import POSITION_ERROR  # noqa: E402
-from depth3d.image import read_photo  # noqa: E402
+from depth3d.geometry.reconstruct import Options  # noqa: E402
+from depth3d.io.image import read_photo  # noqa: E402
 from depth3d.pipeline import photo_to_geometry  # noqa: E402
-from depth3d.reconstruct import Options  # noqa: E402
 from depth3d.targets import TARGETS  # noqa: E402
-from test_targets import canonical, decode, image_size, is_power_of_two, read_glb  # noqa: E402
 
 W, H = 320, 240  # every pixel a vertex: ~152k triangles, over the AR budget
 FOV = 60.0

@@ -55,7 +55,7 @@ def built_zip(tmp_path_factory) -> Path:
 def test_zip_contents(built_zip):
     names = set(zipfile.ZipFile(built_zip).namelist())
     for needed in ("blender_manifest.toml", "__init__.py", "depth3d/__init__.py",
-                   "depth3d/reconstruct.py", "depth3d/blender/__init__.py",
+                   "depth3d/geometry/reconstruct.py", "depth3d/blender/__init__.py",
                    "depth3d/blender/operators.py", "depth3d/service/manager.py", "LICENSE"):
         assert needed in names
     for name in names:
@@ -77,7 +77,7 @@ INSTALL_SCRIPT = textwrap.dedent('''
     out["enabled"] = module in bpy.context.preferences.addons
     out["panels"] = [name for name in %r if hasattr(bpy.types, name)]
     out["operator"] = hasattr(bpy.types, "DEPTH3D_OT_generate_mesh")
-    out["core"] = module + ".depth3d.reconstruct" in sys.modules
+    out["core"] = module + ".depth3d.geometry.reconstruct" in sys.modules
     prefs = bpy.context.preferences.addons[module].preferences
     out["prefs"] = [prefs.backend, prefs.model]
     out["heavy"] = [m for m in ("torch", "transformers", "PIL", "trimesh", "OpenEXR", "scipy")
@@ -107,7 +107,7 @@ INSTALL_SCRIPT = textwrap.dedent('''
 def test_install_and_enable_in_clean_user_folder(built_zip, tmp_path):
     from PIL import Image
 
-    from depth3d.depth_io import write_depth_exr
+    from depth3d.io.depth_io import write_depth_exr
 
     rgb = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "photo.png")

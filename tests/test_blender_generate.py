@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import math
 
+import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 import numpy as np
 import pytest
-
-import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
+from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.blender.images import load_photo, photo_from_image  # noqa: E402
 from depth3d.errors import InputError  # noqa: E402
-from depth3d.grid import grid_index_at, grid_shape  # noqa: E402
-from depth3d.reconstruct import Options, reconstruct  # noqa: E402
+from depth3d.geometry.grid import grid_index_at, grid_shape  # noqa: E402
+from depth3d.geometry.reconstruct import Options, reconstruct  # noqa: E402
 
 W, H = 40, 30
 FOV = 60.0
@@ -318,7 +317,7 @@ def test_exif_orientation_matches_pillow(tmp_path):
         photo = load_photo(path)
         np.testing.assert_array_equal(photo.rgb, expect, err_msg=f"orientation {orientation}")
         w, h = expect.shape[1], expect.shape[0]
-        from depth3d.camera import fov_from_35mm_equivalent
+        from depth3d.geometry.camera import fov_from_35mm_equivalent
 
         assert photo.fov_deg == pytest.approx(fov_from_35mm_equivalent(28, w, h))
         assert (photo.data is None) == (orientation != 1) and photo.orientation == orientation
@@ -474,13 +473,13 @@ def test_depth_files_without_openexr_or_pillow(tmp_path):
     import OpenEXR
 
     from depth3d.blender.depth_source import read_depth_with_blender
-    from depth3d.depth_io import pick_depth_channel
-    from depth3d.exr import read_exr_planes
+    from depth3d.io.depth_io import pick_depth_channel
+    from depth3d.io.exr import read_exr_planes
 
     def read_exr_depth(path):  # the no-OpenEXR path of depth_io.read_depth
         planes = read_exr_planes(path)
         return planes[pick_depth_channel(planes)]
-    from depth3d.depth_io import read_depth, write_depth_exr, write_depth_png16
+    from depth3d.io.depth_io import read_depth, write_depth_exr, write_depth_png16
 
     rng = np.random.default_rng(7)
     depth = rng.uniform(0.5, 20.0, (37, 29)).astype(np.float32)
@@ -510,7 +509,6 @@ def test_depth_files_without_openexr_or_pillow(tmp_path):
 def test_export_gltf(scene_files, tmp_path):
     """Blender's exporter writes valid .glb files whose world positions are the camera frame."""
     import trimesh
-
     from conftest import assert_valid_gltf, same_point_set
 
     photo, depth_file, rgb, depth = scene_files
@@ -552,7 +550,7 @@ def test_panel_settings_drive_invoke(scene_files):
 
 def test_photos_read_by_blender_match_the_core(tmp_path):
     """Blender-decoded pixels equal the core's Pillow reader (alpha, 16-bit: within 1 level)."""
-    from depth3d.image import read_photo
+    from depth3d.io.image import read_photo
 
     rng = np.random.default_rng(11)
     rgba = rng.integers(0, 256, (13, 17, 4), dtype=np.uint8)
@@ -571,7 +569,7 @@ def test_photos_read_by_blender_match_the_core(tmp_path):
 
 def test_build_mesh_of_a_decimated_geometry():
     """Within a triangle budget (whole cells merged into blocks drawn as fans,
-    depth3d/decimate.py) the core's mesh builds exactly: the same vertices, Blender's own
+    depth3d/geometry/decimate.py) the core's mesh builds exactly: the same vertices, Blender's own
     triangulation gives the core's triangles (with or without face normals cached), and the
     edges are the ones Blender computes itself."""
     rgb = np.random.default_rng(6).integers(0, 256, (49, 65, 3), dtype=np.uint8)

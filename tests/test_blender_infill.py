@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import math
 
+import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 import numpy as np
 import pytest
-
-import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
+from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from PIL import Image  # noqa: E402
 
-from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from depth3d.blender import build, cache  # noqa: E402
-from depth3d.reconstruct import Options, reconstruct  # noqa: E402
+from depth3d.geometry.reconstruct import Options, reconstruct  # noqa: E402
 
 W, H = 64, 48
 FOV = 60.0

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import threading
 
+import bpy  # noqa: F401,E402  (the suite installs it; a broken bpy must fail here, not skip)
 import numpy as np
 import pytest
-
-import bpy  # noqa: F401,E402  (the suite installs it; a broken bpy must fail here, not skip)
 from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from conftest import box_depth, random_photo  # noqa: E402
+
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender.operators import Job  # noqa: E402
-from depth3d.image import read_photo  # noqa: E402
+from depth3d.geometry.reconstruct import Options  # noqa: E402
+from depth3d.io.image import read_photo  # noqa: E402
 from depth3d.pipeline import photo_to_geometry  # noqa: E402
-from depth3d.reconstruct import Options  # noqa: E402
 
 W, H = 40, 30
 

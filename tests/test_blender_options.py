@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
 import numpy as np
 import pytest
-
-import bpy  # noqa: E402  (the suite installs it; a broken bpy must fail here, not skip)
-
 from blender_addon import registered  # noqa: E402,F401  (autouse: registered for the module)
 from conftest import box_depth, random_photo  # noqa: E402
+
 from depth3d.blender import cache  # noqa: E402
 from depth3d.blender.option_props import (  # noqa: E402
     blender_properties,
@@ -21,8 +20,8 @@ from depth3d.blender.option_props import (  # noqa: E402
     option_values,
     set_option_values,
 )
+from depth3d.geometry.reconstruct import Options  # noqa: E402
 from depth3d.ranges import Range  # noqa: E402
-from depth3d.reconstruct import Options  # noqa: E402
 from depth3d.schema import OptionField, fields_of, option  # noqa: E402
 
 KINDS = {bool: "BOOLEAN", int: "INT", float: "FLOAT", str: "ENUM"}

@@ -21,17 +21,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO, assert_valid_gltf
+from PIL import Image
+from test_targets import canonical, decode, image_size, read_glb, read_json
+
 from depth3d.backends.file import FileBackend
 from depth3d.exchange.gltf.draco import POSITION_BITS
 from depth3d.exchange.gltf.material import texture_size
-from depth3d.image import read_photo
+from depth3d.geometry.reconstruct import Options
+from depth3d.io.image import read_photo
 from depth3d.pipeline import photo_to_geometry
-from depth3d.reconstruct import Options
 from depth3d.targets import resolve_target
-from test_targets import canonical, decode, image_size, read_glb, read_json
 
 W, H = 320, 240  # every pixel a vertex: ~154k triangles, over the AR budget
 FOV = 60.0

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from depth3d.camera import exif_orientation, fov_from_exif
-from depth3d.image import read_photo
+from depth3d.geometry.camera import exif_orientation, fov_from_exif
+from depth3d.io.image import read_photo
 
 DIAGONAL_35MM = math.hypot(36.0, 24.0)  # 43.267 mm
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from PIL import Image
-
 from conftest import assert_valid_gltf, box_depth, random_photo
-from depth3d.cli import main
+from PIL import Image
 from tiny_models import save_tiny_depth_anything, save_tiny_dpt
+
+from depth3d.cli import main
 
 W, H = 64, 48
 

@@ -178,7 +178,7 @@ def test_skip_existing_converts_only_what_is_missing(cluster, photos, tmp_path, 
 def test_batched_inference_matches_one_photo_at_a_time(tiny_model):
     """What each actor runs: one forward pass per group of same-size photos, results in order."""
     from depth3d.backends.hf import TransformersBackend
-    from depth3d.image import Photo
+    from depth3d.io.image import Photo
 
     rng = np.random.default_rng(1)
     photos = [Photo(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), name=f"p{i}")

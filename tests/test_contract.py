@@ -466,7 +466,7 @@ def run_cli_process(argv: list) -> tuple[subprocess.CompletedProcess, int]:
 
 def test_decompression_bomb_photo_refused_from_its_header(tmp_path):
     """A 1 KB JPEG declaring 12000×12000 (144 Mpx, 1.6 GB decoded) is refused before decoding."""
-    from depth3d.image import MAX_PIXELS
+    from depth3d.io.image import MAX_PIXELS
 
     bomb = jpeg_declaring(tmp_path / "bomb.jpg", 12000, 12000)
     np.save(tmp_path / "bomb.npy", np.ones((2, 2), np.float32))

@@ -87,7 +87,7 @@ def test_blender_properties_take_their_limits_from_the_options():
     import math
 
     from depth3d.blender import operators, props
-    from depth3d.reconstruct import Options
+    from depth3d.geometry.reconstruct import Options
     from depth3d.schema import range_of
 
     for cls in (props.Depth3DSettings, props.Depth3DObject, operators.DEPTH3D_OT_generate_mesh):
@@ -251,7 +251,7 @@ def test_orientation_written_as_text_is_read_alike(tmp_path):
     from PIL import Image
 
     from depth3d.blender.images import load_photo
-    from depth3d.image import read_photo
+    from depth3d.io.image import read_photo
 
     tiff = (b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHI", 0x0112, 2, 2) + b"6\x00\x00\x00"
             + struct.pack("<I", 0))
@@ -304,8 +304,8 @@ def test_a_jpeg_cut_keeping_its_end_marker_is_refused_by_both_readers(tmp_path):
     from test_contract_corpus import cut_keeping_eoi
 
     from depth3d.blender.images import load_photo
-    from depth3d.image import read_photo
-    from depth3d.image_header import JPEG_CUT
+    from depth3d.io.image import read_photo
+    from depth3d.io.image_header import JPEG_CUT
 
     path = tmp_path / "photo.jpg"
     cut_seen = 0
@@ -334,7 +334,7 @@ def test_a_cut_flat_jpeg_is_read_alike(tmp_path):
     from PIL import Image
 
     from depth3d.blender.images import load_photo
-    from depth3d.image import read_photo
+    from depth3d.io.image import read_photo
 
     buf = io.BytesIO()
     Image.fromarray(np.full((H, W, 3), 128, np.uint8)).save(buf, "JPEG", progressive=True)
@@ -355,7 +355,7 @@ def test_damaged_jpeg_scans_get_one_answer(progressive, flips, cut):
     import tempfile
 
     from depth3d.blender.images import load_photo
-    from depth3d.image import read_photo
+    from depth3d.io.image import read_photo
 
     data = bytearray(_jpegs()["progressive" if progressive else "baseline"])
     start = data.index(b"\xff\xda") + 14
@@ -379,7 +379,7 @@ def test_good_jpegs_are_never_refused(tmp_path):
     from PIL import Image
 
     from depth3d.blender.images import load_photo
-    from depth3d.image import read_photo
+    from depth3d.io.image import read_photo
 
     rng = np.random.default_rng(9)
     for w, h in ((W, H), (33, 17)):
@@ -406,7 +406,7 @@ def test_cut_jpegs_through_the_cli_and_the_bpy_batch(tmp_path):
     from test_contract import is_bar
     from test_contract_corpus import cut_keeping_eoi
 
-    from depth3d.image_header import JPEG_CUT
+    from depth3d.io.image_header import JPEG_CUT
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -156,7 +156,7 @@ def corpus(tmp_path_factory) -> tuple[Path, Path]:
     webp = io.BytesIO()
     Image.fromarray(rgb).save(webp, "WEBP")
     (photos / "truncated_webp.webp").write_bytes(webp.getvalue()[: len(webp.getvalue()) // 2])
-    from depth3d.image import apply_orientation
+    from depth3d.io.image import apply_orientation
 
     yy, xx = np.mgrid[0:H, 0:W]
     smooth = np.stack([xx * 255 // W, yy * 255 // H, (xx + yy) * 127 // (W + H)], axis=2).astype(np.uint8)
@@ -235,7 +235,7 @@ def test_photo_corpus_through_the_blender_batch(corpus, tmp_path, capfd):
 def test_all_eight_exif_orientations_stand_upright(corpus, tmp_path):
     """Core and Blender read every orientation to the same upright pixels."""
     from depth3d.blender.images import load_photo
-    from depth3d.image import read_photo
+    from depth3d.io.image import read_photo
 
     photos, _ = corpus
     upright = read_photo(photos / "exif1.jpg").rgb.astype(np.int16)
@@ -276,7 +276,7 @@ def depth_corpus(tmp_path_factory) -> tuple[Path, Path]:
     np.save(depth / "float16.npy", z.astype(np.float16))
     np.save(depth / "int16.npy", (z * 1000).astype(np.int16))
     np.save(depth / "hw1.npy", z[:, :, None])
-    from depth3d.depth_io import write_pfm
+    from depth3d.io.depth_io import write_pfm
 
     write_pfm(depth / "pfm.pfm", z)
     Image.fromarray((z * 1000).astype(np.uint16)).save(depth / "grey16.png")
@@ -341,8 +341,8 @@ def test_depth_files_read_by_blender_as_by_the_core(depth_corpus):
     — the TIFF sample types neither reads alike in the same words (an int32 TIFF was all zeros,
     then refused, in Blender while the CLI read it)."""
     from depth3d.blender.depth_source import read_depth_with_blender
-    from depth3d.depth_io import read_depth
     from depth3d.errors import InputError
+    from depth3d.io.depth_io import read_depth
 
     def verdict(read, path):
         try:
@@ -429,7 +429,7 @@ def test_photo_decoder_gives_a_photo_or_one_input_error(fmt, cut, flips):
     """Any damage to a valid file (cut anywhere, bytes changed): an upright uint8 photo, or an
     InputError whose message is one line — never another exception."""
     from depth3d.errors import InputError
-    from depth3d.image import read_photo_bytes
+    from depth3d.io.image import read_photo_bytes
 
     data = bytearray(VALID[fmt][: max(1, int(len(VALID[fmt]) * cut))])
     for where, value in flips:
@@ -447,7 +447,7 @@ def test_photo_decoder_gives_a_photo_or_one_input_error(fmt, cut, flips):
        h=st.integers(1, 300), mode=st.sampled_from(["RGB", "L", "RGBA"]))
 def test_header_reader_agrees_with_pillow(fmt, w, h, mode):
     """The standard-library header reader (Blender's pixel budget) says what Pillow says."""
-    from depth3d.image_header import read_header
+    from depth3d.io.image_header import read_header
 
     if fmt == "JPEG" and mode == "RGBA":
         mode = "RGB"
@@ -460,8 +460,8 @@ def test_header_reader_agrees_with_pillow(fmt, w, h, mode):
 @PROPERTY
 @given(suffix=st.sampled_from([".npy", ".pfm", ".png", ".tif"]), data=st.binary(max_size=400))
 def test_depth_reader_gives_a_map_or_one_input_error(tmp_path, suffix, data):
-    from depth3d.depth_io import read_depth
     from depth3d.errors import InputError
+    from depth3d.io.depth_io import read_depth
 
     path = tmp_path / f"d{suffix}"
     prefix = {".npy": b"\x93NUMPY\x01\x00", ".pfm": b"Pf\n4 3\n-1.0\n", ".png": b"\x89PNG\r\n\x1a\n",
@@ -490,7 +490,7 @@ def test_options_are_valid_or_one_usage_error(fov, scale, shift, near, far, reso
 
     from depth3d.cli import options_from_args
     from depth3d.errors import UsageError
-    from depth3d.reconstruct import Options
+    from depth3d.geometry.reconstruct import Options
     from depth3d.schema import range_of
 
     args = argparse.Namespace(geometry="mesh", projection=projection, fov=fov, scale=scale, shift=shift,

@@ -13,10 +13,9 @@ import pytest
 from test_contract_corpus import corpus  # noqa: F401  (fixture)
 from test_service import TOKEN, model_dir, png_bomb, request, server  # noqa: F401  (fixtures)
 
-from depth3d.backends import BackendError
+from depth3d.backends import BackendError, protocol
 from depth3d.backends.remote import RemoteBackend
-from depth3d.image import Photo
-from depth3d.backends import protocol
+from depth3d.io.image import Photo
 from depth3d.service.server import body_deadline
 
 

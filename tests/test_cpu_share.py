@@ -45,7 +45,7 @@ def test_a_forward_pass_keeps_to_the_cores_other_processes_leave(tmp_path):
     from tiny_models import save_tiny_depth_anything
 
     from depth3d.backends.hf import TransformersBackend
-    from depth3d.image import Photo
+    from depth3d.io.image import Photo
 
     backend = TransformersBackend(model=str(save_tiny_depth_anything(tmp_path / "da")), device="cpu")
     threads, affinity = torch.get_num_threads(), os.sched_getaffinity(0)

@@ -1,4 +1,4 @@
-"""Error-bounded decimation (depth3d/decimate.py) on analytic scenes.
+"""Error-bounded decimation (depth3d/geometry/decimate.py) on analytic scenes.
 
 Every decimated mesh is compared with the undecimated one of the same options: its vertices are
 some of the latter's, bit for bit (positions and UVs); its faces are counter-clockwise and
@@ -16,9 +16,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from depth3d.decimate import MAX_ERROR, MAX_SHIFT, block_errors, whole_cells
-from depth3d.grid import grid_index_at
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.decimate import MAX_ERROR, MAX_SHIFT, block_errors, whole_cells
+from depth3d.geometry.grid import grid_index_at
+from depth3d.geometry.reconstruct import Options, reconstruct
 
 FOV = 60.0
 

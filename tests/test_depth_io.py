@@ -10,9 +10,10 @@ from PIL import Image
 
 from depth3d.backends import BackendError, DepthResult, get_backend
 from depth3d.backends.file import FileBackend
-from depth3d.depth_io import (
-    exr_size,
+from depth3d.errors import InputError
+from depth3d.io.depth_io import (
     colormap,
+    exr_size,
     pick_depth_channel,
     read_depth,
     write_depth_exr,
@@ -22,8 +23,7 @@ from depth3d.depth_io import (
     write_depth_preview,
     write_pfm,
 )
-from depth3d.errors import InputError
-from depth3d.image import Photo
+from depth3d.io.image import Photo
 
 RNG = np.random.default_rng(3)
 
@@ -360,7 +360,7 @@ def test_file_backend_reads_every_format(tmp_path):
 
 
 def test_exr_depth_without_the_openexr_module(tmp_path, monkeypatch):
-    """Blender's Python has no OpenEXR: read_depth falls back to depth3d.exr (numpy + zlib)."""
+    """Blender's Python has no OpenEXR: read_depth falls back to depth3d.io.exr (numpy + zlib)."""
     depth = np.random.default_rng(3).uniform(0.5, 20.0, (21, 34)).astype(np.float32)
     write_depth_exr(tmp_path / "z.exr", depth)
     monkeypatch.setitem(sys.modules, "OpenEXR", None)  # makes `import OpenEXR` fail

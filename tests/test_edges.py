@@ -1,4 +1,4 @@
-"""The edge rule on analytic cases (depth3d.edges, through depth3d.reconstruct)."""
+"""The edge rule on analytic cases (depth3d.geometry.edges, through depth3d.geometry.reconstruct)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,8 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from depth3d.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
+from depth3d.geometry.reconstruct import Options, reconstruct
 
 
 def test_coarsen_cuts_takes_the_strongest_fine_edge_along_each_coarse_edge():
@@ -149,7 +149,7 @@ def test_a_ball_curving_away_at_its_silhouette_is_left_out_not_guessed(monkeypat
     which leaves a fraction of the triangles off the true surface that continuing them does."""
     from test_flying import model_blur
 
-    import depth3d.edges.params as edge_params
+    import depth3d.geometry.edges.params as edge_params
 
     h, w, fov = 960, 1280, 60.0
     tan_x = np.tan(np.radians(fov / 2))
@@ -198,12 +198,12 @@ def test_random_steps_and_holes_give_valid_meshes_at_every_grid(seed):
             assert (area > 1e-12).all(), (resolution, projection)  # counter-clockwise, not flat
 
 
-# --- each stage on its own (depth3d.edges.params, .sharpen, .cut, .faces) ---------------------
+# --- each stage on its own (depth3d.geometry.edges.params, .sharpen, .cut, .faces) ---------------------
 
 def test_params_are_one_frozen_dataclass_and_set_the_window():
     from dataclasses import FrozenInstanceError
 
-    from depth3d.edges import DEFAULT_PARAMS, EdgeParams, edge_window_radius
+    from depth3d.geometry.edges import DEFAULT_PARAMS, EdgeParams, edge_window_radius
 
     with pytest.raises(FrozenInstanceError):
         DEFAULT_PARAMS.ramp_margin = 0.5  # type: ignore[misc]
@@ -231,7 +231,7 @@ def _ramp(nx: int = 40, at: int = 20, width: int = 4) -> np.ndarray:
 @pytest.mark.parametrize("grid", [_plane(), _ramp(width=12), _rows(np.where(np.arange(40) < 20, 0.5, 0.25))],
                          ids=["plane", "wide ramp", "sharp step"])
 def test_sharpening_leaves_planes_wide_ramps_and_sharp_steps_alone(grid):
-    from depth3d.edges import restore_creases, sharpen_steps
+    from depth3d.geometry.edges import restore_creases, sharpen_steps
 
     # the wide ramp is three windows wide: each vertex on it is predicted by the ramp itself.
     # Beyond the frame a surface continues level, so a slope meeting it is a crease there: only
@@ -242,7 +242,7 @@ def test_sharpening_leaves_planes_wide_ramps_and_sharp_steps_alone(grid):
 
 
 def test_a_blurred_step_becomes_a_clean_one_where_the_blur_crossed_the_middle():
-    from depth3d.edges import sharpen_steps
+    from depth3d.geometry.edges import sharpen_steps
 
     q = _ramp()  # 0.5, 0.4375, 0.375, 0.3125, 0.25 at columns 20 … 24: a step blurred over a window
     out = sharpen_steps(q, 4, 0.02)
@@ -252,7 +252,7 @@ def test_a_blurred_step_becomes_a_clean_one_where_the_blur_crossed_the_middle():
 
 
 def test_a_rounded_crease_is_sharp_again():
-    from depth3d.edges import restore_creases
+    from depth3d.geometry.edges import restore_creases
 
     ridge = _rows((52 - np.abs(np.arange(40) - 20)) / 128)  # two planes meeting at column 20
     rounded = ridge.copy()
@@ -266,7 +266,7 @@ def _no_cuts(cuts) -> bool:
 
 @pytest.mark.parametrize("radius", [0, 4])
 def test_cut_edges_of_a_single_step_are_exactly_the_edges_across_it(radius):
-    from depth3d.edges import KEEP, SPLIT, cut_edges, edges_apart
+    from depth3d.geometry.edges import KEEP, SPLIT, cut_edges, edges_apart
 
     ny, nx, c = 12, 10, 4  # 0.5 up to column c, 0.25 beyond it
     q = _rows(np.where(np.arange(nx) <= c, 0.5, 0.25), ny)
@@ -285,7 +285,7 @@ def test_cut_edges_of_a_single_step_are_exactly_the_edges_across_it(radius):
 
 @pytest.mark.parametrize("grid", [_plane(), _ramp(), _ramp(width=2)], ids=["plane", "ramp", "steep ramp"])
 def test_cut_edges_finds_nothing_on_a_plane_or_a_ramp_between_planes(grid):
-    from depth3d.edges import cut_edges
+    from depth3d.geometry.edges import cut_edges
 
     # a ramp's ends are creases: each side's continuation misses the other end, but not both ways
     assert _no_cuts(cut_edges(grid, 0.02))
@@ -303,7 +303,7 @@ def _step_2x3(code: int):
 
 
 def test_triangulate_splits_a_tiny_grid_at_its_one_step_exactly():
-    from depth3d.edges import Triangulation
+    from depth3d.geometry.edges import Triangulation
 
     q, cuts = _step_2x3(SPLIT)
     tri = triangulate(q, cuts)
@@ -333,10 +333,10 @@ def test_triangulate_drops_torn_triangles_and_keeps_all_without_cuts():
     assert triangulate(q, None).faces.tolist() == [[1, 4, 2], [1, 3, 4], [2, 4, 5]]
 
 
-# --- quiet tiles (depth3d.edges.tiles): skipped work, identical results ------------------------
+# --- quiet tiles (depth3d.geometry.edges.tiles): skipped work, identical results ------------------------
 
 def test_window_stats_bound_a_plane_and_single_out_the_tiles_near_a_step():
-    from depth3d.edges.tiles import quiet_tiles, window_stats
+    from depth3d.geometry.edges.tiles import quiet_tiles, window_stats
 
     n, t = 160, 16  # 10 × 10 tiles; a halo of one tile
     q = _plane(n, n)
@@ -361,7 +361,7 @@ def test_window_stats_bound_a_plane_and_single_out_the_tiles_near_a_step():
 
 def _tiled_and_whole(monkeypatch, run):
     """``run()`` with every grid tiled, and with none: both results."""
-    import depth3d.edges.tiles as tiles
+    import depth3d.geometry.edges.tiles as tiles
 
     monkeypatch.setattr(tiles, "MIN_TILED", 0)
     tiled = run()
@@ -378,8 +378,8 @@ def test_stages_skip_quiet_tiles_with_identical_results(monkeypatch, seed):
 
     from test_flying import model_blur
 
-    import depth3d.edges.tiles as tiles
-    from depth3d.edges import cut_edges, edge_window_radius, restore_creases, sharpen_steps
+    import depth3d.geometry.edges.tiles as tiles
+    from depth3d.geometry.edges import cut_edges, edge_window_radius, restore_creases, sharpen_steps
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from bench_convert import scene

@@ -3,7 +3,7 @@
 Scenes (tests/scenes.py) are rendered with Cycles; the Z pass is the exact planar depth at every
 pixel centre.  The mesh is built with default settings from that depth (sharp) or from the same
 depth blurred the way monocular models blur it, and judged against the ground truth by two
-measures that share no code with :mod:`depth3d.edges`:
+measures that share no code with :mod:`depth3d.geometry.edges`:
 
 * **flying area** — 3-D area of the kept triangles whose centroid is off the true surface by
   more than 1 % of depth (the centroid's planar depth against the ground truth at its projected
@@ -15,7 +15,7 @@ measures that share no code with :mod:`depth3d.edges`:
 
 Both hold unchanged when the scene is scaled ×0.1 and ×10, at ``--resolution`` 256, the default
 (1024) and 0 (every pixel), and with model-like blur.  Within a triangle budget
-(``Options.max_triangles``, :mod:`depth3d.decimate`) at the default grid: ≤ 0.5 % / ≥ 98 % at
+(``Options.max_triangles``, :mod:`depth3d.geometry.decimate`) at the default grid: ≤ 0.5 % / ≥ 98 % at
 300k triangles (issue 12's ``vr``), ≤ 1 % / ≥ 96 % at 100k (``ar``).
 
 Blur model (:func:`model_blur`): a model sees the photo at about a quarter of its size (here
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.reconstruct import Options, reconstruct
 
 HERE = Path(__file__).resolve().parent
 SIZE = (1280, 960)  # larger than the default grid (1024), so default, 256 and full all differ
@@ -256,7 +256,7 @@ def test_no_flying_triangles_full_coverage(renders, scene, scale, resolution, bl
 @pytest.mark.parametrize("scene, blur, budget", [
     pytest.param(s, b, n, id=f"{s}-{b}-{n // 1000}k") for s in SCENES for b in BLURS for n in BUDGETS])
 def test_decimated_meshes_stay_on_the_surfaces(renders, scene, blur, budget):
-    """Within a triangle budget (depth3d/decimate.py) at the default grid, scale 1."""
+    """Within a triangle budget (depth3d/geometry/decimate.py) at the default grid, scale 1."""
     flying, cov, faces = measure(renders[scene, 1.0], RESOLUTIONS[0], blur, budget)
     max_flying, min_coverage = BUDGETS[budget]
     assert faces <= budget

@@ -17,7 +17,7 @@ import trimesh
 from PIL import Image
 
 from depth3d.cli import main
-from depth3d.grid import grid_shape, grid_uv, resample
+from depth3d.geometry.grid import grid_shape, grid_uv, resample
 
 W, H = 64, 48  # 4:3
 TAN30 = math.tan(math.radians(30.0))

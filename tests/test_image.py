@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from depth3d.errors import InputError
-from depth3d.image import ImageTooLarge, read_photo, read_photo_bytes
+from depth3d.io.image import ImageTooLarge, read_photo, read_photo_bytes
 
 RNG = np.random.default_rng(7)
 
@@ -81,7 +81,7 @@ def tiff16_rgb(a: np.ndarray) -> bytes:
 
 def test_import_pulls_in_neither_pillow_nor_torch_nor_bpy():
     code = (
-        "import sys, depth3d.image, depth3d.depth_io, depth3d.camera, depth3d.atomic, "
+        "import sys, depth3d.io.image, depth3d.io.depth_io, depth3d.geometry.camera, depth3d.io.atomic, "
         "depth3d.backends.file\n"
         "bad = [m for m in ('PIL', 'torch', 'bpy', 'OpenEXR', 'pillow_heif') if m in sys.modules]\n"
         "assert not bad, bad"

@@ -1,4 +1,4 @@
-"""The background layer and frame margin (depth3d.infill): what a moving head uncovers.
+"""The background layer and frame margin (depth3d.geometry.infill): what a moving head uncovers.
 
 Real Cycles renders (tests/scenes.py) of the room (a thin pole in front of the back wall, boxes,
 spheres, side walls at the frame edge) and a portrait "stage" (a thin pole 1.6 m in front of a
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from moved_eyes import EYES, ORIGIN, cached_eye_renders, rasterize, score
 
-from depth3d.infill import BEHIND, HEAD_MOTION, pack_atlas, push_pull
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.infill import BEHIND, HEAD_MOTION, pack_atlas, push_pull
+from depth3d.geometry.reconstruct import Options, reconstruct
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_EMPTY = {10: 0.005, 30: 0.02}  # share of the view, by head motion in cm
@@ -314,14 +314,14 @@ def test_atlas_keeps_the_photo_texels():
 
 def test_layer_fits_a_triangle_budget():
     """With a budget for the layer (a VR/AR target's share), its grid coarsens until it fits."""
-    from depth3d.infill import infill_geometry
+    from depth3d.geometry.infill import infill_geometry
 
     rgb, depth = _wall_and_box(192, 144)
     full = reconstruct(rgb, depth, "depth", Options(fov=60.0, infill=True))
     plain = reconstruct(rgb, depth, "depth", Options(fov=60.0))
     n = full.meta["infill"]["layer_faces"]
     captured = {}
-    from depth3d import infill
+    from depth3d.geometry import infill
 
     real = infill.infill_geometry
 

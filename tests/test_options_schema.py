@@ -11,8 +11,8 @@ import pytest
 
 from depth3d.cli import build_parser, options_from_args
 from depth3d.errors import OptionError, UsageError
+from depth3d.geometry.reconstruct import Options
 from depth3d.ranges import Range
-from depth3d.reconstruct import Options
 from depth3d.schema import add_arguments, check, fields_of, flag, option, values_from_args
 from depth3d.targets import Knobs, resolve_target
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from conftest import box_depth, random_photo
 from PIL import Image
 
-from conftest import box_depth, random_photo
 from depth3d.cli import main
-from depth3d.image import Photo, read_photo
+from depth3d.geometry.reconstruct import Options
+from depth3d.io.image import Photo, read_photo
 from depth3d.overlap import Ahead, decode_small, depth_size
-from depth3d.reconstruct import Options
 
 
 def test_ahead_runs_later_inputs_in_threads_and_keeps_each_error_its_own():

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-
 from conftest import box_depth, random_photo
+
 from depth3d.backends.file import FileBackend
 from depth3d.batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE, exit_status, run_batch
 from depth3d.cli import run_command
 from depth3d.errors import Depth3DError, Interrupted, UsageError, user_message
-from depth3d.image import read_photo
+from depth3d.geometry.reconstruct import Options
+from depth3d.io.image import read_photo
 from depth3d.pipeline import (
     STAGES,
     Cancelled,
@@ -25,7 +26,6 @@ from depth3d.pipeline import (
     run_photo,
     stage_spans,
 )
-from depth3d.reconstruct import Options
 
 W, H = 64, 48
 

@@ -1,4 +1,4 @@
-"""The mesh's grid layout (depth3d.geometry) and the polygon arrays read from it (depth3d.polygons).
+"""The mesh's grid layout (depth3d.geometry.types) and the polygon arrays read from it (depth3d.geometry.polygons).
 
 Plain NumPy, no Blender: small grids whose quads, corners and edges are written out by hand,
 then the layout reconstruct, decimation and in-fill hand on, checked face by face.  Blender's
@@ -11,13 +11,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from depth3d.camera import Camera
-from depth3d.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
-from depth3d.geometry import Geometry, GridLayout, check_layout
-from depth3d.grid import grid_uv
-from depth3d.mesh import compact, grid_face_blocks, grid_faces, kept_grid_index
-from depth3d.polygons import mesh_arrays
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.camera import Camera
+from depth3d.geometry.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
+from depth3d.geometry.grid import grid_uv
+from depth3d.geometry.mesh import compact, grid_face_blocks, grid_faces, kept_grid_index
+from depth3d.geometry.polygons import mesh_arrays
+from depth3d.geometry.reconstruct import Options, reconstruct
+from depth3d.geometry.types import Geometry, GridLayout, check_layout
 
 
 def plane_geometry(nx: int, ny: int, faces: np.ndarray, layout: GridLayout | None,

@@ -22,16 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_models import save_tiny_depth_anything
 
 import depth3d
-from depth3d.backends import BackendError
+from depth3d.backends import BackendError, protocol
 from depth3d.backends.hf import TransformersBackend
 from depth3d.backends.remote import RemoteBackend
-from depth3d.image import Photo, read_photo, read_photo_bytes
-from depth3d.backends import protocol
+from depth3d.io.image import Photo, read_photo, read_photo_bytes
 from depth3d.service.manager import LocalService, ServiceError, create_backend_venv, venv_python
-
-from tiny_models import save_tiny_depth_anything
 
 TOKEN = "correct horse battery staple"
 

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import TOOLS, assert_valid_gltf, box_depth, random_photo
+
 from depth3d.backends.file import FileBackend
 from depth3d.cli import main
 from depth3d.exchange.gltf.meshopt import optimize
 from depth3d.exchange.gltf.quantize import POSITION_ERROR
-from depth3d.image import read_photo
+from depth3d.geometry.reconstruct import Options
+from depth3d.io.image import read_photo
 from depth3d.pipeline import photo_to_geometry
-from depth3d.reconstruct import Options
 from depth3d.targets import TARGETS
 
 W, H = 640, 480  # the default grid on this depth: ~615k triangles, over both budgets
@@ -112,8 +112,9 @@ def read_glb(path: Path) -> dict:
 
 
 def image_size(data: bytes) -> tuple[int, int]:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     return Image.open(io.BytesIO(data)).size
 

@@ -7,14 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from conftest import box_depth, random_photo
 from PIL import Image
 from pxr import Ar, Gf, Usd, UsdGeom, UsdShade, UsdValidation
 
-from conftest import box_depth, random_photo
 from depth3d.cli import main
 from depth3d.exchange import export
 from depth3d.exchange.usdz import export_usdz
-from depth3d.reconstruct import Options, reconstruct
+from depth3d.geometry.reconstruct import Options, reconstruct
 
 W, H = 300, 200
 

@@ -20,7 +20,7 @@ Coverage thresholds: the issue's fidelity budget per target (vr ≥ 98 %, ar ≥
 interpolate texture coordinates perspective-correctly, which puts the photo exactly where it
 belongs only at the vertices; inside a triangle whose ends lie at depths z and k·z the photo is
 displaced by up to about its screen length × (k − 1)/4.  The decimation merges only blocks that
-keep this within ½ px (:data:`depth3d.decimate.MAX_SHIFT`), so ``ar`` is held to half a pixel
+keep this within ½ px (:data:`depth3d.geometry.decimate.MAX_SHIFT`), so ``ar`` is held to half a pixel
 too (without that bound its large floor triangles moved the photo by up to 5 px: 38.37 dB).
 """
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from browser import masked_psnr, render_model
-from depth3d.camera import Camera
+
 from depth3d.cli import main
-from depth3d.image import read_photo
+from depth3d.geometry.camera import Camera
+from depth3d.io.image import read_photo
 from depth3d.targets import TARGETS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

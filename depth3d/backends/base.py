@@ -11,7 +11,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import Depth3DError
-from ..image import Photo
+from ..io.image import Photo
 
 DepthKind = Literal["depth", "disparity"]
 
@@ -28,7 +28,7 @@ class DepthResult:
 
     depth:   (H, W) float32, finite.  ``kind == "depth"``: planar metric depth along the
              camera axis in metres.  ``kind == "disparity"``: relative inverse depth, larger is
-             nearer, arbitrary affine scale (normalised later by :mod:`depth3d.depth`).
+             nearer, arbitrary affine scale (normalised later by :mod:`depth3d.geometry.depth`).
     kind:    which of the two the values are.
     fov_deg: the model's own horizontal FOV estimate in degrees, or ``None``.
     model:   identifier of what produced it (hub id, folder, file path, server URL).

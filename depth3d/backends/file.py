@@ -1,15 +1,15 @@
 """The ``file`` backend: a precomputed depth map from a phone, a renderer or another tool.
 
-Formats and channel rules: :mod:`depth3d.depth_io`.  Values are returned as stored; their
+Formats and channel rules: :mod:`depth3d.io.depth_io`.  Values are returned as stored; their
 units (metres, millimetres, arbitrary disparity) are for the caller's ``--scale``/``--shift``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..depth import check_aspect
-from ..depth_io import read_depth
-from ..image import Photo
+from ..geometry.depth import check_aspect
+from ..io.depth_io import read_depth
+from ..io.image import Photo
 from .base import BackendError, DepthKind, DepthResult
 
 DEPTH_UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
@@ -41,7 +41,7 @@ class FileBackend:
         """(H', W') float32 depth as stored, any resolution with the photo's aspect ratio (±1 %).
 
         Raises InputError for an unreadable file or a mismatched shape; finiteness and
-        constancy are checked centrally by :func:`depth3d.depth.check_depth`.
+        constancy are checked centrally by :func:`depth3d.geometry.depth.check_depth`.
         """
         depth = read_depth(self.path)
         if self.kind == "depth":

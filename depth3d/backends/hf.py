@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..image import Photo
+from ..io.image import Photo
 from .base import BackendError, DepthKind, DepthResult
 from .cpu_share import CoreShare, allowed_cores
 

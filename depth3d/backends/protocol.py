@@ -14,12 +14,12 @@ import zlib
 
 import numpy as np
 
-from ..image import MAX_PIXELS
+from ..io.image import MAX_PIXELS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_MAX_PIXELS = MAX_PIXELS  # the one pixel budget (depth3d.image)
+DEFAULT_MAX_PIXELS = MAX_PIXELS  # the one pixel budget (depth3d.io.image)
 
 HEALTH_PATH = "/v1/health"
 DEPTH_PATH = "/v1/depth"

@@ -11,7 +11,7 @@ import math
 import urllib.parse
 from typing import cast
 
-from ..image import Photo
+from ..io.image import Photo
 from . import protocol
 from .base import BackendError, DepthKind, DepthResult
 

@@ -1,6 +1,6 @@
 """Geometry → Blender data: mesh / point-cloud objects, the photo material, the camera, glTF.
 
-Frames.  Mesh data stays in the camera frame of :class:`~depth3d.reconstruct.Geometry`
+Frames.  Mesh data stays in the camera frame of :class:`~depth3d.geometry.reconstruct.Geometry`
 (camera at the origin looking down −Z, +Y up, metres).  With ``upright=True`` (the default)
 the objects get a +90° rotation about X, which stands the scene up in Blender's Z-up world
 exactly as Blender's glTF importer places a Y-up scene: the camera then looks along +Y
@@ -10,7 +10,7 @@ Speed.  Everything goes through ``foreach_set`` on float32/int32 buffers (wrappe
 ``memoryview``, which Blender's RNA reads about twice as fast as a NumPy array), writing the
 mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``.corner_edge``).
 Polygons, edges and corner UVs come from the grid structure in NumPy
-(:mod:`depth3d.polygons`, read from the geometry's grid layout: quads where both triangles of
+(:mod:`depth3d.geometry.polygons`, read from the geometry's grid layout: quads where both triangles of
 a grid cell are kept, so half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
 costs ten times more.
 """
@@ -24,11 +24,11 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..atomic import atomic_path
-from ..camera import FULL_FRAME_WIDTH_MM
-from ..geometry import Geometry
-from ..polygons import MeshArrays
-from ..polygons import mesh_arrays as _mesh_arrays
+from ..geometry.camera import FULL_FRAME_WIDTH_MM
+from ..geometry.polygons import MeshArrays
+from ..geometry.polygons import mesh_arrays as _mesh_arrays
+from ..geometry.types import Geometry
+from ..io.atomic import atomic_path
 
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
@@ -94,7 +94,7 @@ def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | Non
 
 
 def mesh_arrays(geometry: Geometry) -> MeshArrays:
-    """:func:`depth3d.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
+    """:func:`depth3d.geometry.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
     its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
     triangles (as it was before the layout was explicit; its triangles would be the same)."""
     return _mesh_arrays(geometry, quads=not has_atlas(geometry))
@@ -301,7 +301,7 @@ ATLAS_KEY = "depth3d_atlas"  # custom property marking an image made for an in-f
 
 def has_atlas(geometry: Geometry) -> bool:
     """Whether ``geometry.texture`` is an in-fill atlas (the photo and its in-painted canvas,
-    :mod:`depth3d.infill`) rather than the photo."""
+    :mod:`depth3d.geometry.infill`) rather than the photo."""
     return bool(geometry.meta.get("infill", {}).get("layer_faces"))
 
 

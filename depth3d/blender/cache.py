@@ -6,7 +6,7 @@ object as an ID property holding a float32 array (``obj["depth3d_depth"]``, with
 protocol without copies.  Everything else needed to rebuild (options, FOVs, the photo's image
 and size, the camera) is in the object's :class:`~.props.Depth3DObject`.
 
-:func:`remesh` turns that back into geometry with :func:`~depth3d.reconstruct.reconstruct`:
+:func:`remesh` turns that back into geometry with :func:`~depth3d.geometry.reconstruct.reconstruct`:
 no model, no file — just NumPy and ``foreach_set``.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ import bpy
 import numpy as np
 
 from ..backends import DepthResult
-from ..depth import default_scale_shift
 from ..errors import Depth3DError
-from ..image import Photo
-from ..reconstruct import Geometry, Options, reconstruct
+from ..geometry.depth import default_scale_shift
+from ..geometry.reconstruct import Geometry, Options, reconstruct
+from ..io.image import Photo
 from . import build
 from .images import image_pixels
 from .option_props import option_values, set_option_values
@@ -108,7 +108,7 @@ def _photo_pixels(obj: bpy.types.Object, need_colours: bool) -> np.ndarray:
     """The photo's (H, W, 3) uint8 pixels for rebuilding.
 
     A mesh only needs the photo's size (its texture is the image datablock), so a zero-stride
-    array of that size stands in; points and in-fill (:mod:`depth3d.infill`) need the colours,
+    array of that size stands in; points and in-fill (:mod:`depth3d.geometry.infill`) need the colours,
     read once per image and kept.
     """
     s = obj.depth3d
@@ -124,7 +124,7 @@ def _photo_pixels(obj: bpy.types.Object, need_colours: bool) -> np.ndarray:
         return hit[1]
     rgb = image_pixels(image)
     if rgb.shape[:2] != (s.photo_height, s.photo_width):
-        from ..grid import resample
+        from ..geometry.grid import resample
 
         size = (s.photo_width, s.photo_height)
         rgb = np.round(resample(rgb, *size, span=size)).astype(np.uint8)  # pixel centres to pixel centres

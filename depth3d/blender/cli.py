@@ -27,7 +27,6 @@ from pathlib import Path
 
 import bpy
 
-from ..atomic import atomic_path
 from ..backends import BackendError, BackendSpec
 from ..batch import EXIT_USAGE, run_batch
 from ..cli import (
@@ -39,9 +38,10 @@ from ..cli import (
     subcommand_parser,
 )
 from ..errors import Depth3DError, UsageError, quote_path
-from ..image_header import read_header, web_ready
+from ..geometry.reconstruct import Geometry
+from ..io.atomic import atomic_path
+from ..io.image_header import read_header, web_ready
 from ..pipeline import run_photo, summary
-from ..reconstruct import Geometry
 from .build import create_object, export_gltf
 from .depth_source import BackendSettings, backend_for, backend_from_spec
 from .images import open_photo

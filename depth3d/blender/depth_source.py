@@ -21,11 +21,11 @@ import numpy as np
 
 from ..backends import BackendError, BackendSpec, DepthResult, get_backend
 from ..backends.file import in_metres
-from ..depth import check_aspect
-from ..depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
 from ..errors import InputError
-from ..image import Photo
-from ..image_header import TIFF_INT32_LIMIT, TIFF_INT32_TOO_LARGE, tiff_depth_scale
+from ..geometry.depth import check_aspect
+from ..io.depth_io import PNG16_MAX_KEY, PNG16_MIN_KEY
+from ..io.image import Photo
+from ..io.image_header import TIFF_INT32_LIMIT, TIFF_INT32_TOO_LARGE, tiff_depth_scale
 
 MODES = ("AUTO", "TRANSFORMERS", "SERVICE", "REMOTE")
 """Backend choices in the preferences (a depth file always wins)."""
@@ -120,7 +120,7 @@ def _setting(settings, name: str, default=None):
 def _needs_blender_reader(path: Path) -> bool:
     """An image-format depth file (PNG, TIFF) where Pillow is missing (Blender's Python).
 
-    EXR needs nothing: :mod:`depth3d.depth_io` falls back to :mod:`depth3d.exr` on its own.
+    EXR needs nothing: :mod:`depth3d.io.depth_io` falls back to :mod:`depth3d.io.exr` on its own.
     """
     return path.suffix.lower() in (".png", ".tif", ".tiff") and importlib.util.find_spec("PIL") is None
 
@@ -143,9 +143,9 @@ def read_depth_with_blender(path: str | Path) -> np.ndarray:
     """(H, W) float32 depth read by Blender's image loader (main thread only; PNG, TIFF).
 
     The grey value in the file's integer units (16-bit: 0–65535; a TIFF's signed or 32-bit
-    integers too, :func:`depth3d.image_header.tiff_depth_scale`), or, for a PNG written by
+    integers too, :func:`depth3d.io.image_header.tiff_depth_scale`), or, for a PNG written by
     ``depth3d depth``, in its original units (range kept in its text chunks) — as
-    :func:`depth3d.depth_io.read_depth` gives with Pillow.
+    :func:`depth3d.io.depth_io.read_depth` gives with Pillow.
     """
     from .images import check_image_file
 

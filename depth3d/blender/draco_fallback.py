@@ -32,8 +32,8 @@ from ..exchange.gltf.camera import camera_translation
 from ..exchange.gltf.container import glb_to_gltf
 from ..exchange.gltf.draco import COMPRESSION_LEVEL, POSITION_BITS, UV_BITS
 from ..exchange.gltf.material import EncodedImage
-from ..polygons import MeshArrays, gather_uv, sorted_edges
-from ..reconstruct import Geometry
+from ..geometry.polygons import MeshArrays, gather_uv, sorted_edges
+from ..geometry.reconstruct import Geometry
 from . import build
 
 __all__ = ["BINDINGS", "draco_available", "export_draco", "missing_binding", "note"]

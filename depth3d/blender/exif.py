@@ -2,7 +2,7 @@
 
 Finds the TIFF-structured EXIF block in JPEG (APP1), PNG (``eXIf``), WebP (``EXIF`` chunk)
 and TIFF files, reads IFD0 and the Exif sub-IFD, and hands the tags to the core's
-:func:`~depth3d.camera.fov_from_exif` through a Pillow-``Exif``-like mapping.  Anything
+:func:`~depth3d.geometry.camera.fov_from_exif` through a Pillow-``Exif``-like mapping.  Anything
 malformed yields "no EXIF", never an exception.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..camera import EXIF_IFD, exif_orientation, fov_from_exif
+from ..geometry.camera import EXIF_IFD, exif_orientation, fov_from_exif
 
 # type id → (struct code, size)
 _TYPES = {1: ("B", 1), 3: ("H", 2), 4: ("L", 4), 5: ("LL", 8), 7: ("B", 1), 9: ("l", 4), 10: ("ll", 8)}

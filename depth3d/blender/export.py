@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import Depth3DError
 from ..exchange.gltf import EncodedImage, export_glb, export_gltf
 from ..exchange.gltf.material import texture_size
-from ..reconstruct import Geometry, reconstruct
+from ..geometry.reconstruct import Geometry, reconstruct
 from ..targets import GLTF_FORMATS, Target, check_format
 from . import cache
 from .draco_fallback import export_draco, missing_binding, note

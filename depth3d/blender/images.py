@@ -1,4 +1,4 @@
-"""Photos in Blender: image datablocks ↔ :class:`~depth3d.image.Photo`.
+"""Photos in Blender: image datablocks ↔ :class:`~depth3d.io.image.Photo`.
 
 Blender decodes the file (no Pillow needed); pixels are read with ``foreach_get`` into a
 float32 buffer, converted to (H, W, 3) uint8 sRGB and flipped so that row 0 is the top of the
@@ -18,8 +18,8 @@ import bpy
 import numpy as np
 
 from ..errors import InputError, quote_path
-from ..image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
-from ..image_header import (
+from ..io.image import Photo, apply_orientation, check_header, not_a_file, to_rgb8
+from ..io.image_header import (
     JPEG_CUT,
     ImageHeader,
     jpeg_filled,
@@ -43,7 +43,7 @@ def image_pixels(image: bpy.types.Image) -> np.ndarray:
     """(H, W, 3) uint8 sRGB pixels of ``image``, row 0 at the top, as Blender decoded them.
 
     Byte images hold sRGB-encoded values already; float images (EXR, HDR, 16-bit PNG/TIFF)
-    hold scene-linear values, encoded to sRGB by :func:`~depth3d.image.to_rgb8` (unless marked
+    hold scene-linear values, encoded to sRGB by :func:`~depth3d.io.image.to_rgb8` (unless marked
     as non-colour data).  Alpha is composited over black, as the core does.
     """
     width, height = image.size
@@ -115,8 +115,8 @@ def photo_from_image(image: bpy.types.Image, *, data: bytes | None = None) -> Ph
 def check_image_file(path: Path) -> ImageHeader | None:
     """What the core's reader refuses before decoding, refused here too (Blender's loader
     would decode a 65500² header, pad a cut file with grey, or read any file whole): not a
-    regular file, not an image format, over :data:`~depth3d.image.MAX_PIXELS`, truncated
-    (:func:`~depth3d.image_header.looks_complete`, which the core's readers apply too)."""
+    regular file, not an image format, over :data:`~depth3d.io.image.MAX_PIXELS`, truncated
+    (:func:`~depth3d.io.image_header.looks_complete`, which the core's readers apply too)."""
     where = quote_path(path)
     if not path.is_file():
         raise InputError(f"{where}: {not_a_file(path)}")
@@ -155,7 +155,7 @@ def c_stderr_kept(kept: list[str]) -> Iterator[None]:
 def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.types.Image:
     """Load ``path`` as an image datablock; :class:`InputError` when Blender cannot read it, or
     when libjpeg had to pad a JPEG's scan with grey (a file cut short that keeps its end marker:
-    the core's reader refuses it too, :mod:`depth3d.jpeg_scan`).  libjpeg says so only in a
+    the core's reader refuses it too, :mod:`depth3d.io.jpeg_scan`).  libjpeg says so only in a
     warning on C's stderr, caught here (:func:`c_stderr_kept`) to know when to look."""
     path = Path(path)
     header = check_image_file(path)
@@ -182,8 +182,8 @@ def load_image(path: str | os.PathLike, *, check_existing: bool = True) -> bpy.t
 
 def _scans_whole(image: bpy.types.Image, path: Path) -> bool:
     """Whether ``image`` (a JPEG Blender decoded from ``path``) is what the file decodes to with
-    filler after each scan (:func:`~depth3d.image_header.jpeg_filled`): the core's criterion
-    (:mod:`depth3d.jpeg_scan`), asked only when libjpeg printed a warning, as it does when a scan
+    filler after each scan (:func:`~depth3d.io.image_header.jpeg_filled`): the core's criterion
+    (:mod:`depth3d.io.jpeg_scan`), asked only when libjpeg printed a warning, as it does when a scan
     needs data the file does not hold."""
     data = path.read_bytes()
     scans = jpeg_scans(data)

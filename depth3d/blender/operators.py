@@ -18,8 +18,8 @@ from bpy_extras.io_utils import ExportHelper
 from .. import errors
 from ..backends import BackendError
 from ..errors import Depth3DError
+from ..geometry.reconstruct import Options
 from ..pipeline import STAGES, run_photo, stage_spans
-from ..reconstruct import Options
 from . import build, cache, depth_source
 from .images import open_photo, photo_from_image
 from .option_props import blender_properties, option_names, option_values

@@ -10,7 +10,7 @@ import math
 
 import bpy
 
-from ..depth import scale_shift_to_near_far
+from ..geometry.depth import scale_shift_to_near_far
 from . import cache
 from .prefs import get_prefs
 from .props import OBJECT_OPTIONS, SCENE_OPTIONS

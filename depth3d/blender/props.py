@@ -2,7 +2,7 @@
 (``Object.depth3d``).
 
 Their geometry options are properties made from the options' declarations
-(:class:`depth3d.reconstruct.Options`, :mod:`.option_props`): an option added there is here too.
+(:class:`depth3d.geometry.reconstruct.Options`, :mod:`.option_props`): an option added there is here too.
 
 An object's settings are live: changing scale, shift, resolution, edge threshold, projection
 or FOV re-meshes it from its cached depth (:mod:`.cache`) without running the model.
@@ -17,7 +17,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..reconstruct import Options
+from ..geometry.reconstruct import Options
 from ..schema import field_of
 from ..targets import Knobs
 from .option_props import blender_properties, enum_items, option_names
@@ -48,7 +48,7 @@ COMPRESSION_ITEMS = [
 
 _ARGS = dict(options=set())  # no animation of settings
 
-# Which options (depth3d.reconstruct.Options, each a property made from its declaration) each holds:
+# Which options (depth3d.geometry.reconstruct.Options, each a property made from its declaration) each holds:
 SCENE_OPTIONS = option_names(Options, leave_out=("max_triangles",))  # the budget is the export target's
 OBJECT_OPTIONS = option_names(Options, leave_out=("near", "far"))  # stored resolved, as scale/shift
 LIVE_OPTIONS = tuple(n for n in OBJECT_OPTIONS if n not in ("geometry", "projection"))  # re-mesh when changed

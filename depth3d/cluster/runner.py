@@ -24,7 +24,7 @@ from typing import Any
 
 from ..backends import BackendSpec, spec_from_args
 from ..errors import Depth3DError
-from ..image import PHOTO_SUFFIXES
+from ..io.image import PHOTO_SUFFIXES
 from .stages import Job
 from .storage import Place, check_writable, existing_names, is_dir, list_files
 

@@ -33,9 +33,9 @@ import numpy as np
 
 from ..backends import BackendError, BackendSpec, DepthResult, get_backend
 from ..errors import Depth3DError
-from ..image import Photo
+from ..geometry.reconstruct import Options
+from ..io.image import Photo
 from ..pipeline import check_result, depth_to_geometry, estimate_depth, find_depth_file, read_input, write_geometry
-from ..reconstruct import Options
 from .storage import Place, read_bytes, write_bytes
 
 if TYPE_CHECKING:

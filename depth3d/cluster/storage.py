@@ -6,7 +6,7 @@ A :class:`Place` is a local path or a URI (``s3://bucket/key``, ``gs://bucket/ke
 machines: each worker opens the filesystem itself, with its own credentials (the usual AWS/GCP
 environment), so no secret is pickled into a task.
 
-Atomic writes (:func:`write_bytes`): on a local (or shared, NFS) path, :mod:`depth3d.atomic`
+Atomic writes (:func:`write_bytes`): on a local (or shared, NFS) path, :mod:`depth3d.io.atomic`
 (temporary file in the same folder, then ``os.replace``).  Elsewhere the bytes go to a hidden
 temporary object ``.<name>.<hex>.tmp<suffix>`` beside the target, which is then moved over it:
 on S3 and GCS a move is a server-side copy (an object appears whole or not at all; object
@@ -22,8 +22,8 @@ import posixpath
 import uuid
 from dataclasses import dataclass
 
-from ..atomic import write_bytes_atomic
 from ..errors import Depth3DError
+from ..io.atomic import write_bytes_atomic
 
 __all__ = ["Place", "StorageError", "check_writable", "existing_names", "list_files", "read_bytes",
            "write_bytes"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..reconstruct import Geometry
+from ..geometry.reconstruct import Geometry
 
 FORMATS = ("glb", "gltf", "ply", "obj", "usdz")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atomic import write_bytes_atomic
-from ..reconstruct import Geometry
+from ..geometry.reconstruct import Geometry
+from ..io.atomic import write_bytes_atomic
 from .trimesh_bridge import to_trimesh
 
 

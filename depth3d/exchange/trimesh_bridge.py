@@ -5,7 +5,7 @@ import functools
 
 import numpy as np
 
-from ..reconstruct import Geometry
+from ..geometry.reconstruct import Geometry
 
 MAX_TEXTURE_SIZE = 8192  # long side; larger photos are downscaled for GPU compatibility
 JPEG_QUALITY = 92

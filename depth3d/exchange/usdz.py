@@ -1,7 +1,7 @@
 """USDZ (Apple AR Quick Look, visionOS): the textured mesh, its photo and its camera, through
 Pixar's ``usd-core`` (``pxr``).
 
-Stage: metres (``metersPerUnit`` 1), +Y up, the camera frame of :mod:`depth3d.camera` (camera at
+Stage: metres (``metersPerUnit`` 1), +Y up, the camera frame of :mod:`depth3d.geometry.camera` (camera at
 the origin looking down −Z, which is also USD's camera convention).  Layout::
 
     /<name>                 Xform, the default prim (kind: component)
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..camera import FULL_FRAME_WIDTH_MM
-from ..reconstruct import Geometry
+from ..geometry.camera import FULL_FRAME_WIDTH_MM
+from ..geometry.reconstruct import Geometry
+from ..io.atomic import atomic_path
 from .gltf.camera import camera_translation
 from .gltf.material import encode_image
 

@@ -26,7 +26,7 @@ import numpy as np
 from .. import __version__
 from ..backends import BackendError, DepthBackend, DepthResult, get_backend, protocol
 from ..errors import Depth3DError, InputError, user_message
-from ..image import ImageTooLarge, Photo
+from ..io.image import ImageTooLarge, Photo
 from ..pipeline import read_input, run_backend
 from .protocol import add_serve_arguments
 

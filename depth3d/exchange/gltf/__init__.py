@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import Depth3DError
-from ...reconstruct import Geometry
+from ...geometry.reconstruct import Geometry
 from .buffer import Document
 from .camera import add_camera
 from .container import write_glb, write_gltf

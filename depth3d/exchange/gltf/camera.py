@@ -1,6 +1,6 @@
 """The photo's camera as a glTF perspective camera, so a viewer can start at the photo's viewpoint.
 
-glTF cameras look down their node's −Z with +Y up: our camera frame (:mod:`depth3d.camera`),
+glTF cameras look down their node's −Z with +Y up: our camera frame (:mod:`depth3d.geometry.camera`),
 so the node needs no rotation.  ``yfov`` is the vertical FOV that the horizontal FOV and the
 photo's aspect give; ``aspectRatio`` is width / height.  A perspective geometry is seen from the
 origin; a relief (a plane of width 1 in z = 0) from the distance where its width fills the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ...camera import Camera
+from ...geometry.camera import Camera
 from .buffer import Document
 
 __all__ = ["ZNEAR", "add_camera", "camera_translation"]

@@ -9,7 +9,7 @@ import os
 import struct
 from pathlib import Path
 
-from ...atomic import atomic_path, write_bytes_atomic
+from ...io.atomic import atomic_path, write_bytes_atomic
 from .buffer import Document, align4
 
 __all__ = ["glb_to_gltf", "write_glb", "write_gltf"]

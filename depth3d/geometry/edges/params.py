@@ -16,7 +16,7 @@ DEFAULT_EDGE_THRESHOLD = 0.02  # relative disparity mismatch that counts as a di
 
 @dataclass(frozen=True)
 class EdgeParams:
-    """Constants of :mod:`depth3d.edges`, grouped by the stage that reads them."""
+    """Constants of :mod:`depth3d.geometry.edges`, grouped by the stage that reads them."""
 
     # the window (all stages)
     edge_window: float = 0.005
@@ -24,14 +24,14 @@ class EdgeParams:
     min_window: int = 2
     """Smallest window, grid steps."""
 
-    # sharpen: side predictions (depth3d.edges.lines)
+    # sharpen: side predictions (depth3d.geometry.edges.lines)
     min_reach: int = 3
     """A side is continued from samples no nearer than radius / min_reach (clear of the ramp)."""
     ramp_straight: float = 0.5
     """A side's parabola departs from its straight line at the vertex by less than this × threshold
     (relative): its curvature is trusted only as far as it cannot make a step of its own."""
 
-    # sharpen: which vertices are on a ramp (depth3d.edges.sharpen.sharpen_steps)
+    # sharpen: which vertices are on a ramp (depth3d.geometry.edges.sharpen.sharpen_steps)
     ramp_margin: float = 0.03
     """A ramp vertex is off both side predictions by more than this (relative to the nearer) ..."""
     ramp_margin_blurred: float = 0.015
@@ -50,13 +50,13 @@ class EdgeParams:
     """A front surface whose continuation bends by more than this (relative) onto a ramp is curving
     away at its silhouette (dropped with ``drop_curving``)."""
 
-    # sharpen: creases (depth3d.edges.sharpen.restore_creases)
+    # sharpen: creases (depth3d.geometry.edges.sharpen.restore_creases)
     crease_min: float = 0.004
     """A rounded crease: the vertex is off both sides' predictions by more than this (relative) ..."""
     crease_bend: float = 4.0
     """... and by this many times more than the sides' own curvature explains."""
 
-    # cut (depth3d.edges.cut.cut_edges)
+    # cut (depth3d.geometry.edges.cut.cut_edges)
     zone_slope: float = 8.0
     """|d log depth| per unit of tan-angle (≈ 83° from face-on) above which an edge near a step is torn ..."""
     zone_plane: float = 0.1
@@ -64,7 +64,7 @@ class EdgeParams:
     zone_plane_reach: int = 2
     """... or, between vertices sharpening left alone, this many windows beyond one end."""
 
-    # split vertices (depth3d.edges.locate.half_steps)
+    # split vertices (depth3d.geometry.edges.locate.half_steps)
     extend_straight: float = 0.0005
     """A side is continued linearly to a split edge's midpoint only where its last three samples are
     this straight (second difference relative to the disparity); else it is extended level."""

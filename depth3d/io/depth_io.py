@@ -18,13 +18,13 @@ Readers, chosen by suffix (:func:`read_depth`); values come back as stored, no u
 ``.tif`` / ``.tiff``
     single-channel 32-bit float or integer TIFF (8-bit unsigned, 16- or 32-bit signed or
     unsigned; 32-bit magnitudes below 2**23), values as stored: what Blender's reader gives
-    alike (:func:`depth3d.image_header.tiff_depth_scale`); other sample types are refused.
+    alike (:func:`depth3d.io.image_header.tiff_depth_scale`); other sample types are refused.
 
 A grey image saved as RGB (all channels equal) is accepted; anything else raises
 :class:`~depth3d.errors.InputError` naming the file and the reason.  Finiteness and constancy are
-checked later, for every backend alike, by :func:`depth3d.depth.check_depth`.
+checked later, for every backend alike, by :func:`depth3d.geometry.depth.check_depth`.
 
-Writers are atomic (:mod:`depth3d.atomic`).  Pillow and OpenEXR are imported only when needed.
+Writers are atomic (:mod:`depth3d.io.atomic`).  Pillow and OpenEXR are imported only when needed.
 """
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import InputError
 from .atomic import atomic_path, write_bytes_atomic
-from .errors import InputError
-from .exr import EXR_MAGIC as EXR_MAGIC  # re-exported: depth3d.image reads it from here
+from .exr import EXR_MAGIC as EXR_MAGIC  # re-exported: depth3d.io.image reads it from here
 from .exr import exr_header_size, read_exr_planes
 
 DEPTH_SUFFIXES = (".npy", ".exr", ".pfm", ".png", ".tif", ".tiff")
@@ -159,8 +159,8 @@ def _read_image_depth(path: Path) -> np.ndarray:
     """Single-channel PNG/TIFF via Pillow → (H, W) raw values (a depth3d PNG: its own units).
 
     TIFF samples are taken where Blender's reader gives the same numbers
-    (:func:`depth3d.image_header.tiff_depth_scale`): 8-bit unsigned, 16- and 32-bit integers
-    (32-bit: magnitudes below :data:`~depth3d.image_header.TIFF_INT32_LIMIT`), 32-bit float.
+    (:func:`depth3d.io.image_header.tiff_depth_scale`): 8-bit unsigned, 16- and 32-bit integers
+    (32-bit: magnitudes below :data:`~depth3d.io.image_header.TIFF_INT32_LIMIT`), 32-bit float.
     """
     from PIL import Image
 
@@ -261,7 +261,7 @@ def _exr_open_arg(source: ExrSource):
 def _exr_planes(source: ExrSource) -> dict[str, np.ndarray]:
     """Every channel of every part → {name: (H, W) float32}; the first part wins a name clash.
 
-    Without the ``OpenEXR`` module (Blender's Python) :mod:`depth3d.exr` reads the common cases.
+    Without the ``OpenEXR`` module (Blender's Python) :mod:`depth3d.io.exr` reads the common cases.
     """
     try:
         import OpenEXR

@@ -1,8 +1,8 @@
 """Error-bounded adaptive decimation of a grid mesh: a quadtree of merged blocks on the depth grid.
 
-The mesh of :func:`~depth3d.reconstruct.reconstruct` is a vertex grid whose cells carry two
+The mesh of :func:`~depth3d.geometry.reconstruct.reconstruct` is a vertex grid whose cells carry two
 triangles each, except where a cut (a silhouette) split or dropped them
-(:func:`~depth3d.edges.triangulate`).  A cell is **whole** when its four corners have depth and
+(:func:`~depth3d.geometry.edges.triangulate`).  A cell is **whole** when its four corners have depth and
 none of its five edges (sides and diagonal) is cut: both triangles are there, unsplit.  Only
 whole cells are ever merged; every other face stays exactly as it was.
 
@@ -89,7 +89,7 @@ class Decimation(NamedTuple):
     met:   whether ``len(faces)`` is within the budget (False: even ``max_error`` did not reach
            it; ``faces`` are then those at ``max_error``).
     first, second: how many of ``faces``, at their start, are the grid's first and second
-           triangles (:class:`~depth3d.geometry.GridLayout`).
+           triangles (:class:`~depth3d.geometry.types.GridLayout`).
     """
 
     faces: np.ndarray
@@ -102,7 +102,7 @@ class Decimation(NamedTuple):
 def whole_cells(value: np.ndarray, cuts: dict[str, np.ndarray] | None) -> np.ndarray:
     """(ny−1, nx−1) bool: cells with depth at all four corners and none of their five edges cut.
 
-    value: (ny, nx) float32 grid values (NaN = no point); cuts: :func:`~depth3d.edges.cut_edges`
+    value: (ny, nx) float32 grid values (NaN = no point); cuts: :func:`~depth3d.geometry.edges.cut_edges`
     codes ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` or ``None`` (nothing cut).
     """
     valid = np.isfinite(value)
@@ -302,7 +302,7 @@ class _Layout(NamedTuple):
 def _layout(faces: np.ndarray, ny: int, nx: int) -> _Layout:
     """Split ``faces`` into the grid cells' own triangles and the rest.
 
-    :func:`~depth3d.edges.triangulate` lists the grid triangles first: a run of first
+    :func:`~depth3d.geometry.edges.triangulate` lists the grid triangles first: a run of first
     triangles (a, a+nx, a+1), then a run of second ones (a+1, a+nx, a+nx+1); the rest is a view
     of the tail (split faces, one of which may look like a grid triangle: it stays where it is).
     Any other order takes a general path, face by face.
@@ -447,7 +447,7 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
              pixel: float = 0.0) -> Decimation:
     """Merge whole cells into error-bounded blocks until at most ``max_triangles`` faces remain.
 
-    faces: (F, 3) int32 faces of :func:`~depth3d.edges.triangulate`, indexing the (ny, nx) grid
+    faces: (F, 3) int32 faces of :func:`~depth3d.geometry.edges.triangulate`, indexing the (ny, nx) grid
            vertices (row-major) followed by any split vertices.
     value: (ny, nx) float32 grid values affine over the image on a planar triangle
            (:func:`block_errors`); whole: (ny−1, nx−1) bool, :func:`whole_cells`.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT_NEAR = 1.0  # metres, for relative models
 DEFAULT_FAR = 10.0

@@ -1,6 +1,6 @@
 """What a moving head uncovers: a background layer behind every cut and the frame edge extended.
 
-A mesh cut cleanly at every depth step (:mod:`depth3d.edges`) shows holes behind each
+A mesh cut cleanly at every depth step (:mod:`depth3d.geometry.edges`) shows holes behind each
 foreground object as soon as the viewer's head moves, and the photo's edge at once.  This
 module adds, to a reconstructed perspective mesh, one hidden layer (the idea of layered-depth
 in-painting, Shih et al., CVPR 2020, without the learned parts):
@@ -18,7 +18,7 @@ in-painting, Shih et al., CVPR 2020, without the learned parts):
 The layer is a grid coarser than the vertex grid (:data:`LAYER_GRID` on the long side), and its
 colour an image at the vertex grid's resolution (the *canvas*, margins included) packed below
 the photo in one texture (an atlas), so the mesh keeps one material: every writer works as
-before.  Frames and conventions as in :mod:`depth3d.projection`; disparity ``q = 1/depth``.
+before.  Frames and conventions as in :mod:`depth3d.geometry.projection`; disparity ``q = 1/depth``.
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .edges import EDGE_KINDS, KEEP, TEAR
-from .geometry import GridLayout
 from .grid import grid_positions, grid_step, resample
 from .mesh import compact, grid_faces
 from .projection import perspective_at
+from .types import GridLayout
 
 __all__ = [
     "BEHIND",
@@ -284,12 +284,12 @@ def _skip(geometry, note: str):
 
 def add_background_layer(geometry, q: np.ndarray, cuts: dict | None, located: dict | None,
                          threshold: float, head_motion: float = HEAD_MOTION, step: int | None = None):
-    """Return ``geometry`` (a perspective mesh from :func:`depth3d.reconstruct.reconstruct`)
+    """Return ``geometry`` (a perspective mesh from :func:`depth3d.geometry.reconstruct.reconstruct`)
     with the background layer and frame margin added, or unchanged but for a note in
     ``meta["infill"]`` when there is nothing to in-fill from.
 
     q:         (ny, nx) float32 disparity of the vertex grid (NaN: no point).
-    cuts, located: the grid's cut edges (:func:`depth3d.edges.cut_edges`, and where a finer
+    cuts, located: the grid's cut edges (:func:`depth3d.geometry.edges.cut_edges`, and where a finer
                grid placed them), ``None`` when nothing was cut (no layer behind; margin only).
     threshold: the relative disparity step that counts as a discontinuity.
     step:      the layer grid's spacing in vertex-grid steps (default: about :data:`LAYER_GRID`
@@ -451,8 +451,8 @@ def _with_layer(layout: GridLayout | None, n_layer: int) -> GridLayout | None:
 
 def infill_geometry(geometry, q: np.ndarray, cuts: dict | None, located: dict | None, options,
                     max_faces: int | None = None):
-    """:func:`add_background_layer` for :func:`depth3d.reconstruct.reconstruct` (``options``:
-    its :class:`~depth3d.reconstruct.Options`); relief meshes get a note and stay as they are.
+    """:func:`add_background_layer` for :func:`depth3d.geometry.reconstruct.reconstruct` (``options``:
+    its :class:`~depth3d.geometry.reconstruct.Options`); relief meshes get a note and stay as they are.
 
     max_faces: a triangle budget for the layer alone (e.g. a share of a VR/AR target's): its
     grid is made coarser, step by step, until it fits; skipped with a note when it never does.

@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, OptionError
+from ..ranges import Range
+from ..schema import Choice, check, field_of, fields_of, option
 from .bands import BAND_VERTICES
 from .camera import DEFAULT_FOV_DEG, Camera, resolve_fov
 from .decimate import decimate, whole_cells
@@ -28,13 +31,10 @@ from .edges import (
     sharpen_steps,
     triangulate,
 )
-from .errors import InputError, OptionError
-from .geometry import Geometry, GridLayout
 from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
 from .mesh import compact, grid_face_blocks, kept_grid_index
 from .projection import perspective_at, perspective_points, relief_at, relief_points
-from .ranges import Range
-from .schema import Choice, check, field_of, fields_of, option
+from .types import Geometry, GridLayout
 
 DEFAULT_RESOLUTION = 1024
 FINE_BELOW = 512  # grids coarser than this (long side) find their edges on a finer one,
@@ -55,13 +55,13 @@ class Options:
 
     near/far (metres, together, perspective only) say where the nearest and farthest points
     of the map go: for disparity the curve ``1/(S·d + T)`` through them
-    (:func:`~depth3d.depth.near_far_to_scale_shift`); for metric depth the affine remap of the
+    (:func:`~depth3d.geometry.depth.near_far_to_scale_shift`); for metric depth the affine remap of the
     map's range of positive values onto [near, far] (:meth:`resolved`).
 
     max_triangles: 0 = no limit; else a mesh has at most this many faces — whole cells merged
-    into error-bounded blocks (:mod:`depth3d.decimate`; cut borders, holes and the frame kept
+    into error-bounded blocks (:mod:`depth3d.geometry.decimate`; cut borders, holes and the frame kept
     vertex for vertex), on a coarser grid only if even the largest error allowed
-    (:data:`~depth3d.decimate.MAX_ERROR`) does not reach the budget.  Points ignore it (a point
+    (:data:`~depth3d.geometry.decimate.MAX_ERROR`) does not reach the budget.  Points ignore it (a point
     cloud has no triangles).
     """
 
@@ -96,7 +96,7 @@ class Options:
         0, "Max Triangles", "most triangles the mesh may have, 0 = no limit: whole cells merge into larger "
         "triangles where the depth is flat enough; cut edges stay as they are",
         range=Range(min=0, unit="triangles"), cli=False)
-    infill: bool = option(  # perspective meshes: a background layer behind cuts, frame margin (depth3d.infill)
+    infill: bool = option(  # perspective meshes: a background layer behind cuts, frame margin (depth3d.geometry.infill)
         False, "Fill Behind", "perspective meshes: a hidden background layer behind every cut and a margin past "
         "the frame edge, in-painted from the background, so a moving viewer (VR) sees no holes", by_target=True)
 
@@ -152,11 +152,11 @@ PROJECTIONS = tuple(c.value for c in field_of(Options, "projection").spec.choice
 
 def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
     """Disparity (1/depth; relief: 1/(1 + height)) on the edge grid, NaN where there is no point,
-    with blurred steps and creases sharpened (:mod:`depth3d.edges`).
+    with blurred steps and creases sharpened (:mod:`depth3d.geometry.edges`).
 
     Returns ``(q, measured, k)``: the sharpened (k·(ny−1)+1, k·(nx−1)+1) float32 grid, the same
     grid before sharpening (``None`` when nothing was sharpened), and k: the vertex grid is
-    every k-th vertex of the edge grid (both span the map, :mod:`depth3d.grid`).
+    every k-th vertex of the edge grid (both span the map, :mod:`depth3d.geometry.grid`).
 
     Resampled as disparity: bilinear interpolation is exact on planes there, and a pixel that
     mixes two surfaces across a step lies between them in proportion (mixed as depth, a pixel of
@@ -165,7 +165,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
     (when the map has the pixels; k = FINE_FACTOR, else 1): a blurred thin object a couple of
     cells wide is still resolved there.  Only a grid sharpened at the vertex grid's own size
     leaves out the last vertices of surfaces curving away at their silhouettes
-    (:func:`~depth3d.edges.sharpen_steps`): subsampled, one such vertex would take a whole cell
+    (:func:`~depth3d.geometry.edges.sharpen_steps`): subsampled, one such vertex would take a whole cell
     of the coarse grid with it.
     """
     dh, dw = raw_depth.shape
@@ -191,7 +191,7 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
 
 def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
               pitch: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict[str, LocatedCuts] | None]:
-    """:func:`~depth3d.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
+    """:func:`~depth3d.geometry.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
     ``q`` (sharpened; ``measured`` before), whose spacing is ``pitch`` (x, y) in tan-angle units.
 
     A coarser vertex grid (k > 1) takes, on each of its edges whose ends differ by more than
@@ -200,7 +200,7 @@ def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
     span), and adds its own steps: a crease the finer grid resolves can still be a step for a
     cell that spans it.
     Returns the vertex grid's cuts and, for k > 1, where its cut edges are split
-    (:func:`~depth3d.edges.locate_cuts`; ``None`` for k = 1).
+    (:func:`~depth3d.geometry.edges.locate_cuts`; ``None`` for k = 1).
     """
     radius = edge_window_radius(q.shape[1], q.shape[0])
     cuts = cut_edges(q, threshold, radius, (pitch[0] / k, pitch[1] / k), measured)
@@ -282,7 +282,7 @@ def reconstruct(
         if options.projection == "perspective":  # the texture bound, in photo pixels per cell
             pixel = max(step[0] * camera.width, step[1] * camera.height)
             cut = decimate(faces, q, whole_cells(q, cuts), budget, pixel=pixel)
-        else:  # relief: not registered to the photo on screen (see depth3d.decimate)
+        else:  # relief: not registered to the photo on screen (see depth3d.geometry.decimate)
             cut = decimate(faces, np.float32(1.0) / q, whole_cells(q, cuts), budget)
         if not cut.met and max(nx, ny) > 2:  # too much detail even at the largest error: a coarser grid
             coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))

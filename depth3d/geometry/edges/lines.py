@@ -177,7 +177,7 @@ def continuation_weight(radius: int, params: EdgeParams) -> float:
     """S: the largest sum of |coefficients| with which :func:`side_predictions` weighs its samples,
     plus 1 for the vertex itself.  A parabola through samples r, r+k, r+2k continued t = r/k
     triple steps is s1·(1 + t + T) − s2·(t + 2T) + s3·T with T = t(t+1)/2; on samples within
-    rho of a plane (exact for it) it misses the vertex by at most S·rho (:mod:`depth3d.edges.tiles`)."""
+    rho of a plane (exact for it) it misses the vertex by at most S·rho (:mod:`depth3d.geometry.edges.tiles`)."""
     s = 4.0  # 2·q_v − q_v′ against q_u, and the chord of a window against its middle
     for r in radii(radius):
         k = max(1, r // 2)
@@ -190,7 +190,7 @@ def continuation_weight(radius: int, params: EdgeParams) -> float:
 def by_tiles(local: Callable[[np.ndarray, Region], np.ndarray], q: np.ndarray, halo: int,
              quiet: Callable[[WindowStats], np.ndarray]) -> np.ndarray:
     """``local(q, region)`` → float32 of q's shape, right in ``region`` and where it may differ
-    from ``q``: computed on the tiles that are not ``quiet(stats)`` (:mod:`depth3d.edges.tiles`),
+    from ``q``: computed on the tiles that are not ``quiet(stats)`` (:mod:`depth3d.geometry.edges.tiles`),
     ``q`` itself elsewhere.  Identical to ``local(q, everywhere)``, as its row j, column i depends
     on ``q`` within ``halo`` of (j, i) only, and equals ``q`` on the quiet tiles."""
     t, still = tiling(q, halo, quiet)

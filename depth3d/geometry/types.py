@@ -1,11 +1,11 @@
 """The reconstructed surface: :class:`Geometry`, and :class:`GridLayout`, how it sits on its vertex grid.
 
-A mesh made on a vertex grid (:mod:`depth3d.grid`, :func:`depth3d.reconstruct.reconstruct`) says
+A mesh made on a vertex grid (:mod:`depth3d.geometry.grid`, :func:`depth3d.geometry.reconstruct.reconstruct`) says
 which of its vertices are grid vertices and how its faces are ordered, so that a consumer that
-wants the grid structure back (Blender's quads, :mod:`depth3d.polygons`; a point's row
+wants the grid structure back (Blender's quads, :mod:`depth3d.geometry.polygons`; a point's row
 neighbours) reads it instead of guessing it from UVs.  Whatever reorders, drops or appends
-vertices or faces keeps the layout (:func:`depth3d.mesh.compact`, :mod:`depth3d.decimate`,
-:mod:`depth3d.infill`); a geometry whose faces came from elsewhere has ``layout=None``.
+vertices or faces keeps the layout (:func:`depth3d.geometry.mesh.compact`, :mod:`depth3d.geometry.decimate`,
+:mod:`depth3d.geometry.infill`); a geometry whose faces came from elsewhere has ``layout=None``.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class Geometry:
     camera:   the camera that sees the photo exactly (the FOV in use).
     grid:     (nx, ny) of the vertex grid before unused vertices were dropped.
     span:     (width, height) of the depth map whose pixel centres the grid spans
-              (:mod:`depth3d.grid`).
+              (:mod:`depth3d.geometry.grid`).
     layout:   how vertices and faces sit on the grid (:class:`GridLayout`), ``None`` when not
               known (faces taken as plain triangles).  ``dataclasses.replace`` with other faces
               or vertices must give the layout that goes with them (or ``None``).

@@ -69,7 +69,7 @@ def resample(values: np.ndarray, nx: int, ny: int, span: tuple[int, int] | None 
              convert=None) -> np.ndarray:
     """(H, W[, C]) → (ny, nx[, C]) by bilinear sampling at the grid positions.
 
-    span:    (width, height) of the map the grid spans (:mod:`depth3d.grid`), when ``values`` is
+    span:    (width, height) of the map the grid spans (:mod:`depth3d.geometry.grid`), when ``values`` is
              another image of the same view (the photo, at its own size); default: ``values``.
     convert: an elementwise function applied to the samples before they are interpolated —
              to the four corners of each vertex only, not to the whole map.

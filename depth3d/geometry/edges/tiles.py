@@ -1,7 +1,7 @@
 """Quiet tiles: where a stage provably changes nothing, so its work is skipped there.
 
 The edge rule acts only where a surface departs from a plane: every continuation it makes
-(:func:`~depth3d.edges.lines.side_predictions`, ``2·q_v − q_v′`` across an edge, the chord of a
+(:func:`~depth3d.geometry.edges.lines.side_predictions`, ``2·q_v − q_v′`` across an edge, the chord of a
 window) is exact on a plane.  The grid is cut into square tiles; each gets its least-squares
 plane and the largest departure from it (``rho``).  A tile's window — the tile and every tile
 within ``halo`` grid steps, all the samples the stage reads for the tile's vertices — lies
@@ -13,7 +13,7 @@ in the tile can pass the stage's test, and its output there is known without com
 the input itself (sharpening) or KEEP (cuts).  Beyond the grid's border the windows hold the
 border value repeated, as every stage reads it there; a window holding a sample without a
 point is always computed.  The stage runs on the other tiles only,
-in row bands (:mod:`depth3d.bands`) of windows that are runs of such tiles with their halo:
+in row bands (:mod:`depth3d.geometry.bands`) of windows that are runs of such tiles with their halo:
 identical to running it on the whole grid, as each output depends on inputs within ``halo``.
 """
 from __future__ import annotations
@@ -196,7 +196,7 @@ def run_windows(shape: tuple[int, ...], halo: int, t: int, quiet: np.ndarray,
     of columns holding such tiles.  The band height is the one whose windows hold the fewest
     vertices (tall bands share halos, short ones follow busy tiles more closely), up to about
     BAND_VERTICES (or two halos' worth of rows).  Bands may run in threads
-    (:func:`depth3d.bands.run_bands`): ``work`` writes only its window's own part and imports
+    (:func:`depth3d.geometry.bands.run_bands`): ``work`` writes only its window's own part and imports
     nothing."""
     nx = shape[1]
     busy = ~quiet

@@ -26,12 +26,12 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     """Which grid edges cross a discontinuity, and how to mend the triangles there.
 
     q:      (ny, nx) float32 disparity, NaN where there is no point.
-    radius: the window (:func:`~depth3d.edges.params.edge_window_radius`) around discontinuities
+    radius: the window (:func:`~depth3d.geometry.edges.params.edge_window_radius`) around discontinuities
             in which edges steeper than ``zone_slope`` are torn; 0 for none.
     pitch:  grid spacing (x, y) in tan-angle units (the relief plane: in units of its width).
-    measured: (ny, nx) float32, ``q`` before sharpening (:mod:`depth3d.edges.sharpen`);
+    measured: (ny, nx) float32, ``q`` before sharpening (:mod:`depth3d.geometry.edges.sharpen`);
             ``None`` when not known (every vertex is then in doubt).
-    params: the tuning constants (:class:`~depth3d.edges.params.EdgeParams`; None: the defaults).
+    params: the tuning constants (:class:`~depth3d.geometry.edges.params.EdgeParams`; None: the defaults).
     Returns ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` uint8 arrays:
     ``KEEP`` (continuous), ``SPLIT`` (a step: split its triangles, each surface extended halfway)
     or ``TEAR`` (a step whose two surfaces, continued, cross within the edge — a crease too
@@ -42,7 +42,7 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     # an edge's code depends on vertices up to 2·radius + 3 away (_on_plane's reach beyond an
     # end, and the window around steps): computed in windows with that halo, it is the same;
     # and where the grid is within rho of a plane, nothing continued across an edge or a window
-    # misses by 4·rho (:mod:`depth3d.edges.tiles`): far below the threshold, every edge is KEEP
+    # misses by 4·rho (:mod:`depth3d.geometry.edges.tiles`): far below the threshold, every edge is KEEP
     halo = 2 * radius + 4
     t, quiet = tiling(q, halo, lambda stats: quiet_tiles(stats, 4.0, lambda lo, hi: 0.5 * threshold * lo))
     cuts = {kind: np.zeros(edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}  # KEEP

@@ -36,7 +36,7 @@ def grid_face_blocks(faces: np.ndarray, nx: int, n_grid: int) -> tuple[int, int]
     """``(first, second)``: how many of ``faces`` are :func:`grid_faces`' first and second triangles.
 
     ``faces``: ``grid_faces(keep_first, keep_second, *more)`` of an (ny, nx) grid of ``n_grid``
-    vertices (or a subset of its rows, in order, as :func:`~depth3d.edges.triangulate` keeps
+    vertices (or a subset of its rows, in order, as :func:`~depth3d.geometry.edges.triangulate` keeps
     them), where every face of ``more`` has a vertex ≥ ``n_grid`` (a split vertex).  Then
     "a grid vertex at each corner" holds for a prefix of the faces, and "(a, a+nx, a+1)" for a
     prefix of that: both ends are found by bisection (O(log F), no face-sized temporary).

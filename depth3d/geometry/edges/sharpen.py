@@ -2,7 +2,7 @@
 
 Models blur a step over a few pixels into a ramp.  Along rows, columns and diagonals each side
 predicts a vertex by continuing its own surface from samples beyond the ramp
-(:func:`~depth3d.edges.lines.side_predictions`); a vertex strictly between two predictions that
+(:func:`~depth3d.geometry.edges.lines.side_predictions`); a vertex strictly between two predictions that
 differ by more than the threshold is on a ramp and moves onto the nearer one
 (:func:`sharpen_steps`).  The ramp becomes a clean step between two correctly continued
 surfaces, where the blurred value crossed the middle — where the step was.
@@ -26,13 +26,13 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
     """Turn blurred steps of disparity back into clean ones.
 
     q:         (ny, nx) float32 disparity (1/depth), NaN where there is no point.
-    radius:    window in grid steps (:func:`~depth3d.edges.params.edge_window_radius`), about a
+    radius:    window in grid steps (:func:`~depth3d.geometry.edges.params.edge_window_radius`), about a
                blurred step's width.
     threshold: relative difference of the two sides that marks a step.
     drop_curving: ramp vertices on the front surface whose continuation bends by more than
                ``curving_away`` (relative, either way: beside a silhouette it is curving away)
                become NaN: see below.
-    params:    the tuning constants (:class:`~depth3d.edges.params.EdgeParams`; None: the defaults).
+    params:    the tuning constants (:class:`~depth3d.geometry.edges.params.EdgeParams`; None: the defaults).
     Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
 
     Along rows, columns and diagonals, each side of a vertex predicts it by continuing that

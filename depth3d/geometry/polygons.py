@@ -5,7 +5,7 @@ Blender stores a mesh as polygons (a start offset into the face corners each), f
 (``.edge_verts``) and a UV per corner.  :func:`mesh_arrays` makes all of them, with NumPy only
 (:mod:`depth3d.blender.build` writes them into a mesh).
 
-A mesh with a :class:`~depth3d.geometry.GridLayout` (the one :func:`~depth3d.reconstruct.reconstruct`
+A mesh with a :class:`~depth3d.geometry.types.GridLayout` (the one :func:`~depth3d.geometry.reconstruct.reconstruct`
 makes: each vertex's grid position, and faces as [the cells' first triangles (a, a+nx, a+1)]
 [their second ones (a+1, a+nx, a+nx+1)][other triangles]) becomes **quads** wherever both
 triangles of a grid cell are kept, and triangles elsewhere.  A quad (a+nx, a+nx+1, a+1, a) is
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .geometry import Geometry
+from .types import Geometry
 
 __all__ = ["MeshArrays", "gather_uv", "mesh_arrays", "sorted_edges"]
 
@@ -103,7 +103,7 @@ def _mark_cells(faces: np.ndarray, shift: int, cells: np.ndarray, gx: np.ndarray
 
 
 def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
-    """:func:`mesh_arrays` for a mesh with a :class:`~depth3d.geometry.GridLayout`.
+    """:func:`mesh_arrays` for a mesh with a :class:`~depth3d.geometry.types.GridLayout`.
 
     Grid arrays are indexed by grid position p = j·nx + i; a cell is named by its top-left
     corner a (the first triangle (a, a+nx, a+1), the second (a+1, a+nx, a+nx+1)).  A grid edge

@@ -49,7 +49,7 @@ def _along_coarse(a: np.ndarray, kind: str, k: int, ny: int, nx: int, ends: bool
 
 
 def coarsen_cuts(cuts: Cuts, k: int, ny: int, nx: int) -> Cuts:
-    """:func:`~depth3d.edges.cut.cut_edges` codes of a grid ``k`` times finer → those of the
+    """:func:`~depth3d.geometry.edges.cut.cut_edges` codes of a grid ``k`` times finer → those of the
     (ny, nx) grid of every k-th vertex: each coarse edge takes the strongest code
     (KEEP < SPLIT < TEAR) of the k fine edges along it (a diagonal runs through the fine
     diagonals of its k cells)."""
@@ -62,7 +62,7 @@ def locate_cuts(q: np.ndarray, cuts: Cuts, k: int, coarse_cuts: Cuts,
     finer: the coarse cell is split where the fine grid found the step, not at its middle.
 
     q:    (k·(ny−1)+1, k·(nx−1)+1) float32 fine disparity (sharpened); ``cuts`` its
-          :func:`~depth3d.edges.cut.cut_edges`; coarse_cuts: those of the (ny, nx) grid of every
+          :func:`~depth3d.geometry.edges.cut.cut_edges`; coarse_cuts: those of the (ny, nx) grid of every
           k-th vertex.
     Returns ``{kind: LocatedCuts}``.  A side runs up to the fine cut nearest to it: to its
     middle, extended half a fine step (:func:`half_steps`), at a SPLIT; to its near end at a TEAR.

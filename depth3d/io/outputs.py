@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .errors import UsageError, quote_path
+from ..errors import UsageError, quote_path
 
 __all__ = ["check_outputs", "check_written", "written_files"]
 
@@ -18,7 +18,7 @@ __all__ = ["check_outputs", "check_written", "written_files"]
 def written_files(output: Path, fmt: str, mesh: bool = True) -> list[Path]:
     """Every file writing ``output`` in ``fmt`` makes: the output, then its sidecars."""
     if fmt == "obj":
-        from .exchange.obj import obj_files
+        from ..exchange.obj import obj_files
 
         return obj_files(output, mesh)
     return [Path(output)]

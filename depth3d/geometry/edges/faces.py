@@ -6,7 +6,7 @@ surface (continued linearly where the surface is a plane, level where it curves 
 curving away at its silhouette), so the two surfaces meet halfway instead of leaving a whole
 cell uncovered.  Where the two sides' surfaces would cross (a crease too coarse to resolve, or a
 steep surface ending in front of another) the triangles are dropped.  A coarse grid whose edges
-a finer one found (:func:`~depth3d.edges.locate.locate_cuts`) is split where the fine grid placed
+a finer one found (:func:`~depth3d.geometry.edges.locate.locate_cuts`) is split where the fine grid placed
 the step instead of at the middle, and its TEARs leave a gap one fine step wide instead of
 dropping whole cells.
 """
@@ -104,12 +104,12 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
     """Faces of the vertex grid, with triangles across cut edges split where the step is.
 
     q:    (ny, nx) disparity, NaN where there is no point (triangles touching it are dropped).
-    cuts: :func:`~depth3d.edges.cut.cut_edges`, or ``None`` to keep every triangle whole.
-    located: :func:`~depth3d.edges.locate.locate_cuts` for a grid whose steps a finer one
+    cuts: :func:`~depth3d.geometry.edges.cut.cut_edges`, or ``None`` to keep every triangle whole.
+    located: :func:`~depth3d.geometry.edges.locate.locate_cuts` for a grid whose steps a finer one
           placed: a cut edge it locates is split there, its TEARs included (each side up to its
           fine cut, the gap a fine step wide); ``None``: every cut edge is split at its middle
-          (:func:`~depth3d.edges.locate.half_steps`) and triangles with a TEAR are dropped.
-    params: the tuning constants (:class:`~depth3d.edges.params.EdgeParams`; None: the defaults).
+          (:func:`~depth3d.geometry.edges.locate.half_steps`) and triangles with a TEAR are dropped.
+    params: the tuning constants (:class:`~depth3d.geometry.edges.params.EdgeParams`; None: the defaults).
     Returns a :class:`Triangulation`.
     """
     ny, nx = q.shape

@@ -1,7 +1,7 @@
 """What an image file says about itself before a pixel is decoded: format and size.
 
 Used where a decoder would otherwise allocate whatever a header claims (a 1 KB JPEG can
-declare 65500×65500): the photo and depth readers judge :data:`depth3d.image.MAX_PIXELS`
+declare 65500×65500): the photo and depth readers judge :data:`depth3d.io.image.MAX_PIXELS`
 from here, in Blender too, whose Python has no Pillow.  Standard library only; reads the
 header's few bytes (seeking past JPEG segments and to a TIFF's first directory), never the
 pixel data.  Formats: PNG, JPEG, WebP, BMP, TIFF, OpenEXR; anything else is ``None`` (the

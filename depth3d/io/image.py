@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .camera import exif_orientation, fov_from_exif
+from ..errors import InputError, quote_path
+from ..geometry.camera import exif_orientation, fov_from_exif
 from .depth_io import EXR_MAGIC, exr_size, read_exr
-from .errors import InputError, quote_path
 from .image_header import JPEG_CUT, ImageHeader, looks_complete, read_header
 from .jpeg_scan import scan_complete
 

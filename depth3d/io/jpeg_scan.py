@@ -4,7 +4,7 @@ libjpeg pads a scan that stops early (a file cut short, its end-of-image marker 
 with grey and says so only in a warning, which Pillow drops.  Blender prints that warning, and
 its reader refuses the file on it (:mod:`depth3d.blender.images`); this module gives the core
 the same answer without the warning: the file is decoded a second time with filler put where
-each of its scans' data ends (:func:`depth3d.image_header.jpeg_filled`).  A whole scan never
+each of its scans' data ends (:func:`depth3d.io.image_header.jpeg_filled`).  A whole scan never
 reads it, so a complete file decodes to the same pixels; a scan that stops early decodes it
 instead of zeros.
 

@@ -2,7 +2,7 @@
 
 Image positions are normalised: s = 0 … 1 left to right, t = 0 … 1 top to bottom (a UV is
 (s, 1 − t)).  The ``*_at`` functions take any broadcastable s, t and depth; the ``*_points``
-functions take a grid of depth sampled at :mod:`depth3d.grid`'s positions.
+functions take a grid of depth sampled at :mod:`depth3d.geometry.grid`'s positions.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def perspective_points(depth: np.ndarray, camera: Camera, span: tuple[int, int] 
     """Pinhole unprojection of a (ny, nx) grid of planar depth.
 
     depth:  (ny, nx) float32 planar depth along the camera axis (NaN = no point), sampled at
-            the grid positions of :mod:`depth3d.grid` spanning a map of ``span`` (width, height)
+            the grid positions of :mod:`depth3d.geometry.grid` spanning a map of ``span`` (width, height)
             pixels (default: the grid's own size, a vertex per pixel centre).
     camera: the photo's camera (its aspect and horizontal FOV; the grid size may differ).
     Returns (ny, nx, 3) float32 points with z = −depth.

@@ -1,6 +1,6 @@
 """OpenEXR reading with NumPy and zlib only, for where the ``OpenEXR`` module is missing.
 
-:mod:`depth3d.depth_io` falls back to it, which is how EXR depth maps load in Blender's Python
+:mod:`depth3d.io.depth_io` falls back to it, which is how EXR depth maps load in Blender's Python
 (Blender's own image loader reads a lone ``Z`` channel as garbage and a multilayer file —
 ``ViewLayer.Depth.Z``, what Cycles writes — not at all).  It covers what renderers and depth3d
 write: single-part scanline images, compression NONE, ZIPS or ZIP, channels HALF / FLOAT /

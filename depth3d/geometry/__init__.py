@@ -1,0 +1,1 @@
+"""Photo + depth → geometry: camera, depth conventions, grid, edges, mesh, decimation, in-fill."""

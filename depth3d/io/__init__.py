@@ -1,0 +1,1 @@
+"""Reading photos and depth maps, naming and writing output files (atomically)."""
