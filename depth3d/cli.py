@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import __version__
-from .backends import DepthBackend, get_backend, spec_from_args
+from .backends import BACKENDS, DepthBackend, get_backend, spec_from_args
 from .backends.file import DEPTH_UNITS
 from .batch import EXIT_OK, EXIT_USAGE, exit_status, run_batch
 from .errors import UsageError, user_message
@@ -44,7 +44,7 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--depth-unit", choices=tuple(DEPTH_UNITS), default="m",
                    help="unit of --depth files holding depth (default m; phones' 16-bit PNGs are "
                         "usually mm)")
-    g.add_argument("--backend", choices=("transformers", "file", "remote"),
+    g.add_argument("--backend", choices=tuple(BACKENDS),
                    help="default: file with --depth, else transformers")
     g.add_argument("--model", metavar="ID|DIR",
                    help="hub id or local folder (default: depth-anything/Depth-Anything-V2-Small-hf)")

@@ -66,3 +66,19 @@ def test_cli_and_cluster_build_the_same_backend(tmp_path, monkeypatch):
     assert spec.kwargs == {"model": str((tmp_path / "model").resolve()), "device": "cpu"}
     with pytest.raises(UsageError, match="--depth files need none"):
         backend_spec(_args("--depth", "x.npy", "--model", "model"), 1)
+
+
+def test_a_backend_is_one_entry_of_the_registry(monkeypatch, tmp_path):
+    """A new backend is one entry of ``BACKENDS``: get_backend builds it, the CLI offers it and
+    resolves it (model/device like the transformers one), and an unknown name names the choices."""
+    from depth3d import backends
+    from depth3d.cli import build_parser
+
+    monkeypatch.setitem(backends.BACKENDS, "npy", "file:FileBackend")
+    np.save(tmp_path / "d.npy", np.full((2, 3), 4.0, np.float32))
+    built = backends.get_backend("npy", path=tmp_path / "d.npy", kind="depth")
+    assert type(built).__name__ == "FileBackend"
+    args = build_parser().parse_args(["convert", "x.jpg", "-o", "x.glb", "--backend", "npy", "--device", "cpu"])
+    assert backend_spec(args, 1) == BackendSpec("npy", (("model", None), ("device", "cpu")))
+    with pytest.raises(backends.BackendError, match="choose one of transformers, file, remote, npy"):
+        backends.get_backend("onnx")
