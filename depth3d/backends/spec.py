@@ -69,7 +69,7 @@ def resolve_backend(
         if not server:
             raise UsageError("--backend remote needs --server URL")
         return BackendSpec("remote", (("server", server), ("token", token), ("model", model)))
-    return BackendSpec("transformers", (("model", model), ("device", device)))
+    return BackendSpec(name, (("model", model), ("device", device)))  # transformers, or a backend like it
 
 
 def spec_from_args(args: argparse.Namespace, n_inputs: int) -> BackendSpec:
