@@ -126,14 +126,15 @@ def test_usage_error_shows_the_subcommands_usage(tmp_path, capfd, main):
     assert "usage: blender -b -c depth3d convert" in err and "--fov" in err, err
 
 
-def test_ctrl_c_mid_batch_stops_the_blender_batch(tmp_path):
-    """SIGINT while the bpy batch runs: exit 130 with one line, no temporary file, every .glb
-    written complete (the photo in progress no longer fails with a traceback while the batch
-    carries on)."""
-    run = interrupt_mid_batch(tmp_path, [sys.executable, str(BATCH)], "SIGINT", count=12, size=(320, 240),
+@pytest.mark.parametrize("sig, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_mid_batch_stops_the_blender_batch(tmp_path, sig, status):
+    """SIGINT or SIGTERM while the bpy batch runs: exit 130/143 with one line, no temporary file,
+    every .glb written complete (the photo in progress no longer fails with a traceback while the
+    batch carries on)."""
+    run = interrupt_mid_batch(tmp_path, [sys.executable, str(BATCH)], sig, count=12, size=(320, 240),
                               suffix=".glb", extra=["--resolution", "0"])
-    assert run.status == 130, run.lines
-    assert _errors("\n".join(run.lines)) == ["error: interrupted (SIGINT)"], run.lines
+    assert run.status == status, run.lines
+    assert _errors("\n".join(run.lines)) == [f"error: interrupted ({sig})"], run.lines
     assert_valid_gltf(*run.written)
 
 
