@@ -274,16 +274,26 @@ def summary(path: Path, geometry: Geometry) -> str:
 def expand_inputs(inputs: list[str | Path], suffixes=PHOTO_SUFFIXES) -> list[Path]:
     """Files as given, folders replaced by their entries with a matching suffix (sorted).
 
-    An entry that is not a readable regular file (a broken link, a link loop, a FIFO) is kept,
-    so that the batch says why it is skipped instead of passing over it in silence.
+    An entry that is not a readable regular file (a broken link, a link loop, a FIFO, one in a
+    folder that can be listed but not entered) is kept, so that the batch says why it is
+    skipped instead of passing over it in silence.  A folder that cannot be listed is an
+    ``OSError`` before the batch starts: which photos it holds is not known.
     """
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in suffixes and not p.is_dir()))
+            found.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in suffixes and not _is_folder(p)))
         else:
             found.append(item)
     return found
+
+
+def _is_folder(path: Path) -> bool:
+    """``path.is_dir()``, False where it cannot be told (a folder that may not be entered)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def find_depth_file(folder: Path, stem: str) -> Path:

@@ -605,3 +605,58 @@ def test_a_file_that_is_no_regular_file_is_named(tmp_path, capsys):
     assert code == 1 and len(lines) == 2, lines
     assert "gone.jpg: broken link" in lines[0] and "pipe.png: not a regular file" in lines[1], lines
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.glb"]
+
+
+def as_unprivileged(command: list[str]) -> list[str]:
+    """``command`` as a user whom file modes bind: root without the capabilities that override
+    them (``setpriv``), anyone else as they are."""
+    if os.geteuid() != 0:
+        return command
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file modes cannot be made to bind")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+
+
+FRONTENDS = {
+    "cli": lambda: [str(Path(sys.executable).with_name("depth3d"))],
+    "blender": lambda: [sys.executable, str(REPO / "depth3d" / "blender" / "batch_script.py")],
+}
+
+
+@pytest.mark.parametrize("frontend", sorted(FRONTENDS))
+@pytest.mark.parametrize("case", ["unlistable folder", "unsearchable folder", "unreadable photo"])
+def test_unreadable_inputs_are_one_line(tmp_path, frontend, case):
+    """Inputs the user may not read, beside a readable photo:
+    a folder that cannot be listed stops the batch before it starts (which photos it holds is
+    not known: one line naming it, exit 1, nothing written); a folder that can be listed but not entered, or a
+    photo that cannot be read, fails that photo (one line naming it, exit 1) and the readable
+    photo is converted."""
+    photos = tmp_path / "photos"
+    locked = photos / "locked"
+    locked.mkdir(parents=True)
+    for photo in (photos / "a.png", locked / "b.png"):
+        random_photo(photo, (64, 48), 1)
+        box_depth(tmp_path / f"{photo.stem}.npy", (64, 48))
+    target, mode = {"unlistable folder": (locked, 0o000), "unsearchable folder": (locked, 0o600),
+                    "unreadable photo": (locked / "b.png", 0o000)}[case]
+    named = locked if case == "unlistable folder" else locked / "b.png"
+    inputs = [photos / "a.png", locked if "folder" in case else locked / "b.png"]
+    out = tmp_path / "out"
+    before = target.stat().st_mode
+    target.chmod(mode)
+    try:
+        run = subprocess.run(as_unprivileged([*FRONTENDS[frontend](), "convert", *map(str, inputs), "--depth",
+                                              str(tmp_path), "-o", str(out)]),
+                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    finally:
+        target.chmod(before)
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert run.returncode == 1, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {named}: "), run.stderr
+    assert "Permission denied" in errors[0], errors
+    written = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert written == ([] if case == "unlistable folder" else ["a.glb"]), written
+    assert temp_files(tmp_path) == []
