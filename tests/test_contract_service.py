@@ -3,6 +3,7 @@ loopback with a tiny model (the fixtures of ``test_service.py``), and the client
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import socket
 import threading
@@ -56,6 +57,52 @@ def test_a_trickling_body_gets_408_within_its_deadline(server):  # noqa: F811
     took = time.monotonic() - start
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert took < body_deadline(length) + 5, took
+    assert server.alive()
+
+
+def _trickle(url: str, length: int, stop: threading.Event) -> None:
+    """A client that sends a depth request's headers, then one body byte a second until stopped
+    or answered."""
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall((f"POST {protocol.DEPTH_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                      f"Authorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\n\r\n").encode())
+        sock.settimeout(1.0)
+        while not stop.is_set():
+            try:
+                sock.sendall(b"\0")
+                sock.recv(65536)
+                return  # answered (408) or closed
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+
+def test_four_trickling_clients_do_not_starve_the_depth_slots(server):  # noqa: F811
+    """As many trickling clients as the service has depth slots: a real request that comes after
+    them is still answered, once their whole-request deadline has ended them (with a per-read
+    timeout alone, each byte would renew it and the slots stay held)."""
+    length = 1000
+    stop = threading.Event()
+    clients = [threading.Thread(target=_trickle, args=(server.url, length, stop)) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(1.0)  # every slot taken
+        rng = np.random.default_rng(3)
+        photo = protocol.encode_png(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        start = time.monotonic()
+        status, headers, body = request(server.url, "POST", protocol.DEPTH_PATH, photo,
+                                        {"Content-Type": "image/png"})
+        took = time.monotonic() - start
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(30)
+    assert status == 200, body[:200]
+    assert np.load(io.BytesIO(body), allow_pickle=False).shape == (48, 64)
+    assert took < body_deadline(length) + 15, took
     assert server.alive()
 
 
