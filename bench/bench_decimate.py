@@ -44,7 +44,7 @@ def timing(repeat: int) -> None:
     real = rec.decimate
 
     def capture(faces, value, whole, budget, **kw):
-        captured.update(faces=faces, value=value, whole=whole, pixel=kw.get("pixel", 0.0))
+        captured.update(faces=faces, value=value, whole=whole, pixel=kw.get("pixel", 0.0), blocks=kw["blocks"])
         return real(faces, value, whole, budget, **kw)
 
     rec.decimate = capture
@@ -62,7 +62,8 @@ def timing(repeat: int) -> None:
             times[b] = min(times[b], t)
             counts[b] = (len(geo.faces), geo.meta.get("max_error", 0.0), geo.grid)
         for b in BUDGETS[1:]:
-            t, _ = _best(lambda b=b: decimate(faces, value, whole, b, errors=block_errors(value, whole, pixel=pixel)), 1)
+            t, _ = _best(lambda b=b: decimate(faces, value, whole, b, errors=block_errors(value, whole, pixel=pixel),
+                                                  blocks=captured["blocks"]), 1)
             alone[b] = min(alone[b], t)
     ref = times[0]
     print(f"12 MP room ({SIZES[12][0]}×{SIZES[12][1]}), grid {counts[0][2]} (default), best of {repeat}")

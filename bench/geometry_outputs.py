@@ -8,7 +8,7 @@ Maps: random boxes (900×1200), random boxes with holes and a region behind the 
 ``model_blur``), bench_convert's room blurred at 2 MP, and — without ``--quick`` — the room at
 12 MP, sharp.  Each at ``--resolution`` 0, 1024 and 256, perspective and relief (the 12 MP room:
 perspective only).  Run ``save`` with one version's checkout on PYTHONPATH, then the other's,
-then ``compare``: vertices, faces and UVs must be identical, array for array.
+then ``compare``: vertices, faces, UVs and the grid layout must be identical, array for array.
 """
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def save(out: str, quick: bool) -> None:
                       f"{len(g.faces)} faces", flush=True)
                 for key in ("vertices", "faces", "uv"):
                     arrays[f"{name}/{resolution}/{projection}/{key}"] = getattr(g, key)
+                layout = g.layout  # how the faces sit on the grid (Blender's quads are read from it)
+                arrays[f"{name}/{resolution}/{projection}/layout"] = np.concatenate(
+                    [[layout.first, layout.second], layout.grid_index]).astype(np.int64)
     np.savez(out, **arrays)
 
 

@@ -14,7 +14,7 @@ import pytest
 from depth3d.geometry.camera import Camera
 from depth3d.geometry.edges import KEEP, SPLIT, TEAR, coarsen_cuts, locate_cuts, triangulate
 from depth3d.geometry.grid import grid_uv
-from depth3d.geometry.mesh import compact, grid_face_blocks, grid_faces, kept_grid_index
+from depth3d.geometry.mesh import compact, grid_faces, kept_grid_index
 from depth3d.geometry.polygons import mesh_arrays
 from depth3d.geometry.reconstruct import Options, reconstruct
 from depth3d.geometry.types import Geometry, GridLayout, check_layout
@@ -63,7 +63,9 @@ def oriented(t: np.ndarray) -> np.ndarray:
 def test_a_full_3x3_grid_is_four_quads():
     keep = np.ones((2, 2), bool)
     faces = grid_faces(keep, keep)
-    assert grid_face_blocks(faces, 3, 9) == (4, 4)
+    whole = triangulate(np.ones((3, 3), np.float32), None)  # no cuts: the same faces, counted
+    assert (whole.first, whole.second) == (4, 4)
+    np.testing.assert_array_equal(whole.faces, faces)
     g = plane_geometry(3, 3, faces, GridLayout(np.arange(9, dtype=np.int32), 4, 4))
     check_layout(g)
     a = mesh_arrays(g)
@@ -108,7 +110,6 @@ def test_dropped_grid_vertices_and_a_split_vertex():
     vertices 2 and 5 go unused: kept vertices 0 1 3 4 then m."""
     first = np.array([[True, False]])
     faces = grid_faces(first, first, np.array([[1, 4, 6]], np.int32))
-    assert grid_face_blocks(faces, 3, 6) == (1, 1)
     used, faces = compact(faces, 7)
     index = kept_grid_index(used, 6)
     assert index.tolist() == [0, 1, 3, 4, -1] and index.dtype == np.int32
@@ -135,7 +136,7 @@ def test_a_decimated_block_and_an_infill_layer_after_the_quads():
                    np.int32)
     layer = np.array([[12, 13, 14]], np.int32)
     faces = grid_faces(first, first, fan, layer)
-    # (the fan is on grid vertices only: its maker, decimate, counts the blocks, not grid_face_blocks)
+    # (the fan is on grid vertices only: its maker, decimate, counts the blocks before it)
     vertices = np.concatenate([plane_geometry(4, 3, faces[:4], None).vertices,
                                np.array([[0, 0, -3], [1, 0, -3], [0, -1, -3]], np.float32)])
     uv = np.concatenate([grid_uv(4, 3, (4, 3)), np.array([[0, 0], [1, 0], [0, 1]], np.float32)])
@@ -169,9 +170,8 @@ def test_triangulate_lists_the_grid_triangles_first():
     fine["h"][3, 5] = SPLIT  # the last fine step of coarse edge (1, 1)–(1, 2)
     fine["v"][2, 6] = TEAR  # the last fine step of coarse edge (0, 2)–(1, 2)
     coarse = coarsen_cuts(fine, k, ny, nx)
-    faces, own, other, _, frac = triangulate(np.ascontiguousarray(fine_q[::k, ::k]), coarse,
-                                             locate_cuts(fine_q, fine, k, coarse))
-    blocks = grid_face_blocks(faces, nx, nx * ny)
+    tri = triangulate(np.ascontiguousarray(fine_q[::k, ::k]), coarse, locate_cuts(fine_q, fine, k, coarse))
+    faces, own, other, frac, blocks = tri.faces, tri.mid_own, tri.mid_other, tri.mid_t, (tri.first, tri.second)
     assert blocks == (2, 1)  # cells 0 and 1 first, cell 0 second
     uv = grid_uv(nx, ny, span)
     uv = np.concatenate([uv, uv[own] + frac[:, None] * (uv[other] - uv[own])])

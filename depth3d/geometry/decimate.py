@@ -47,7 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .edges import KEEP
-from .mesh import grid_face_blocks, grid_faces
+from .mesh import grid_faces
 
 __all__ = [
     "MAX_ERROR",
@@ -299,38 +299,19 @@ class _Layout(NamedTuple):
     rest: np.ndarray  # (R, 3) int32: every other face, in order
 
 
-def _layout(faces: np.ndarray, ny: int, nx: int) -> _Layout:
+def _layout(faces: np.ndarray, ny: int, nx: int, blocks: tuple[int, int]) -> _Layout:
     """Split ``faces`` into the grid cells' own triangles and the rest.
 
-    :func:`~depth3d.geometry.edges.triangulate` lists the grid triangles first: a run of first
-    triangles (a, a+nx, a+1), then a run of second ones (a+1, a+nx, a+nx+1); the rest is a view
-    of the tail (split faces, one of which may look like a grid triangle: it stays where it is).
-    Any other order takes a general path, face by face.
+    ``blocks``: ``(first, second)`` as :func:`~depth3d.geometry.edges.triangulate` lists the grid
+    triangles: a run of ``first`` first triangles (a, a+nx, a+1), then a run of ``second``
+    second ones (a+1, a+nx, a+nx+1); the rest is a view of the tail (split faces, one of which
+    may look like a grid triangle: it stays where it is).
     """
-    n_cells = (ny - 1) * (nx - 1)
-    d1 = faces[:, 1] - faces[:, 0]
-    n1 = int(np.argmax(d1 != nx)) if len(d1) and d1[-1] != nx else len(d1)
-    tail = d1[n1:]
-    n2 = int(np.argmax(tail != nx - 1)) if len(tail) and tail[-1] != nx - 1 else len(tail)
-    first, second = faces[:n1], faces[n1:n1 + n2]
-    if (first[:, 2] - first[:, 0] == 1).all() and (second[:, 2] - second[:, 0] == nx).all():
-        cells = np.zeros((2, ny, nx), bool)  # by the cell's top-left vertex a
-        cells[0].reshape(-1)[first[:, 0]] = True
-        cells[1].reshape(-1)[second[:, 0] - 1] = True
-        in_grid = cells[:, :-1, :-1]
-        if int(np.count_nonzero(in_grid)) == n1 + n2:  # all cells, none twice
-            return _Layout(in_grid[0], in_grid[1], faces[n1 + n2:])
-    f0 = faces[:, 0]
-    d2 = faces[:, 2] - f0
-    is1 = (d1 == nx) & (d2 == 1)
-    is2 = (d1 == nx - 1) & (d2 == nx)
-    j, i = np.divmod(np.where(is1, f0, f0 - 1), nx)
-    grid = (is1 | is2) & (i < nx - 1) & (j < ny - 1) & (j >= 0) & (i >= 0)
-    cells = np.zeros((2, n_cells), bool)
-    c = j * (nx - 1) + i
-    cells[0, c[grid & is1]] = True
-    cells[1, c[grid & is2]] = True
-    return _Layout(cells[0].reshape(ny - 1, nx - 1), cells[1].reshape(ny - 1, nx - 1), faces[~grid])
+    n1, n2 = blocks
+    cells = np.zeros((2, ny, nx), bool)  # by the cell's top-left vertex a
+    cells[0].reshape(-1)[faces[:n1, 0]] = True
+    cells[1].reshape(-1)[faces[n1:n1 + n2, 0] - 1] = True
+    return _Layout(cells[0, :-1, :-1], cells[1, :-1, :-1], faces[n1 + n2:])
 
 
 def _up(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -444,7 +425,7 @@ def _fans(plan: _Plan, nx: int) -> np.ndarray:
 
 def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triangles: int,
              max_error: float = MAX_ERROR, errors: BlockErrors | None = None,
-             pixel: float = 0.0) -> Decimation:
+             pixel: float = 0.0, *, blocks: tuple[int, int]) -> Decimation:
     """Merge whole cells into error-bounded blocks until at most ``max_triangles`` faces remain.
 
     faces: (F, 3) int32 faces of :func:`~depth3d.geometry.edges.triangulate`, indexing the (ny, nx) grid
@@ -453,6 +434,8 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
            (:func:`block_errors`); whole: (ny−1, nx−1) bool, :func:`whole_cells`.
     max_triangles: the budget (> 0); max_error: the largest tolerance ε (relative) to spend.
     pixel: photo pixels per grid cell for the texture bound (:func:`block_errors`; 0: none).
+    blocks: ``(first, second)``, how many of ``faces``, at their start, are the grid cells' first
+           and second triangles (:class:`~depth3d.geometry.edges.Triangulation`).
     Picks the smallest ε among the blocks' own errors (≤ ``max_error``) whose result fits
     the budget.  Faces within the budget already are returned as they are.
     """
@@ -461,7 +444,7 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
     ny, nx = value.shape
 
     def as_they_are(met: bool) -> Decimation:
-        return Decimation(faces, 0.0, met, *grid_face_blocks(faces, nx, ny * nx))
+        return Decimation(faces, 0.0, met, *blocks)
 
     if n_faces <= max_triangles:
         return as_they_are(True)
@@ -496,7 +479,7 @@ def decimate(faces: np.ndarray, value: np.ndarray, whole: np.ndarray, max_triang
         k2 = smallest(target)
         k = max(k2, k + 1)
         plan = _plan(errors, float(cands[k]), n_faces)
-    layout = _layout(faces, ny, nx)
+    layout = _layout(faces, ny, nx, blocks)
     first, second = layout.first & ~plan.covered, layout.second & ~plan.covered
     out = np.concatenate([grid_faces(first, second), layout.rest, _fans(plan, nx)]).astype(np.int32, copy=False)
     assert len(out) == plan.count, (len(out), plan.count)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHUNK", "compact", "grid_face_blocks", "grid_faces", "kept_grid_index"]
+__all__ = ["CHUNK", "compact", "grid_faces", "kept_grid_index"]
 
 
 def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarray) -> np.ndarray:
@@ -30,31 +30,6 @@ def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarra
     if more:
         out[n1 + n2:] = np.concatenate(more)
     return out
-
-
-def grid_face_blocks(faces: np.ndarray, nx: int, n_grid: int) -> tuple[int, int]:
-    """``(first, second)``: how many of ``faces`` are :func:`grid_faces`' first and second triangles.
-
-    ``faces``: ``grid_faces(keep_first, keep_second, *more)`` of an (ny, nx) grid of ``n_grid``
-    vertices (or a subset of its rows, in order, as :func:`~depth3d.geometry.edges.triangulate` keeps
-    them), where every face of ``more`` has a vertex ≥ ``n_grid`` (a split vertex).  Then
-    "a grid vertex at each corner" holds for a prefix of the faces, and "(a, a+nx, a+1)" for a
-    prefix of that: both ends are found by bisection (O(log F), no face-sized temporary).
-    """
-
-    def prefix(holds) -> int:
-        lo, hi = 0, len(faces)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if holds(faces[mid]):
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
-
-    grid = prefix(lambda f: int(f.max()) < n_grid)
-    first = prefix(lambda f: int(f.max()) < n_grid and int(f[1]) - int(f[0]) == nx)
-    return first, grid - first
 
 
 def kept_grid_index(used: np.ndarray, n_grid: int) -> np.ndarray:

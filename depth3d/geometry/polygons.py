@@ -34,7 +34,7 @@ __all__ = ["MeshArrays", "gather_uv", "mesh_arrays", "sorted_edges"]
 FOLD = 1e-5
 ROUNDING = 1e-5
 TINY = 1e-30
-_CHUNK_ROWS = 48  # grid rows per block of the fold test (its temporaries stay in cache)
+_CHUNK_CELLS = 1 << 15  # grid cells per block of the fold test (its temporaries stay in cache)
 _BLOCK = 1 << 14  # polygons per block of corner writes
 
 
@@ -205,7 +205,8 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
         to_vertex[g_on] = v_on
     # corners are interleaved per polygon: written in blocks of grid rows, from slices of the
     # grid arrays (compressed to the block's cells unless it has them all)
-    vertex_grid = None if full else to_vertex.reshape(ny, nx)  # vertex at each grid position
+    # the vertex at each grid position (= the position when all are kept)
+    vertex_grid = (np.arange(n_grid, dtype=np.int32) if full else to_vertex).reshape(ny, nx)
     uv_grid = uv_grid.reshape(ny, nx)
     rank_grids = [rank[t * n_grid:(t + 1) * n_grid].reshape(ny, nx) for t in range(3)]
     rows = max(1, _BLOCK // nx)
@@ -223,9 +224,7 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
             b1 = at + size * n
             shape = (r1 - r0, nx - 1, size) if whole else (n, size)
             cv, ce, cu = (x[at:b1].reshape(shape) for x in (corner_vert, corner_edge, corner_uv))
-            # the vertex at each grid position of rows r0 … r1 (= the position when all are kept)
-            vertices_here = vertex_grid[r0:r1 + 1] if vertex_grid is not None else \
-                np.arange(r0 * nx, (r1 + 1) * nx, dtype=np.int32).reshape(-1, nx)
+            vertices_here = vertex_grid[r0:r1 + 1]
             for column, (v_off, e_off) in enumerate(zip(vert_offsets, edge_offsets)):
                 j, i = divmod(v_off, nx)
                 vert = vertices_here[j:j + r1 - r0, i:i + nx - 1]
@@ -289,16 +288,18 @@ def _quad_cells(positions: np.ndarray) -> np.ndarray:
     """
     ny, nx = positions.shape[:2]
     out = np.empty((ny - 1, nx - 1), dtype=bool)
-    xyz = [np.ascontiguousarray(positions[:, :, c]) for c in range(3)]
+    rows = max(1, _CHUNK_CELLS // nx)
     with np.errstate(invalid="ignore", over="ignore"):
-        for r0 in range(0, ny - 1, _CHUNK_ROWS):
-            r1 = min(r0 + _CHUNK_ROWS, ny - 1)
+        for r0 in range(0, ny - 1, rows):
+            r1 = min(r0 + rows, ny - 1)
+            band = positions[r0:r1 + 1]  # the chunk's rows and the row below, x y z apart
             uu = None
-            for p in xyz:
-                p0 = p[r0 + 1:r1 + 1, :-1]     # a+nx
-                u = p[r0:r1, :-1] - p0         # a      − (a+nx)
-                v = p[r0 + 1:r1 + 1, 1:] - p0  # a+nx+1 − (a+nx)
-                d = p[r0:r1, 1:] - p0          # a+1    − (a+nx)
+            for c in range(3):
+                p = np.ascontiguousarray(band[:, :, c])
+                p0 = p[1:, :-1]       # a+nx
+                u = p[:-1, :-1] - p0  # a      − (a+nx)
+                v = p[1:, 1:] - p0    # a+nx+1 − (a+nx)
+                d = p[:-1, 1:] - p0   # a+1    − (a+nx)
                 if uu is None:
                     uu, vv, dd, uv, du, dv, r = u * u, v * v, d * d, u * v, d * u, d * v, np.abs(p0)
                 else:

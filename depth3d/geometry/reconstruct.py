@@ -32,7 +32,7 @@ from .edges import (
     triangulate,
 )
 from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
-from .mesh import compact, grid_face_blocks, kept_grid_index
+from .mesh import compact, kept_grid_index
 from .projection import perspective_at, perspective_points, relief_at, relief_points
 from .types import Geometry, GridLayout
 
@@ -272,8 +272,10 @@ def reconstruct(
         pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
     cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
-    faces, own, other, mid_q, mid_frac = triangulate(q, cuts, located)
-    blocks = grid_face_blocks(faces, nx, nx * ny)  # (first, second): the grid's own triangles
+    tri = triangulate(q, cuts, located)
+    faces, own, other, mid_q, mid_frac = tri.faces, tri.mid_own, tri.mid_other, tri.mid_q, tri.mid_t
+    blocks = (tri.first, tri.second)  # how many faces, at the start, are the grid's own triangles
+    del tri
     del edge_q, measured  # freed before the vertex arrays are built
     # under a budget with in-fill, the background layer gets up to INFILL_SHARE of it
     budget = options.max_triangles - (int(options.max_triangles * INFILL_SHARE) if options.infill else 0)
@@ -281,9 +283,9 @@ def reconstruct(
         # perspective: disparity is affine over a planar triangle's image; relief: 1 + height
         if options.projection == "perspective":  # the texture bound, in photo pixels per cell
             pixel = max(step[0] * camera.width, step[1] * camera.height)
-            cut = decimate(faces, q, whole_cells(q, cuts), budget, pixel=pixel)
+            cut = decimate(faces, q, whole_cells(q, cuts), budget, pixel=pixel, blocks=blocks)
         else:  # relief: not registered to the photo on screen (see depth3d.geometry.decimate)
-            cut = decimate(faces, np.float32(1.0) / q, whole_cells(q, cuts), budget)
+            cut = decimate(faces, np.float32(1.0) / q, whole_cells(q, cuts), budget, blocks=blocks)
         if not cut.met and max(nx, ny) > 2:  # too much detail even at the largest error: a coarser grid
             coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),

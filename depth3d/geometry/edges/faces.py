@@ -29,7 +29,10 @@ class Triangulation(NamedTuple):
 
     faces: np.ndarray
     """(F, 3) int32, counter-clockwise seen from the camera, indexing the ny·nx grid vertices
-    (row-major) followed by the M split vertices."""
+    (row-major) followed by the M split vertices: ``faces[:first]`` are grid cells' first
+    triangles (a, a+nx, a+1), ``faces[first:first + second]`` their second triangles
+    (a+1, a+nx, a+nx+1), cells row-major (:func:`~depth3d.geometry.mesh.grid_faces`), then the
+    split ones (:class:`~depth3d.geometry.types.GridLayout`)."""
     mid_own: np.ndarray
     """(M,) int32 flat grid index of the corner on whose surface each split vertex lies."""
     mid_other: np.ndarray
@@ -39,6 +42,10 @@ class Triangulation(NamedTuple):
     mid_t: np.ndarray
     """(M,) float32 place on its edge: the fraction of the way from its own corner to the other
     end (one that falls on its corner, 0, is not used by any face)."""
+    first: int
+    """How many faces, at the start, are grid cells' whole first triangles."""
+    second: int
+    """How many faces, after those, are grid cells' whole second triangles."""
 
 
 class _MidIds:
@@ -119,7 +126,8 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
     if cuts is None:
         empty = np.zeros((0,), np.int32)
         return Triangulation(grid_faces(first_ok, second_ok), empty, empty,
-                             np.zeros((0,), np.float32), np.zeros((0,), np.float32))
+                             np.zeros((0,), np.float32), np.zeros((0,), np.float32),
+                             int(np.count_nonzero(first_ok)), int(np.count_nonzero(second_ok)))
     tear = {kind: c == TEAR for kind, c in cuts.items()}
     if located:
         cut = {kind: (c == SPLIT) | located[kind].located for kind, c in cuts.items()}
@@ -168,7 +176,10 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
                 ((ids_d.at(j, i, 0), ids_d.at(j, i, 1)), (ids_h.at(j + 1, i, 0), ids_h.at(j + 1, i, 1)),
                  (ids_v.at(j, i + 1, 1), ids_v.at(j, i + 1, 0))),
             )
-    faces = grid_faces(first_ok & ~first_cut, second_ok & ~second_cut, *split)
+    first_whole, second_whole = first_ok & ~first_cut, second_ok & ~second_cut
+    n_first, n_second = int(np.count_nonzero(first_whole)), int(np.count_nonzero(second_whole))
+    faces = grid_faces(first_whole, second_whole, *split)
+    del first_whole, second_whole
 
     # split vertices, in id order: per edge kind, per cut edge, (first end, second end)
     parts: tuple[list[np.ndarray], ...] = ([], [], [], [])
@@ -192,11 +203,12 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
     mq = np.concatenate(mq_).astype(np.float32, copy=False)
     mt = np.concatenate(mt_).astype(np.float32, copy=False)
     if located:
-        # a side that ends at its own corner is that corner: its slivers are no triangles
+        # a side that ends at its own corner is that corner: its slivers are no triangles (the
+        # grid's own triangles have no split vertex: they keep their places)
         at_corner = np.flatnonzero(mt <= 0)
         if len(at_corner):
             remap = np.arange(base, dtype=np.int32)
             remap[ny * nx + at_corner] = own[at_corner]
             faces = remap[faces]
             faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
-    return Triangulation(faces, own, other, mq, mt)
+    return Triangulation(faces, own, other, mq, mt, n_first, n_second)
