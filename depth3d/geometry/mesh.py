@@ -69,21 +69,55 @@ def kept_grid_index(used: np.ndarray, n_grid: int) -> np.ndarray:
 CHUNK = 1 << 20  # indices per pass: numpy widens index arrays to intp, so they go a chunk at a time
 
 
-def compact(faces: np.ndarray, n_vertices: int, in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _or_shifted(used: np.ndarray, mark: np.ndarray, shift: int) -> None:
+    """``used[i + shift] |= mark[i]`` wherever both are in range."""
+    if shift >= 0:
+        np.logical_or(used[shift:], mark[:len(mark) - shift], out=used[shift:])
+    else:
+        np.logical_or(used[:shift], mark[-shift:], out=used[:shift])
+
+
+def _mark_used(faces: np.ndarray, used: np.ndarray, blocks: tuple[int, int, int] | None) -> None:
+    """Set ``used`` at every index of ``faces``.  With ``blocks`` = (nx, first, second) (the
+    :func:`grid_faces` triangles at the start, :func:`grid_face_blocks`), their vertices come
+    from one corner each — a first triangle's a marks a, a+nx, a+1; a second one's c = a+nx
+    marks a+1, c, c+1 — as three shifted ORs of that mark: one scattered write a face, not three."""
+    flat = faces.reshape(-1)
+    grid = 0
+    if blocks is not None:
+        nx, first, second = blocks
+        grid = first + second
+        mark = np.zeros_like(used)
+        for lo, hi, corner, shifts in ((0, first, 0, (0, nx, 1)), (first, grid, 1, (1 - nx, 0, 1))):
+            if hi == lo:
+                continue
+            mark[:] = False
+            for start in range(lo, hi, CHUNK):
+                mark[faces[start:min(hi, start + CHUNK), corner]] = True
+            for shift in shifts:
+                _or_shifted(used, mark, shift)
+    for start in range(3 * grid, len(flat), CHUNK):
+        used[flat[start:start + CHUNK]] = True
+
+
+def compact(faces: np.ndarray, n_vertices: int, in_place: bool = False,
+            blocks: tuple[int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Drop vertices no face uses.
 
+    blocks: ``(nx, first, second)`` when ``faces`` start with ``first`` first and ``second``
+    second triangles of :func:`grid_faces` on a grid ``nx`` vertices wide (as
+    :func:`grid_face_blocks` counts them; a faster way to the same result), else ``None``.
     Returns ``(used, faces)``: (n_vertices,) bool mask of kept vertices and the (F, 3) int32
     faces renumbered to index the kept vertices only (``faces`` itself, renumbered, with
     ``in_place``).
     """
     used = np.zeros(n_vertices, dtype=bool)
-    flat = faces.reshape(-1)
-    for start in range(0, len(flat), CHUNK):
-        used[flat[start:start + CHUNK]] = True
+    _mark_used(faces, used, blocks)
     if not in_place:
         faces = faces.copy()
     if not used.all():
-        new_index = np.cumsum(used, dtype=np.int32) - 1
+        new_index = np.cumsum(used, dtype=np.int32)
+        np.subtract(new_index, np.int32(1), out=new_index)
         flat = faces.reshape(-1)
         for start in range(0, len(flat), CHUNK):
             part = flat[start:start + CHUNK]

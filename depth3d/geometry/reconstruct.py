@@ -308,7 +308,7 @@ def reconstruct(
         mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
         mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
-    used, faces = compact(faces, nx * ny + len(mid), in_place=True)
+    used, faces = compact(faces, nx * ny + len(mid), in_place=True, blocks=(nx, *blocks))
 
     # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
     # row band straight into the kept rows: no full-size intermediate
