@@ -13,11 +13,29 @@ import pytest
 from test_geometry import read_glb
 
 import depth3d.exchange.gltf.primitive as primitive
+import depth3d.geometry.mesh as mesh
 import depth3d.io.atomic as atomic
 from depth3d.exchange.gltf import export_glb, export_gltf
 from depth3d.geometry.mesh import compact, grid_face_blocks, grid_faces
 from depth3d.geometry.reconstruct import Options, reconstruct
 from depth3d.io.atomic import WriteThrough
+
+
+@pytest.mark.parametrize("cells", [1, 5, 64, 1 << 18])
+def test_grid_faces_band_by_band_are_the_grid_triangles(monkeypatch, cells):
+    """However many rows a band holds: each kept cell's (a, c, b), row-major, then its
+    (b, c, d), then the extra faces."""
+    monkeypatch.setattr(mesh, "GRID_BAND_CELLS", cells)
+    rng = np.random.default_rng(cells)
+    ny, nx = 23, 17
+    keep_first, keep_second = rng.random((2, ny - 1, nx - 1)) < 0.7
+    more = np.array([[0, 1, 400], [5, 6, 401]], np.int32)
+    a = np.arange(ny * nx).reshape(ny, nx)[:-1, :-1]
+    b, c, d = a + 1, a + nx, a + nx + 1
+    expected = np.concatenate([np.stack([a, c, b], -1)[keep_first], np.stack([b, c, d], -1)[keep_second], more])
+    faces = grid_faces(keep_first, keep_second, more)
+    assert faces.dtype == np.int32
+    np.testing.assert_array_equal(faces, expected)
 
 
 @pytest.mark.parametrize("seed", range(6))

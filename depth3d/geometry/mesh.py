@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHUNK", "compact", "grid_face_blocks", "grid_faces", "kept_grid_index"]
+__all__ = ["CHUNK", "GRID_BAND_CELLS", "compact", "grid_face_blocks", "grid_faces", "kept_grid_index"]
+
+
+GRID_BAND_CELLS = 1 << 18  # cells per band in grid_faces: its temporaries stay cache-sized
 
 
 def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarray) -> np.ndarray:
@@ -13,20 +16,32 @@ def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarra
     (a, c, b) and (b, c, d) to keep (a top-left, b top-right, c bottom-left, d bottom-right).
     more: (k, 3) faces to append after them (one allocation for all).
     Returns (F, 3) int32 indices into the row-major flattened grid: the kept first triangles,
-    row-major, then the kept second ones, then ``more``.
+    row-major, then the kept second ones, then ``more``.  Filled a band of rows at a time, so
+    that the only full-size array is the result.
     """
     ny, nx = keep_first.shape[0] + 1, keep_first.shape[1] + 1
-    a = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx)[:-1, :-1]
     n1, n2 = int(np.count_nonzero(keep_first)), int(np.count_nonzero(keep_second))
     out = np.empty((n1 + n2 + sum(len(m) for m in more), 3), np.int32)
-    first, second = out[:n1], out[n1:n1 + n2]
-    first[:, 0] = a[keep_first]  # (a, a + nx, a + 1)
-    np.add(first[:, 0], np.int32(nx), out=first[:, 1])
-    np.add(first[:, 0], np.int32(1), out=first[:, 2])
-    second[:, 1] = a[keep_second]  # (a + 1, a + nx, a + nx + 1)
-    np.add(second[:, 1], np.int32(1), out=second[:, 0])
-    np.add(second[:, 1], np.int32(nx + 1), out=second[:, 2])
-    np.add(second[:, 1], np.int32(nx), out=second[:, 1])
+    rows = max(1, GRID_BAND_CELLS // nx)
+    # a, the top-left corner of each cell of a band's rows, relative to the band's first vertex
+    corner = np.arange(min(rows, ny - 1) * nx, dtype=np.int32).reshape(-1, nx)[:, :-1]
+    at1, at2 = 0, n1
+    for j in range(0, ny - 1, rows):
+        k = min(ny - 1, j + rows) - j
+        a = corner[:k][keep_first[j:j + k]]
+        a += np.int32(j * nx)
+        first = out[at1:at1 + len(a)]  # (a, a + nx, a + 1)
+        first[:, 0] = a
+        np.add(a, np.int32(nx), out=first[:, 1])
+        np.add(a, np.int32(1), out=first[:, 2])
+        at1 += len(a)
+        a = corner[:k][keep_second[j:j + k]]
+        a += np.int32(j * nx)
+        second = out[at2:at2 + len(a)]  # (a + 1, a + nx, a + nx + 1)
+        np.add(a, np.int32(1), out=second[:, 0])
+        np.add(a, np.int32(nx), out=second[:, 1])
+        np.add(a, np.int32(nx + 1), out=second[:, 2])
+        at2 += len(a)
     if more:
         out[n1 + n2:] = np.concatenate(more)
     return out
