@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHUNK", "compact", "grid_faces", "kept_grid_index"]
+__all__ = ["CHUNK", "GRID_BAND_CELLS", "compact", "grid_faces", "kept_grid_index"]
+
+
+GRID_BAND_CELLS = 1 << 18  # cells per band in grid_faces: its temporaries stay cache-sized
 
 
 def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarray) -> np.ndarray:
@@ -13,20 +16,32 @@ def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarra
     (a, c, b) and (b, c, d) to keep (a top-left, b top-right, c bottom-left, d bottom-right).
     more: (k, 3) faces to append after them (one allocation for all).
     Returns (F, 3) int32 indices into the row-major flattened grid: the kept first triangles,
-    row-major, then the kept second ones, then ``more``.
+    row-major, then the kept second ones, then ``more``.  Filled a band of rows at a time, so
+    that the only full-size array is the result.
     """
     ny, nx = keep_first.shape[0] + 1, keep_first.shape[1] + 1
-    a = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx)[:-1, :-1]
     n1, n2 = int(np.count_nonzero(keep_first)), int(np.count_nonzero(keep_second))
     out = np.empty((n1 + n2 + sum(len(m) for m in more), 3), np.int32)
-    first, second = out[:n1], out[n1:n1 + n2]
-    first[:, 0] = a[keep_first]  # (a, a + nx, a + 1)
-    np.add(first[:, 0], np.int32(nx), out=first[:, 1])
-    np.add(first[:, 0], np.int32(1), out=first[:, 2])
-    second[:, 1] = a[keep_second]  # (a + 1, a + nx, a + nx + 1)
-    np.add(second[:, 1], np.int32(1), out=second[:, 0])
-    np.add(second[:, 1], np.int32(nx + 1), out=second[:, 2])
-    np.add(second[:, 1], np.int32(nx), out=second[:, 1])
+    rows = max(1, GRID_BAND_CELLS // nx)
+    # a, the top-left corner of each cell of a band's rows, relative to the band's first vertex
+    corner = np.arange(min(rows, ny - 1) * nx, dtype=np.int32).reshape(-1, nx)[:, :-1]
+    at1, at2 = 0, n1
+    for j in range(0, ny - 1, rows):
+        k = min(ny - 1, j + rows) - j
+        a = corner[:k][keep_first[j:j + k]]
+        a += np.int32(j * nx)
+        first = out[at1:at1 + len(a)]  # (a, a + nx, a + 1)
+        first[:, 0] = a
+        np.add(a, np.int32(nx), out=first[:, 1])
+        np.add(a, np.int32(1), out=first[:, 2])
+        at1 += len(a)
+        a = corner[:k][keep_second[j:j + k]]
+        a += np.int32(j * nx)
+        second = out[at2:at2 + len(a)]  # (a + 1, a + nx, a + nx + 1)
+        np.add(a, np.int32(1), out=second[:, 0])
+        np.add(a, np.int32(nx), out=second[:, 1])
+        np.add(a, np.int32(nx + 1), out=second[:, 2])
+        at2 += len(a)
     if more:
         out[n1 + n2:] = np.concatenate(more)
     return out
@@ -44,21 +59,55 @@ def kept_grid_index(used: np.ndarray, n_grid: int) -> np.ndarray:
 CHUNK = 1 << 20  # indices per pass: numpy widens index arrays to intp, so they go a chunk at a time
 
 
-def compact(faces: np.ndarray, n_vertices: int, in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _or_shifted(used: np.ndarray, mark: np.ndarray, shift: int) -> None:
+    """``used[i + shift] |= mark[i]`` wherever both are in range."""
+    if shift >= 0:
+        np.logical_or(used[shift:], mark[:len(mark) - shift], out=used[shift:])
+    else:
+        np.logical_or(used[:shift], mark[-shift:], out=used[:shift])
+
+
+def _mark_used(faces: np.ndarray, used: np.ndarray, blocks: tuple[int, int, int] | None) -> None:
+    """Set ``used`` at every index of ``faces``.  With ``blocks`` = (nx, first, second) (the
+    :func:`grid_faces` triangles at the start, as triangulate counts them), their vertices come
+    from one corner each — a first triangle's a marks a, a+nx, a+1; a second one's c = a+nx
+    marks a+1, c, c+1 — as three shifted ORs of that mark: one scattered write a face, not three."""
+    flat = faces.reshape(-1)
+    grid = 0
+    if blocks is not None:
+        nx, first, second = blocks
+        grid = first + second
+        mark = np.zeros_like(used)
+        for lo, hi, corner, shifts in ((0, first, 0, (0, nx, 1)), (first, grid, 1, (1 - nx, 0, 1))):
+            if hi == lo:
+                continue
+            mark[:] = False
+            for start in range(lo, hi, CHUNK):
+                mark[faces[start:min(hi, start + CHUNK), corner]] = True
+            for shift in shifts:
+                _or_shifted(used, mark, shift)
+    for start in range(3 * grid, len(flat), CHUNK):
+        used[flat[start:start + CHUNK]] = True
+
+
+def compact(faces: np.ndarray, n_vertices: int, in_place: bool = False,
+            blocks: tuple[int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Drop vertices no face uses.
 
+    blocks: ``(nx, first, second)`` when ``faces`` start with ``first`` first and ``second``
+    second triangles of :func:`grid_faces` on a grid ``nx`` vertices wide (as
+    :func:`~depth3d.geometry.edges.triangulate` counts them; a faster way to the same result), else ``None``.
     Returns ``(used, faces)``: (n_vertices,) bool mask of kept vertices and the (F, 3) int32
     faces renumbered to index the kept vertices only (``faces`` itself, renumbered, with
     ``in_place``).
     """
     used = np.zeros(n_vertices, dtype=bool)
-    flat = faces.reshape(-1)
-    for start in range(0, len(flat), CHUNK):
-        used[flat[start:start + CHUNK]] = True
+    _mark_used(faces, used, blocks)
     if not in_place:
         faces = faces.copy()
     if not used.all():
-        new_index = np.cumsum(used, dtype=np.int32) - 1
+        new_index = np.cumsum(used, dtype=np.int32)
+        np.subtract(new_index, np.int32(1), out=new_index)
         flat = faces.reshape(-1)
         for start in range(0, len(flat), CHUNK):
             part = flat[start:start + CHUNK]

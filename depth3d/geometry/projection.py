@@ -12,31 +12,44 @@ from .camera import Camera
 from .grid import grid_positions
 
 
-def perspective_at(s: np.ndarray, t: np.ndarray, depth: np.ndarray, camera: Camera) -> np.ndarray:
+def _points_out(shape: tuple[int, ...], out: np.ndarray | None) -> np.ndarray:
+    """``out`` (a float32 array of ``shape`` + (3,) to fill) or a new one."""
+    if out is None:
+        return np.empty(shape + (3,), dtype=np.float32)
+    if out.shape != shape + (3,) or out.dtype != np.float32:
+        raise ValueError(f"out must be {shape + (3,)} float32, got {out.shape} {out.dtype}")
+    return out
+
+
+def perspective_at(s: np.ndarray, t: np.ndarray, depth: np.ndarray, camera: Camera,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """Pinhole unprojection of planar depth (NaN = no point) at image positions (s, t).
 
-    Returns (..., 3) float32 points, the broadcast shape of s, t and depth, with z = −depth.
+    Returns (..., 3) float32 points, the broadcast shape of s, t and depth, with z = −depth
+    (written into ``out`` when given: of that shape, float32).
     """
     depth = np.asarray(depth, np.float32)
     tx = ((np.asarray(s, np.float64) * 2.0 - 1.0) * camera.tan_half_x).astype(np.float32)
     ty = ((1.0 - np.asarray(t, np.float64) * 2.0) * camera.tan_half_y).astype(np.float32)
-    pts = np.empty(np.broadcast_shapes(tx.shape, ty.shape, depth.shape) + (3,), dtype=np.float32)
+    pts = _points_out(np.broadcast_shapes(tx.shape, ty.shape, depth.shape), out)
     pts[..., 0] = depth * tx
     pts[..., 1] = depth * ty
     np.negative(depth, out=pts[..., 2])
     return pts
 
 
-def relief_at(s: np.ndarray, t: np.ndarray, height: np.ndarray, aspect: float) -> np.ndarray:
+def relief_at(s: np.ndarray, t: np.ndarray, height: np.ndarray, aspect: float,
+              out: np.ndarray | None = None) -> np.ndarray:
     """The photo as a plane of width 1 and height 1/aspect in z = 0, centred on the origin, +Y
     up, displaced along +Z by ``height`` (NaN = no point) at image positions (s, t).
 
-    Returns (..., 3) float32 points, the broadcast shape of s, t and height.
+    Returns (..., 3) float32 points, the broadcast shape of s, t and height (written into
+    ``out`` when given: of that shape, float32).
     """
     height = np.asarray(height, np.float32)
     x = (np.asarray(s, np.float64) - 0.5).astype(np.float32)
     y = ((0.5 - np.asarray(t, np.float64)) / aspect).astype(np.float32)
-    pts = np.empty(np.broadcast_shapes(x.shape, y.shape, height.shape) + (3,), dtype=np.float32)
+    pts = _points_out(np.broadcast_shapes(x.shape, y.shape, height.shape), out)
     pts[..., 0] = x
     pts[..., 1] = y
     pts[..., 2] = height

@@ -310,18 +310,18 @@ def reconstruct(
         mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
         mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
-    used, faces = compact(faces, nx * ny + len(mid), in_place=True)
+    used, faces = compact(faces, nx * ny + len(mid), in_place=True, blocks=(nx, *blocks))
 
     # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
     # row band straight into the kept rows: no full-size intermediate
-    def points_rows(a, b):
+    def points_rows(a, b, out=None):
         z = np.float32(1.0) / q[a:b]
         if options.projection == "perspective":
-            return perspective_at(s_grid[None, :], t_grid[a:b, None], z, camera)
-        return relief_at(s_grid[None, :], t_grid[a:b, None], z - np.float32(1.0), camera.aspect)
+            return perspective_at(s_grid[None, :], t_grid[a:b, None], z, camera, out=out)
+        return relief_at(s_grid[None, :], t_grid[a:b, None], z - np.float32(1.0), camera.aspect, out=out)
 
-    def uv_rows(a, b):
-        uv = np.empty((b - a, nx, 2), np.float32)
+    def uv_rows(a, b, out=None):
+        uv = np.empty((b - a, nx, 2), np.float32) if out is None else out
         uv[:, :, 0] = u_grid[None, :]
         uv[:, :, 1] = v_grid[a:b, None]
         return uv
@@ -341,8 +341,10 @@ def reconstruct(
 
 
 def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """``np.concatenate([grid, extra])[used]``, where ``grid_rows(a, b)`` gives rows a … b of an
-    (ny, nx, C) grid: filled band by band, without the full grid or the concatenation."""
+    """``np.concatenate([grid, extra])[used]``, where ``grid_rows(a, b, out=None)`` gives rows
+    a … b of an (ny, nx, C) grid (into ``out``, (b − a, nx, C), when given): filled band by band,
+    without the full grid or the concatenation; a band whose vertices are all kept straight
+    into its place."""
     ny, nx = shape
     keep_grid, keep_extra = used[:ny * nx].reshape(ny, nx), used[ny * nx:]
     n = int(np.count_nonzero(keep_grid))
@@ -350,13 +352,12 @@ def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray
     rows, at = max(1, BAND_VERTICES // nx), 0
     for a in range(0, ny, rows):
         b = min(ny, a + rows)
-        part = grid_rows(a, b).reshape(-1, out.shape[1])
         keep = keep_grid[a:b].reshape(-1)
         m = int(np.count_nonzero(keep))
         if m == len(keep):
-            out[at:at + m] = part
+            grid_rows(a, b, out=out[at:at + m].reshape(b - a, nx, out.shape[1]))
         else:
-            np.compress(keep, part, axis=0, out=out[at:at + m])
+            np.compress(keep, grid_rows(a, b).reshape(-1, out.shape[1]), axis=0, out=out[at:at + m])
         at += m
     out[at:] = extra[keep_extra]
     return out

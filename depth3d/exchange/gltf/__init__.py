@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ...errors import Depth3DError
 from ...geometry.reconstruct import Geometry
 from .buffer import Document
@@ -80,10 +78,9 @@ def build_document(geometry: Geometry, settings: GltfSettings = GltfSettings(),
             image = encode_image(geometry.texture, settings.texture_size, settings.power_of_two,
                                  quality=settings.jpeg_quality)
         material = add_material(doc, name, image, settings.unlit)
-        uv = np.asarray(geometry.uv, np.float32).copy()
-        uv[:, 1] = 1.0 - uv[:, 1]  # glTF's texture origin is the image's top-left
-        primitive = mesh_primitive(doc, geometry.vertices, geometry.faces, uv, material,
-                                   settings.quantize, settings.compression)
+        # glTF's texture origin is the image's top-left: v flipped as it is written
+        primitive = mesh_primitive(doc, geometry.vertices, geometry.faces, geometry.uv, material,
+                                   settings.quantize, settings.compression, uv_bottom_left=True)
     else:
         material = add_material(doc, name, None, settings.unlit)
         primitive = points_primitive(doc, geometry.vertices, geometry.colors, material,

@@ -2,11 +2,14 @@
 
 :class:`Document` holds the glTF JSON being built and the binary parts of buffer 0 (the GLB
 ``BIN`` chunk, or the ``.gltf``'s embedded buffer).  Arrays are kept as they are (no copy, no
-per-element Python) and only written out, each 4-byte aligned, by :mod:`.container`.
+per-element Python) and only written out, each 4-byte aligned, by :mod:`.container`; a part
+that is an array transformed (:class:`Stream`) is made piece by piece as it is written.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,10 +19,12 @@ __all__ = [
     "ELEMENT_ARRAY_BUFFER",
     "TYPES",
     "Document",
+    "Stream",
     "align4",
     "bounds",
     "column_bounds",
     "component_type",
+    "part_pieces",
 ]
 
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
@@ -40,11 +45,26 @@ def component_type(dtype: np.dtype) -> int:
     return COMPONENT_TYPES[np.dtype(dtype)]
 
 
+class Stream(NamedTuple):
+    """A part of buffer 0 made while it is written: ``nbytes`` bytes, the concatenation of the
+    bytes-like pieces ``pieces()`` yields (e.g. an array transformed a block of rows at a time,
+    without a full-size copy)."""
+
+    nbytes: int
+    pieces: Callable[[], Iterable]
+
+
+def part_pieces(part) -> Iterable:
+    """The bytes-like pieces of a part of :attr:`Document.parts`, in order."""
+    return part.pieces() if isinstance(part, Stream) else (part,)
+
+
 @dataclass
 class Document:
     """A glTF document being built: its JSON and the binary parts of buffer 0.
 
-    ``parts`` are (offset, bytes-like) in buffer 0, each starting 4-byte aligned; ``length``
+    ``parts`` are (offset, bytes-like or :class:`Stream`) in buffer 0, each starting 4-byte
+    aligned (:func:`part_pieces` gives a part's bytes); ``length``
     is buffer 0's byte length so far.  Other buffers (a meshopt fallback) are JSON only.
     """
 
@@ -71,11 +91,16 @@ class Document:
                 req.append(name)
 
     def append_bytes(self, data) -> tuple[int, int]:
-        """Put ``data`` (bytes or a C-contiguous array) at the end of buffer 0, 4-byte aligned.
+        """Put ``data`` (bytes, a C-contiguous array or a :class:`Stream`) at the end of buffer 0,
+        4-byte aligned.
 
         Returns ``(byteOffset, byteLength)``; the data is referenced, not copied.
         """
-        view = (np.ascontiguousarray(data).data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
+        view: Stream | memoryview
+        if isinstance(data, Stream):
+            view = data
+        else:
+            view = (np.ascontiguousarray(data).data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
         offset = align4(self.length)
         self.parts.append((offset, view))
         self.length = offset + view.nbytes

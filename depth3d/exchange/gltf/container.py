@@ -1,6 +1,7 @@
 """The two glTF containers: binary ``.glb`` (JSON + BIN chunks) and ``.gltf`` (JSON with the
 buffer as a base64 data URI).  Both written atomically, chunk by chunk (no joined copy of the
-buffer for ``.glb``)."""
+buffer for ``.glb``; its parts straight from the arrays, :class:`~.buffer.Stream` parts piece
+by piece)."""
 from __future__ import annotations
 
 import base64
@@ -9,8 +10,8 @@ import os
 import struct
 from pathlib import Path
 
-from ...io.atomic import atomic_path, write_bytes_atomic
-from .buffer import Document, align4
+from ...io.atomic import WriteThrough, atomic_path, write_bytes_atomic
+from .buffer import Document, align4, part_pieces
 
 __all__ = ["glb_to_gltf", "write_glb", "write_gltf"]
 
@@ -43,11 +44,12 @@ def write_glb(doc: Document, path: str | Path) -> Path:
         f.write(text)
         if doc.length:
             f.write(struct.pack("<I4s", bin_length, CHUNK_BIN))
-            position = 0
-            for offset, view in doc.parts:
+            position, out = 0, WriteThrough(f)
+            for offset, part in doc.parts:
                 f.write(b"\0" * (offset - position))
-                f.write(view)
-                position = offset + view.nbytes
+                for piece in part_pieces(part):
+                    out.write(piece)
+                position = offset + part.nbytes
             f.write(b"\0" * (bin_length - position))
         f.flush()
         os.fsync(f.fileno())
@@ -57,8 +59,11 @@ def write_glb(doc: Document, path: str | Path) -> Path:
 def write_gltf(doc: Document, path: str | Path) -> Path:
     """Write ``doc`` as one self-contained ``.gltf`` (buffer 0 as a data URI; atomic)."""
     data = bytearray(doc.length)
-    for offset, view in doc.parts:
-        data[offset:offset + view.nbytes] = view
+    for offset, part in doc.parts:
+        for piece in part_pieces(part):
+            view = memoryview(piece).cast("B")
+            data[offset:offset + view.nbytes] = view
+            offset += view.nbytes
     _set_buffer0(doc, "data:application/octet-stream;base64," + base64.b64encode(data).decode("ascii"))
     return write_bytes_atomic(path, _json_bytes(doc))
 

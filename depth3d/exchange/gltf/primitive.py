@@ -12,14 +12,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .buffer import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, Document, bounds
+from .buffer import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, Document, Stream, bounds
 from .quantize import EXTENSION as QUANTIZATION
 from .quantize import quantize_colors, quantize_positions, quantize_uv
 
-__all__ = ["COMPRESSIONS", "Primitive", "index_dtype", "mesh_primitive", "points_primitive"]
+__all__ = ["COMPRESSIONS", "Primitive", "flip_v", "index_dtype", "mesh_primitive", "points_primitive"]
 
 COMPRESSIONS = ("none", "meshopt", "draco")
 TRIANGLES, POINTS = 4, 0
+FLIP_ROWS = 1 << 16  # texture coordinates flipped per piece of a streamed TEXCOORD_0 (512 KiB)
 
 
 class Primitive(NamedTuple):
@@ -32,6 +33,26 @@ class Primitive(NamedTuple):
 def index_dtype(n_vertices: int) -> np.dtype:
     """uint16 when every index fits below its restart value 65535, else uint32."""
     return np.dtype(np.uint16 if n_vertices <= 0xFFFF else np.uint32)
+
+
+def flip_v(uv: np.ndarray) -> np.ndarray:
+    """(N, 2) texture coordinates with the origin at the image's bottom-left → float32 glTF ones
+    (origin top-left): (u, 1 − v)."""
+    out = np.asarray(uv, np.float32).copy()
+    out[:, 1] = 1.0 - out[:, 1]
+    return out
+
+
+def _flip_v_stream(uv: np.ndarray) -> Stream:
+    """:func:`flip_v` of ``uv`` as a :class:`~.buffer.Stream`: flipped :data:`FLIP_ROWS` rows
+    at a time as the buffer is written, without a full-size copy."""
+    uv = np.asarray(uv, np.float32)
+
+    def pieces():
+        for start in range(0, len(uv), FLIP_ROWS):
+            yield flip_v(uv[start:start + FLIP_ROWS])
+
+    return Stream(len(uv) * uv.shape[1] * uv.itemsize, pieces)
 
 
 def _streams(doc: Document, compression: str):
@@ -70,10 +91,14 @@ def _positions(doc: Document, vertices: np.ndarray, quantize: bool, vertex_view)
 
 
 def mesh_primitive(doc: Document, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray,
-                   material: int, quantize: bool = False, compression: str = "none") -> Primitive:
+                   material: int, quantize: bool = False, compression: str = "none",
+                   uv_bottom_left: bool = False) -> Primitive:
     """A triangle primitive.  vertices (N, 3) float32 metres, faces (F, 3) int, uv (N, 2) glTF
-    texture coordinates (origin top-left)."""
+    texture coordinates (origin top-left; with ``uv_bottom_left``, origin bottom-left, flipped
+    here: :func:`flip_v`, as the plain stream is written when nothing else needs it)."""
     n = len(vertices)
+    if uv_bottom_left and (quantize or compression != "none"):
+        uv, uv_bottom_left = flip_v(uv), False
     if compression == "draco":
         from .draco import EXTENSION, encode_mesh
 
@@ -98,7 +123,8 @@ def mesh_primitive(doc: Document, vertices: np.ndarray, faces: np.ndarray, uv: n
     if quantize:
         texcoord = doc.accessor(vertex_view(quantize_uv(uv)), np.uint16, n, 2, normalized=True)
     else:
-        texcoord = doc.accessor(vertex_view(np.ascontiguousarray(uv, np.float32)), np.float32, n, 2)
+        plain = _flip_v_stream(uv) if uv_bottom_left else np.ascontiguousarray(uv, np.float32)
+        texcoord = doc.accessor(vertex_view(plain), np.float32, n, 2)
     dtype = index_dtype(n)
     indices = doc.accessor(index_view(faces, n, dtype), dtype, 3 * len(faces), 1)
     return Primitive({"attributes": {"POSITION": position, "TEXCOORD_0": texcoord}, "indices": indices,
