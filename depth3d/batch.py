@@ -56,6 +56,7 @@ def _progress(inputs: Sequence[Path]) -> tuple[Iterable[Path], Callable[[str], N
         from tqdm import tqdm
     except ImportError:  # e.g. Blender's Python: no bar
         return inputs, lambda line: print(line, file=sys.stderr, flush=True)
+    tqdm.monitor_interval = 0  # no monitor thread: a bar needs none, and no thread starts behind the batch
     bar = tqdm(inputs, unit="photo", disable=len(inputs) < 2, file=sys.stderr)
     return bar, lambda line: tqdm.write(line, file=sys.stderr)
 
