@@ -400,13 +400,19 @@ def test_usage_error_shows_the_subcommands_usage(pair, tmp_path, capsys):
     assert err.startswith("usage: depth3d convert") and "depth3d convert: error: --fov" in err, err
 
 
-def test_missing_weights_are_one_line_for_the_batch(tmp_path, capsys, monkeypatch):
+def photos_without_their_model(tmp_path: Path, monkeypatch) -> Path:
+    """A folder of three photos, with the hub offline and its cache empty: no model to be had."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(3):
         random_photo(photos / f"{i}.png", (W, H), i)
+    return photos
+
+
+def test_missing_weights_are_one_line_for_the_batch(tmp_path, capsys, monkeypatch):
+    photos = photos_without_their_model(tmp_path, monkeypatch)
     code, lines = run_cli(["convert", photos, "-o", tmp_path / "out", "--model", "nobody/no-such-model"], capsys)
     assert code == 1 and len(lines) == 1, lines
     assert "HF_HUB_CACHE" in lines[0] and "HF_HOME" not in lines[0] and "--model /local/folder" in lines[0]

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, assert_valid_gltf, box_depth, random_photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_contract import hashes, interrupt_mid_batch, temp_files
+from test_contract import hashes, interrupt_mid_batch, photos_without_their_model, temp_files
 
 W, H = 64, 48
 BATCH = REPO / "depth3d" / "blender" / "batch_script.py"
@@ -105,12 +105,7 @@ def test_blender_properties_take_their_limits_from_the_options():
 def test_missing_weights_in_blender_words_once_per_batch(tmp_path, capfd, main, monkeypatch):
     """The model is missing: one line for the whole batch, telling the artist about the Model
     preference and the hub cache by its right name."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(3):
-        random_photo(photos / f"{i}.png", (W, H), i)
+    photos = photos_without_their_model(tmp_path, monkeypatch)
     code = main(["convert", str(photos), "-o", str(tmp_path / "out"), "--model", "nobody/no-such-model"])
     errors = _errors(capfd.readouterr().err)
     assert code == 1 and len(errors) == 1, errors
