@@ -86,7 +86,7 @@ def timed(owner, name):
                            time.thread_time() - cpu))
     setattr(owner, name, run)
 import depth3d.cli as cli, depth3d.exchange as exchange, depth3d.overlap as overlap
-for name in ("read_photo", "decode_small", "estimate_depth", "reconstruct"):
+for name in ("read_input", "decode_small", "estimate_depth", "depth_to_geometry"):
     timed(overlap, name)
 timed(exchange, "export")
 timed(cli, "backend_factory")
