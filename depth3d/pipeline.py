@@ -28,6 +28,7 @@ from .backends import DepthBackend, DepthResult
 from .errors import Depth3DError, InputError, quote_path
 from .geometry.depth import check_aspect, check_depth
 from .geometry.reconstruct import Geometry, Options, reconstruct
+from .geometry.types import TextureFile
 from .io.depth_io import DEPTH_SUFFIXES
 from .io.image import PHOTO_SUFFIXES, Photo, read_photo, read_photo_bytes
 
@@ -150,11 +151,15 @@ def estimate_depth(photo: Photo, backend: DepthBackend, size: tuple[int, int] | 
 
 def depth_to_geometry(photo: Photo, result: DepthResult, options: Options) -> Geometry:
     """Stage ``geometry``: :func:`~depth3d.geometry.reconstruct.reconstruct` of ``photo`` with its depth
-    ``result`` (the FOV: ``options.fov``, else the model's, else the photo's EXIF, else 55°)."""
-    return reconstruct(
+    ``result`` (the FOV: ``options.fov``, else the model's, else the photo's EXIF, else 55°),
+    carrying the photo's file as its texture's (:attr:`Geometry.texture_data`) where it has one."""
+    geometry = reconstruct(
         photo.rgb, result.depth, result.kind, options,
         model_fov=result.fov_deg, exif_fov=photo.fov_deg, name=photo.name,
     )
+    if photo.data is not None:
+        geometry.texture_file = TextureFile(photo.rgb, photo.data)
+    return geometry
 
 
 def write_geometry(geometry: Geometry, out_path: str | Path, fmt: str | None = None, unlit: bool = True,

@@ -51,6 +51,8 @@ class Target:
     quantize:      KHR_mesh_quantization.
     compression:   "none", "meshopt" or "draco".
     jpeg_quality:  of the texture.
+    photo_jpeg:    a texture at the photo's size is the photo's own JPEG (``full``), not re-encoded
+                   at ``jpeg_quality`` (the budgeted targets: a phone's JPEG may be larger).
     infill:        the background layer a moving head sees (:mod:`depth3d.geometry.infill`) by default.
     """
 
@@ -62,6 +64,7 @@ class Target:
     compression: str
     jpeg_quality: int
     infill: bool = False
+    photo_jpeg: bool = False
 
     def __post_init__(self) -> None:
         if self.max_triangles < 0:
@@ -81,12 +84,12 @@ class Target:
         return GltfSettings(
             unlit=unlit, quantize=self.quantize and self.compression != "draco",
             compression=self.compression, texture_size=self.texture_size,
-            power_of_two=self.power_of_two, jpeg_quality=self.jpeg_quality,
+            power_of_two=self.power_of_two, jpeg_quality=self.jpeg_quality, photo_jpeg=self.photo_jpeg,
         )
 
 
 TARGETS: dict[str, Target] = {
-    "full": Target("full", 0, MAX_TEXTURE_SIZE, False, False, "none", JPEG_QUALITY),
+    "full": Target("full", 0, MAX_TEXTURE_SIZE, False, False, "none", JPEG_QUALITY, photo_jpeg=True),
     "vr": Target("vr", 300_000, 4096, False, True, "meshopt", 85, infill=True),
     "ar": Target("ar", 100_000, 2048, True, True, "meshopt", 85),
 }

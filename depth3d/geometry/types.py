@@ -16,7 +16,7 @@ import numpy as np
 
 from .camera import Camera
 
-__all__ = ["Geometry", "GridLayout", "check_layout"]
+__all__ = ["Geometry", "GridLayout", "TextureFile", "check_layout"]
 
 
 class GridLayout(NamedTuple):
@@ -44,6 +44,14 @@ class GridLayout(NamedTuple):
         return self.first + self.second
 
 
+class TextureFile(NamedTuple):
+    """The encoded file (``data``, e.g. the photo's JPEG as read) whose decoded ``pixels`` are a
+    texture, as stored: no rotation applied to them."""
+
+    pixels: np.ndarray
+    data: bytes
+
+
 @dataclass
 class Geometry:
     """A reconstructed surface in the camera frame (metres; relief: plane of width 1).
@@ -60,6 +68,9 @@ class Geometry:
     layout:   how vertices and faces sit on the grid (:class:`GridLayout`), ``None`` when not
               known (faces taken as plain triangles).  ``dataclasses.replace`` with other faces
               or vertices must give the layout that goes with them (or ``None``).
+    texture_file: the file ``texture`` was decoded from (:class:`TextureFile`), which a writer
+              may embed instead of encoding the pixels again; it holds only while ``texture`` is
+              its very ``pixels`` array (:attr:`texture_data`).
     """
 
     vertices: np.ndarray
@@ -73,6 +84,14 @@ class Geometry:
     name: str = "photo"
     meta: dict = field(default_factory=dict)
     layout: GridLayout | None = None
+    texture_file: TextureFile | None = field(default=None, repr=False)
+
+    @property
+    def texture_data(self) -> bytes | None:
+        """The encoded file of ``texture``, when ``texture`` is still exactly its pixels (a
+        ``dataclasses.replace`` with another texture, e.g. in-fill's atlas, gives ``None``)."""
+        source = self.texture_file
+        return source.data if source is not None and source.pixels is self.texture else None
 
     def __post_init__(self) -> None:
         layout = self.layout

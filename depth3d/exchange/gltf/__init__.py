@@ -31,6 +31,7 @@ from .material import (
     EncodedImage,
     add_material,
     encode_image,
+    photo_image,
 )
 from .primitive import COMPRESSIONS, mesh_primitive, points_primitive
 
@@ -47,6 +48,8 @@ class GltfSettings:
     texture_size:  the texture's long side at most this many pixels.
     power_of_two:  texture sides to powers of two (:mod:`.material`).
     jpeg_quality:  of the JPEG texture.
+    photo_jpeg:    a texture at the photo's size is the photo's own JPEG file where it has one
+                   (:func:`.material.photo_image`), not its pixels encoded at ``jpeg_quality``.
     camera:        add the photo's camera.
     """
 
@@ -56,6 +59,7 @@ class GltfSettings:
     texture_size: int = MAX_TEXTURE_SIZE
     power_of_two: bool = False
     jpeg_quality: int = JPEG_QUALITY
+    photo_jpeg: bool = True
     camera: bool = True
 
     def __post_init__(self) -> None:
@@ -74,6 +78,10 @@ def build_document(geometry: Geometry, settings: GltfSettings = GltfSettings(),
         raise Depth3DError(f"{name}: no geometry left to write")
     doc = Document()
     if geometry.is_mesh:
+        if image is None and settings.photo_jpeg:
+            height, width = geometry.texture.shape[:2]
+            image = photo_image(geometry.texture_data, width, height, settings.texture_size,
+                                settings.power_of_two)
         if image is None:
             image = encode_image(geometry.texture, settings.texture_size, settings.power_of_two,
                                  quality=settings.jpeg_quality)

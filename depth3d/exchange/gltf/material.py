@@ -10,6 +10,11 @@ target) each side then becomes the power of two nearest to it in
 ratio (never more than √2 away: a 4:3 photo's 3072 becomes 4096, 3:2's 1365 becomes 1024),
 still at most ``max_side``: WebGL 1 and some mobile GPUs build mipmaps only for power-of-two textures,
 and the texture coordinates span [0, 1] whatever the size, so the photo is only resampled.
+
+A texture at the photo's size is the photo's own JPEG file where it has one (:func:`photo_image`:
+its pixels exactly, no generation loss, no encoding time; EXIF and the rest of its metadata are
+left out), unless the target encodes for a size budget (:class:`~depth3d.exchange.gltf.GltfSettings`
+``photo_jpeg``).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...io.jpeg_texture import texture_jpeg
 from .buffer import Document
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "EncodedImage",
     "add_material",
     "encode_image",
+    "photo_image",
     "texture_size",
 ]
 
@@ -80,6 +87,17 @@ def encode_image(rgb: np.ndarray, max_side: int = MAX_TEXTURE_SIZE, power_of_two
     else:
         raise ValueError(f"unsupported texture type {mime_type!r}")
     return EncodedImage(out.getvalue(), mime_type, img.width, img.height)
+
+
+def photo_image(data: bytes | None, width: int, height: int, max_side: int = MAX_TEXTURE_SIZE,
+                power_of_two: bool = False) -> EncodedImage | None:
+    """The ``width`` × ``height`` photo's own JPEG file ``data`` as the texture, its metadata
+    dropped and nothing re-encoded (:func:`depth3d.io.jpeg_texture.texture_jpeg`), when the
+    texture keeps the photo's size; ``None`` otherwise (no file, not such a JPEG, resized)."""
+    if data is None or texture_size(width, height, max_side, power_of_two) != (width, height):
+        return None
+    jpeg = texture_jpeg(data)
+    return None if jpeg is None else EncodedImage(jpeg, "image/jpeg", width, height)
 
 
 def add_material(doc: Document, name: str, image: EncodedImage | None, unlit: bool = True) -> int:

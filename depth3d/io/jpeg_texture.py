@@ -1,0 +1,86 @@
+"""A photo's own JPEG as a texture: what decoding needs kept byte for byte, its metadata dropped.
+
+Re-encoding a 12 MP photo for a glTF file costs ~0.15 s and a generation of JPEG loss; the file
+already holds exactly the pixels the texture shows (when no EXIF rotation was applied to them).
+:func:`texture_jpeg` copies its segments that decoding reads — quantisation and Huffman
+tables, the frame, restart interval, the scans with their entropy-coded data, the JFIF and Adobe
+headers — and leaves out the rest: EXIF (camera, GPS position, time), XMP, ICC profiles (the
+re-encoded texture had none either: both show the stored values as sRGB), comments, and
+anything after the end-of-image marker (a phone's motion-photo video, MPO's second picture).
+The pixels a decoder makes are those of the original file.
+
+Only a JPEG every glTF viewer decodes is taken: Huffman-coded baseline, extended or progressive,
+8-bit, grey or three components; arithmetic coding, lossless, hierarchical, 12-bit, CMYK/YCCK
+give ``None`` (encode the pixels instead).  Standard library only.
+"""
+from __future__ import annotations
+
+__all__ = ["texture_jpeg"]
+
+SOF_TAKEN = frozenset({0xC0, 0xC1, 0xC2})  # Huffman: baseline, extended sequential, progressive
+KEPT = frozenset({0xDB, 0xC4, 0xDD, 0xE0, 0xEE})  # DQT, DHT, DRI, APP0 (JFIF), APP14 (Adobe)
+DROPPED = frozenset({*range(0xE1, 0xEE), 0xEF, 0xFE})  # APP1–APP13, APP15, COM
+SOS, EOI = 0xDA, 0xD9
+
+
+def texture_jpeg(data: bytes) -> bytes | None:
+    """The JPEG ``data`` reduced to what decoding reads (module docstring), or ``None`` when it is
+    no whole JPEG of a kind every glTF viewer decodes."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    size, pos = len(data), 2
+    parts = [b"\xff\xd8"]
+    frame = scanned = False
+    while pos + 1 < size:
+        if data[pos] != 0xFF:
+            return None  # stray bytes between segments
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == EOI:
+            return b"".join((*parts, b"\xff\xd9")) if frame and scanned else None
+        if pos + 4 > size or not (0xC0 <= marker <= 0xFE) or marker in (0xD8, 0x01):
+            return None  # a standalone marker (or a restart) outside a scan
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if end > size:
+            return None
+        if marker in SOF_TAKEN:
+            if frame or end - pos < 12 or data[pos + 4] != 8 or data[pos + 9] not in (1, 3):
+                return None  # a second frame, 12-bit samples, CMYK
+            frame = True
+        elif marker == 0xEE and end - pos >= 16 and data[pos + 15] == 2:
+            return None  # Adobe YCCK
+        elif marker == SOS:
+            if not frame:
+                return None
+            end = _scan_end(data, end)
+            if end < 0:
+                return None
+            scanned = True
+        elif marker in DROPPED:
+            pos = end
+            continue
+        elif marker not in KEPT:
+            return None  # arithmetic coding tables, lossless or hierarchical frames, DNL, JPGn
+        parts.append(data[pos:end])
+        pos = end
+    return None  # no end-of-image marker
+
+
+def _scan_end(data: bytes, pos: int) -> int:
+    """Offset of the marker that ends the entropy-coded data starting at ``pos`` (stuffed 0xFF00
+    bytes and restart markers are part of it; fill bytes before the marker are not), or -1."""
+    size = len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= size:
+            return -1
+        at = pos
+        while pos + 1 < size and data[pos + 1] == 0xFF:
+            pos += 1
+        following = data[pos + 1] if pos + 1 < size else EOI
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+            continue
+        return at
