@@ -173,21 +173,43 @@ def test_points_single_output_file(batch, tmp_path, main):
     assert _same_points(np.load(where / "cloud.npy"), expected)
 
 
-def _glb_images(path: Path) -> list:
-    """The images embedded in a .glb, decoded by Pillow."""
-    import io
+def _glb_image_bytes(path: Path) -> list[bytes]:
+    """The image files embedded in a .glb, as stored."""
     import struct
 
     data = path.read_bytes()
     n = struct.unpack_from("<I", data, 12)[0]
     doc = json.loads(data[20:20 + n])
     binary = data[20 + n + 8:]
-    images = []
-    for image in doc.get("images", []):
-        view = doc["bufferViews"][image["bufferView"]]
-        start = view.get("byteOffset", 0)
-        images.append(Image.open(io.BytesIO(binary[start:start + view["byteLength"]])).convert("RGB"))
-    return images
+    views = [doc["bufferViews"][image["bufferView"]] for image in doc.get("images", [])]
+    return [binary[v.get("byteOffset", 0):v.get("byteOffset", 0) + v["byteLength"]] for v in views]
+
+
+def _glb_images(path: Path) -> list:
+    """The images embedded in a .glb, decoded by Pillow."""
+    import io
+
+    return [Image.open(io.BytesIO(data)).convert("RGB") for data in _glb_image_bytes(path)]
+
+
+def test_the_photos_metadata_stays_out_of_the_glb_and_the_blend(tmp_path, main):
+    """A phone's JPEG (EXIF with a GPS position, XMP, ICC, a comment): the .glb's texture and the
+    .blend's packed image are its own JPEG without them, every pixel as it was."""
+    from test_texture_jpeg import picture, with_metadata
+
+    from depth3d.io.jpeg_texture import texture_jpeg
+
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(with_metadata(picture(96, 72)))
+    depth = box_depth(tmp_path / "phone.npy", (96, 72))
+    out, blend = tmp_path / "phone.glb", tmp_path / "phone.blend"
+    assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth), "--blend", str(blend)]) == 0
+    assert_valid_gltf(out)
+    assert _glb_image_bytes(out) == [texture_jpeg(photo.read_bytes())]
+    for written in (out, blend):
+        data = written.read_bytes()
+        assert b"PhoneMaker" not in data and b"holiday" not in data and b"secret" not in data, written.name
+    assert b"PhoneMaker" in photo.read_bytes()  # the photo itself is untouched
 
 
 def test_exif_rotated_photo_is_textured_upright(tmp_path, main):
