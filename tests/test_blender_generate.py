@@ -195,6 +195,44 @@ def test_resolution_and_edge_cut(scene_files):
     assert (z.max(axis=1) - z.min(axis=1)).max() < 0.75
 
 
+def _mesh_data(mesh) -> dict[str, np.ndarray]:
+    """Everything ``fill_mesh`` writes, read back from Blender."""
+    out = {}
+    for name, items, prop, dtype, width in (
+            ("position", mesh.vertices, "co", np.float32, 3),
+            ("loop_start", mesh.polygons, "loop_start", np.int32, 1),
+            ("loop_total", mesh.polygons, "loop_total", np.int32, 1),
+            ("edges", mesh.edges, "vertices", np.int32, 2),
+            ("corner_vert", mesh.loops, "vertex_index", np.int32, 1),
+            ("corner_edge", mesh.loops, "edge_index", np.int32, 1),
+            ("uv", mesh.uv_layers[0].uv, "vector", np.float32, 2)):
+        a = np.empty(width * len(items), dtype)
+        items.foreach_get(prop, a)
+        out[name] = a
+    return out
+
+
+def test_generated_mesh_is_build_mesh(scene_files):
+    """The operator on a photo file and a depth file (its mesh made ready while a worker thread
+    writes the arrays, the photo decoded meanwhile) holds exactly what build_mesh makes of the
+    core's geometry, and leaves no thread behind."""
+    import threading
+
+    photo, depth_file, rgb, depth = scene_files
+    threads = threading.active_count()
+    for options in ({"resolution": 0}, {"resolution": 20}, {"resolution": 0, "edge_threshold": 0},
+                    {"resolution": 0, "max_triangles": 500}):
+        obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), add_camera=False, **options)
+        assert threading.active_count() == threads
+        expect = build.build_mesh(reconstruct(rgb, depth, "depth", Options(**options)), "expect")
+        ours, theirs = _mesh_data(obj.data), _mesh_data(expect)
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=f"{options}: {name}")
+        assert list(obj.data.attributes.keys()) == list(expect.attributes.keys())
+        assert obj.data.validate() is False
+
+
 def test_point_cloud(scene_files):
     photo, depth_file, rgb, depth = scene_files
     obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), geometry="points",

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import bpy
 import numpy as np
 
 from ..geometry.camera import FULL_FRAME_WIDTH_MM
-from ..geometry.polygons import MeshArrays
+from ..geometry.polygons import MeshArrays, MeshCounts, loop_starts
 from ..geometry.polygons import mesh_arrays as _mesh_arrays
 from ..geometry.types import Geometry
 from ..io.atomic import atomic_path
@@ -33,6 +34,7 @@ from ..io.atomic import atomic_path
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
     "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
+    "allocate_mesh", "write_mesh_arrays",
     "has_atlas", "set_texture",
 ]
 
@@ -59,45 +61,79 @@ def _set_attribute(collection, attribute: str, items, prop: str, public: str, da
         items.foreach_set(public, data)
 
 
-def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | None = None) -> bpy.types.Mesh:
+def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry,
+              arrays: MeshArrays | dict[str, np.ndarray] | None = None) -> bpy.types.Mesh:
     """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh polygons, edges and UVs.
 
-    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made; as a dict of its fields
+    (``MeshArrays._asdict()``) it is emptied as Blender takes each array, so that one held
+    nowhere else is freed on the way.
     """
-    vertices = geometry.vertices
     faces = geometry.faces
-    mesh.vertices.add(len(vertices))
-    _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(vertices, np.float32))
     if faces is None or not len(faces):
+        _set_positions(mesh, geometry)
         mesh.update()
         return mesh
-    if arrays is None:
-        arrays = mesh_arrays(geometry)
-    mesh.loops.add(len(arrays.corner_vert))
+    parts = arrays if isinstance(arrays, dict) else (arrays or mesh_arrays(geometry))._asdict()
+    n_quads = parts["n_quads"]
+    counts = MeshCounts(n_quads, len(parts["loop_start"]) - n_quads, len(parts["edges"]))
+    allocate_mesh(mesh, geometry, counts, parts.pop("loop_start"))
+    return write_mesh_arrays(mesh, parts)
+
+
+def _set_positions(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
+    mesh.vertices.add(len(geometry.vertices))
+    _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(geometry.vertices, np.float32))
+
+
+def allocate_mesh(mesh: bpy.types.Mesh, geometry: Geometry, counts: MeshCounts,
+                  loop_start: np.ndarray | None = None) -> bpy.types.Mesh:
+    """The first half of :func:`fill_mesh`, which needs only ``counts`` (:func:`mesh_arrays`
+    reports them before it writes the corners): ``geometry``'s vertices, the polygons (their
+    starts: ``loop_start``, else :func:`~depth3d.geometry.polygons.loop_starts`, the same), and
+    room for the corners, edges and the UV map.  On the main thread while a worker makes the
+    arrays, Blender's allocations (page faults mostly) overlap it; :func:`write_mesh_arrays`
+    then writes them."""
+    _set_positions(mesh, geometry)
+    mesh.loops.add(counts.n_corners)
+    mesh.polygons.add(counts.n_polygons)
+    if loop_start is None:
+        loop_start = loop_starts(counts.n_quads, counts.n_triangles)
+    mesh.polygons.foreach_set("loop_start", memoryview(loop_start))
+    mesh.edges.add(counts.n_edges)
+    mesh.uv_layers.new(name=UV_MAP, do_init=False)
+    return mesh
+
+
+def write_mesh_arrays(mesh: bpy.types.Mesh, arrays: dict[str, np.ndarray]) -> bpy.types.Mesh:
+    """The second half of :func:`fill_mesh`: corners, edges and corner UVs from ``arrays`` (a
+    :class:`MeshArrays`' fields) into a mesh :func:`allocate_mesh` made room in; each array is
+    taken out of ``arrays`` once Blender has it (freed then, when held nowhere else)."""
     _set_attribute(mesh.attributes, ".corner_vert", mesh.loops, "value", "vertex_index",
-                   memoryview(arrays.corner_vert))
-    mesh.polygons.add(len(arrays.loop_start))
-    mesh.polygons.foreach_set("loop_start", memoryview(arrays.loop_start))
-    mesh.edges.add(len(arrays.edges))
+                   memoryview(arrays.pop("corner_vert")))
     _set_attribute(mesh.attributes, ".edge_verts", mesh.edges, "value", "vertices",
-                   memoryview(arrays.edges.reshape(-1)))
+                   memoryview(arrays.pop("edges").reshape(-1)))
     _set_attribute(mesh.attributes, ".corner_edge", mesh.loops, "value", "edge_index",
-                   memoryview(arrays.corner_edge))
-    uv_layer = mesh.uv_layers.new(name=UV_MAP, do_init=False)
-    corner_uv = memoryview(arrays.corner_uv.reshape(-1))
+                   memoryview(arrays.pop("corner_edge")))
+    corner_uv = memoryview(arrays.pop("corner_uv").reshape(-1))
+    uv_layer = mesh.uv_layers[UV_MAP]
     try:
         uv_layer.uv.foreach_set("vector", corner_uv)
     except AttributeError:  # before 3.5
         uv_layer.data.foreach_set("uv", corner_uv)
+    del corner_uv
+    arrays.pop("loop_start", None)
     mesh.update()
     return mesh
 
 
-def mesh_arrays(geometry: Geometry) -> MeshArrays:
+def mesh_arrays(geometry: Geometry, counts: Callable[[MeshCounts], None] | None = None) -> MeshArrays:
     """:func:`depth3d.geometry.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
     its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
-    triangles (as it was before the layout was explicit; its triangles would be the same)."""
-    return _mesh_arrays(geometry, quads=not has_atlas(geometry))
+    triangles (as it was before the layout was explicit; its triangles would be the same).
+    ``counts``: called with the :class:`~depth3d.geometry.polygons.MeshCounts` once known.
+    NumPy only: safe in a worker thread."""
+    return _mesh_arrays(geometry, quads=not has_atlas(geometry), counts=counts)
 
 
 _SRGB_TO_LINEAR = np.where(
@@ -147,10 +183,12 @@ def point_radius(geometry: Geometry) -> np.ndarray:
     return r.astype(np.float32)
 
 
-def build_mesh(geometry: Geometry, name: str | None = None) -> bpy.types.Mesh:
-    """A new mesh datablock holding ``geometry`` (points: vertices with ``Col`` and ``radius``)."""
+def build_mesh(geometry: Geometry, name: str | None = None,
+               arrays: MeshArrays | dict[str, np.ndarray] | None = None) -> bpy.types.Mesh:
+    """A new mesh datablock holding ``geometry`` (points: vertices with ``Col`` and ``radius``);
+    ``arrays``: as :func:`fill_mesh` takes them."""
     mesh = bpy.data.meshes.new(name or geometry.name)
-    fill_mesh(mesh, geometry)
+    fill_mesh(mesh, geometry, arrays)
     if geometry.faces is None:
         _set_point_colors(mesh, geometry)
     return mesh
@@ -250,8 +288,10 @@ def _pointcloud_data(mesh: bpy.types.Mesh) -> bpy.types.PointCloud:
             bpy.data.meshes.remove(mesh)
 
 
-def _object_data(geometry: Geometry, name: str):
-    mesh = build_mesh(geometry, name)
+def _object_data(geometry: Geometry, name: str, arrays=None, mesh=None):
+    if mesh is not None:
+        return write_mesh_arrays(mesh, arrays)
+    mesh = build_mesh(geometry, name, arrays)
     if geometry.faces is not None:
         return mesh
     data = _pointcloud_data(mesh)
@@ -271,16 +311,20 @@ def create_object(
     image: bpy.types.Image | None = None,
     *,
     upright: bool = True,
+    arrays: MeshArrays | dict[str, np.ndarray] | None = None,
+    mesh: bpy.types.Mesh | None = None,
 ) -> bpy.types.Object:
     """A mesh (or ``POINTCLOUD``) object for ``geometry``, linked to ``collection``.
 
     ``material``: ``"emission"`` (unlit, the photo as it is) or ``"principled"`` (lit).
     ``image``: the photo's image datablock for the texture; ``None`` makes a packed one from
     ``geometry.texture``.  Point clouds read their colour attribute instead.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made (see :func:`fill_mesh`);
+    ``mesh``: a mesh :func:`allocate_mesh` made room in for them (``arrays`` then a dict).
     """
     name = name or geometry.name
     collection = collection or _default_collection()
-    data = _object_data(geometry, name)
+    data = _object_data(geometry, name, arrays, mesh)
     obj = bpy.data.objects.new(name, data)
     collection.objects.link(obj)
     if upright:
@@ -371,7 +415,9 @@ def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.typ
         for layer in list(data.uv_layers):
             data.uv_layers.remove(layer)
         data.clear_geometry()
-        fill_mesh(data, geometry, arrays)
+        parts = None if arrays is None else arrays._asdict()
+        del arrays  # the dict holds the only references: each array is freed once Blender has it
+        fill_mesh(data, geometry, parts)
         return obj
     if not isinstance(data, bpy.types.PointCloud):
         raise TypeError(f"{obj.name} is a {obj.type} object; points need a point-cloud object")
