@@ -233,6 +233,29 @@ def test_generated_mesh_is_build_mesh(scene_files):
         assert obj.data.validate() is False
 
 
+def test_mesh_arrays_written_into_the_mesh(scene_files):
+    """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers) makes the
+    mesh fill_mesh makes: on the grid layout (quads) and on plain triangles (no layout)."""
+    from dataclasses import replace
+
+    photo, depth_file, rgb, depth = scene_files
+    grid = reconstruct(rgb, depth, "depth", Options(resolution=0))
+    for geometry in (grid, reconstruct(rgb, depth, "depth", Options(resolution=12)), replace(grid, layout=None)):
+        mesh = bpy.data.meshes.new("direct")
+
+        def into(counts, mesh=mesh, geometry=geometry):
+            build.allocate_mesh(mesh, geometry, counts)
+            return build.mesh_buffers(mesh)
+
+        build.mesh_arrays(geometry, counts=into)
+        build.write_mesh_arrays(mesh, None)
+        expect = build.build_mesh(geometry, "expect")
+        ours, theirs = _mesh_data(mesh), _mesh_data(expect)
+        for name in theirs:
+            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+        assert mesh.validate() is False
+
+
 def test_point_cloud(scene_files):
     photo, depth_file, rgb, depth = scene_files
     obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), geometry="points",

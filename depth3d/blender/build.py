@@ -17,16 +17,16 @@ costs ten times more.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import bpy
 import numpy as np
 
 from ..geometry.camera import FULL_FRAME_WIDTH_MM
-from ..geometry.polygons import MeshArrays, MeshCounts, loop_starts
+from ..geometry.polygons import Destinations, MeshArrays, MeshCounts, loop_starts
 from ..geometry.polygons import mesh_arrays as _mesh_arrays
 from ..geometry.types import Geometry
 from ..io.atomic import atomic_path
@@ -34,7 +34,7 @@ from ..io.atomic import atomic_path
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
     "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
-    "allocate_mesh", "write_mesh_arrays",
+    "allocate_mesh", "mesh_buffers", "write_mesh_arrays",
     "has_atlas", "set_texture",
 ]
 
@@ -105,10 +105,54 @@ def allocate_mesh(mesh: bpy.types.Mesh, geometry: Geometry, counts: MeshCounts,
     return mesh
 
 
-def write_mesh_arrays(mesh: bpy.types.Mesh, arrays: dict[str, np.ndarray]) -> bpy.types.Mesh:
+_BUFFERS = (  # mesh_buffers: (name, attribute, its data type, dtype, components)
+    ("corner_vert", ".corner_vert", "INT", np.int32, 1), ("corner_edge", ".corner_edge", "INT", np.int32, 1),
+    ("corner_uv", UV_MAP, "FLOAT2", np.float32, 2), ("edges", ".edge_verts", "INT32_2D", np.int32, 2),
+)
+
+
+def mesh_buffers(mesh: bpy.types.Mesh) -> dict[str, np.ndarray] | None:
+    """Writable NumPy views of the corner, edge and UV arrays of a mesh :func:`allocate_mesh`
+    made room in — Blender's own memory, for :func:`mesh_arrays` to write into (no array of its
+    own, no copy): ``corner_vert``, ``corner_edge`` (C,) int32, ``corner_uv`` (C, 2) float32,
+    ``edges`` (E, 2) int32.
+
+    Each attribute's items must lie one after the other (their addresses, ``as_pointer()``, step
+    by the item's size), and a value written through the view must read back through Blender's
+    own API at the first and last item; else ``None`` (then :func:`write_mesh_arrays` copies).
+    Valid until the mesh changes; the mesh may be touched by no one while a worker writes.
+    """
+    views = {}
+    for name, attribute, data_type, dtype, width in _BUFFERS:
+        attr = mesh.attributes.get(attribute)
+        if attr is None or attr.data_type != data_type:
+            return None
+        data = attr.data
+        n = len(data)
+        size = np.dtype(dtype).itemsize * width
+        first, last = (data[0].as_pointer(), data[n - 1].as_pointer()) if n else (0, 0)
+        if not first or last - first != (n - 1) * size:
+            return None
+        view = np.ctypeslib.as_array((ctypes.c_char * (n * size)).from_address(first)).view(dtype)
+        view = view.reshape(n, width) if width > 1 else view
+        for i in (0, n - 1):  # what is written here is what Blender reads
+            probe = np.arange(i + 1, i + 1 + width).astype(dtype)
+            view[i] = probe if width > 1 else probe[0]
+            got = data[i].vector if dtype == np.float32 else data[i].value
+            if not np.array_equal(np.ravel(np.asarray(got, dtype)), probe):
+                return None
+        views[name] = view
+    return views
+
+
+def write_mesh_arrays(mesh: bpy.types.Mesh, arrays: dict[str, np.ndarray] | None) -> bpy.types.Mesh:
     """The second half of :func:`fill_mesh`: corners, edges and corner UVs from ``arrays`` (a
     :class:`MeshArrays`' fields) into a mesh :func:`allocate_mesh` made room in; each array is
-    taken out of ``arrays`` once Blender has it (freed then, when held nowhere else)."""
+    taken out of ``arrays`` once Blender has it (freed then, when held nowhere else).
+    ``None``: written already, through :func:`mesh_buffers`."""
+    if arrays is None:
+        mesh.update()
+        return mesh
     _set_attribute(mesh.attributes, ".corner_vert", mesh.loops, "value", "vertex_index",
                    memoryview(arrays.pop("corner_vert")))
     _set_attribute(mesh.attributes, ".edge_verts", mesh.edges, "value", "vertices",
@@ -127,12 +171,12 @@ def write_mesh_arrays(mesh: bpy.types.Mesh, arrays: dict[str, np.ndarray]) -> bp
     return mesh
 
 
-def mesh_arrays(geometry: Geometry, counts: Callable[[MeshCounts], None] | None = None) -> MeshArrays:
+def mesh_arrays(geometry: Geometry, counts: Destinations | None = None) -> MeshArrays:
     """:func:`depth3d.geometry.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
     its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
     triangles (as it was before the layout was explicit; its triangles would be the same).
-    ``counts``: called with the :class:`~depth3d.geometry.polygons.MeshCounts` once known.
-    NumPy only: safe in a worker thread."""
+    ``counts``: called with the :class:`~depth3d.geometry.polygons.MeshCounts` once known (it may
+    return arrays to write into: :func:`mesh_buffers`).  NumPy only: safe in a worker thread."""
     return _mesh_arrays(geometry, quads=not has_atlas(geometry), counts=counts)
 
 

@@ -70,7 +70,11 @@ class Job:
         self.arrays: dict | None = None  # the mesh's arrays (build.mesh_arrays' fields), made in run
         self.counts = None  # their MeshCounts, known (and `counted` set) before they are written
         self.counted = threading.Event()  # set once the counts are known, or the run ended without
-        self.mesh: bpy.types.Mesh | None = None  # a mesh made ready for the arrays meanwhile
+        self.prepared = False  # whether the main thread makes a mesh ready once the counts are known:
+        self.mesh: bpy.types.Mesh | None = None  # that mesh,
+        self.buffers: dict | None = None  # its arrays, to write into (build.mesh_buffers) or None,
+        self.ready = threading.Event()  # set when they are known
+        self.written = False  # whether the arrays went straight into the mesh
         self.error: str | None = None
         self.done = threading.Event()
         self.cancel = threading.Event()  # Esc, or Blender closing the window
@@ -100,16 +104,26 @@ class Job:
                 self.geometry = depth_to_geometry(self.photo, self.result, self.options)
             faces = self.geometry.faces
             if faces is not None and len(faces) and not self.cancel.is_set():
-                self.arrays = build.mesh_arrays(self.geometry, counts=self._counted)._asdict()  # NumPy only
+                arrays = build.mesh_arrays(self.geometry, counts=self._counted)  # NumPy only
+                self.written = self.buffers is not None
+                self.arrays = None if self.written else arrays._asdict()  # views of the mesh: dropped
         except BaseException as exc:  # reported on the main thread (pipeline.Cancelled: not at all)
             self.error = user_message(exc)
         finally:
             self.done.set()
             self.counted.set()
 
-    def _counted(self, counts) -> None:
+    def _counted(self, counts) -> dict | None:
+        """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: the mesh's arrays to write into,
+        once the main thread made the mesh ready (:attr:`prepared`), else ``None``."""
         self.counts = counts
         self.counted.set()
+        if not self.prepared:
+            return None
+        while not self.ready.wait(0.05):
+            if self.cancel.is_set():
+                return None
+        return self.buffers
 
     def discard(self) -> None:
         """Drop an image this job loaded if nothing uses it, and a mesh it made ready."""
@@ -236,6 +250,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         except Exception:
             return None
         job = Job(photo, None, False, backend, options, result=result)
+        job.prepared = True
         worker = threading.Thread(target=job.run, name="depth3d-generate", daemon=True)
         worker.start()
         try:
@@ -251,15 +266,19 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
                 image.pack()
             job.image, job.created_image = image, created
             job.counted.wait()  # the geometry is made, and how many polygons its mesh has
-            if job.counts is not None:  # room for them, while the worker writes the arrays
+            if job.counts is not None:  # room for them, which the worker then writes into
                 job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.geometry, job.counts)
+                job.buffers = build.mesh_buffers(job.mesh)  # None: it makes arrays of its own
         except BaseException:
             job.cancel.set()  # the photo's error is the one to report; the rest is dropped
+            job.ready.set()
             job.done.wait()
             job.discard()
             raise
         finally:
+            job.ready.set()
             worker.join()
+            job.buffers = None  # views of the mesh's memory: not kept
         if job.error:
             mesh, job.mesh = job.mesh, None
             if mesh is not None:

@@ -83,13 +83,17 @@ def loop_starts(n_quads: int, n_triangles: int) -> np.ndarray:
     return loop_start
 
 
-def mesh_arrays(geometry: Geometry, quads: bool = True,
-                counts: Callable[[MeshCounts], None] | None = None) -> MeshArrays:
+Destinations = Callable[[MeshCounts], "dict[str, np.ndarray] | None"]
+
+
+def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | None = None) -> MeshArrays:
     """Polygons, corners, edges and corner UVs of ``geometry``'s mesh (see the module notes).
 
     quads: read ``geometry.layout`` for quads (``False``, or no layout: triangles as they are).
     counts: called with the :class:`MeshCounts` as soon as they are known, before the corners are
-    written (so that another thread can make room for them meanwhile).
+    written; it may return the arrays to write them into, ``corner_vert`` and ``corner_edge``
+    (C,) int32, ``corner_uv`` (C, 2) float32 and ``edges`` (E, 2) int32 (C-contiguous: a mesh's
+    own arrays, say), which the result then holds.
     """
     faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
     uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
@@ -98,12 +102,18 @@ def mesh_arrays(geometry: Geometry, quads: bool = True,
             and len(uv) == len(geometry.vertices) and 8 * nx * ny < 2**31:
         return _grid_arrays(geometry.vertices, faces, uv, layout, nx, ny, counts)
     edges, corner_edge = sorted_edges(faces, len(geometry.vertices))
-    if counts is not None:
-        counts(MeshCounts(0, len(faces), len(edges)))
     corner_vert = faces.reshape(-1)
+    corner_uv = gather_uv(uv, corner_vert)
+    into = counts(MeshCounts(0, len(faces), len(edges))) if counts is not None else None
+    if into is not None:
+        for name, a in (("corner_vert", corner_vert), ("corner_edge", corner_edge), ("corner_uv", corner_uv),
+                        ("edges", edges)):
+            into[name][...] = a
+        corner_vert, corner_edge, corner_uv, edges = (
+            into[name] for name in ("corner_vert", "corner_edge", "corner_uv", "edges"))
     return MeshArrays(
         loop_start=loop_starts(0, len(faces)), corner_vert=corner_vert,
-        edges=edges, corner_edge=corner_edge, corner_uv=gather_uv(uv, corner_vert), n_quads=0,
+        edges=edges, corner_edge=corner_edge, corner_uv=corner_uv, n_quads=0,
     )
 
 
@@ -133,8 +143,7 @@ def _mark_cells(faces: np.ndarray, shift: int, cells: np.ndarray, gx: np.ndarray
         cells[c + np.int32(shift)] = True
 
 
-def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int,
-                 report: Callable[[MeshCounts], None] | None = None) -> MeshArrays:
+def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinations | None = None) -> MeshArrays:
     """:func:`mesh_arrays` for a mesh with a :class:`~depth3d.geometry.types.GridLayout`.
 
     Grid arrays are indexed by grid position p = j·nx + i; a cell is named by its top-left
@@ -228,11 +237,17 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int,
     n_quads = counts[0]
     n_tris = counts[1] + counts[2] + len(others)
     n_corners = 4 * n_quads + 3 * n_tris
-    if report is not None:
-        report(MeshCounts(n_quads, n_tris, n_grid_edges + (len(extra) if len(others) else 0)))
-    corner_vert = np.empty(n_corners, dtype=np.int32)
-    corner_edge = np.empty(n_corners, dtype=np.int32)
-    corner_uv = np.empty(n_corners, dtype=np.int64)
+    n_edges = n_grid_edges + (len(extra) if len(others) else 0)
+    into = report(MeshCounts(n_quads, n_tris, n_edges)) if report is not None else None
+    if into is None:
+        corner_vert = np.empty(n_corners, dtype=np.int32)
+        corner_edge = np.empty(n_corners, dtype=np.int32)
+        corner_uv = np.empty(n_corners, dtype=np.int64)
+        edges = np.empty(n_edges, dtype=np.int64)
+    else:  # the int32 pairs and float32 UVs as one int64 each, as below
+        corner_vert, corner_edge = into["corner_vert"], into["corner_edge"]
+        corner_uv = into["corner_uv"].view(np.int64).reshape(-1)
+        edges = into["edges"].view(np.int64).reshape(-1)
     to_vertex = None
     if not full:
         to_vertex = np.zeros(n_grid, dtype=np.int32)
@@ -270,7 +285,6 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int,
             at = b1
 
     # -- edges: (lower, lower + step) of each present grid edge, then the ones split triangles add
-    edges = np.empty(n_grid_edges + (len(extra) if len(others) else 0), dtype=np.int64)
     for t, delta in enumerate((1, nx - 1, nx)):
         for p0 in range(0, n_grid, _BLOCK):
             lower = np.flatnonzero(present[t, p0:p0 + _BLOCK])
