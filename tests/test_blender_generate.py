@@ -229,7 +229,9 @@ def test_generated_mesh_is_build_mesh(scene_files):
         assert ours.keys() == theirs.keys()
         for name in ours:
             np.testing.assert_array_equal(ours[name], theirs[name], err_msg=f"{options}: {name}")
-        assert list(obj.data.attributes.keys()) == list(expect.attributes.keys())
+        assert list(obj.data.attributes.keys()) == list(expect.attributes.keys()) == [
+            "position", ".select_vert", ".edge_verts", ".select_edge", ".select_poly", ".corner_vert",
+            ".corner_edge", "UVMap"]
         assert obj.data.validate() is False
 
 
@@ -238,16 +240,20 @@ def test_mesh_arrays_written_into_the_mesh(scene_files):
     mesh fill_mesh makes: on the grid layout (quads) and on plain triangles (no layout)."""
     from dataclasses import replace
 
+    from depth3d.geometry.polygons import MeshCounts
+
     photo, depth_file, rgb, depth = scene_files
     grid = reconstruct(rgb, depth, "depth", Options(resolution=0))
     for geometry in (grid, reconstruct(rgb, depth, "depth", Options(resolution=12)), replace(grid, layout=None)):
         mesh = bpy.data.meshes.new("direct")
 
-        def into(counts, mesh=mesh, geometry=geometry):
-            build.allocate_mesh(mesh, geometry, counts)
+        def into(counts, mesh=mesh):
+            build.allocate_mesh(mesh, counts)
             return build.mesh_buffers(mesh)
 
-        build.mesh_arrays(geometry, counts=into)
+        made = build.mesh_arrays(geometry, counts=into)  # its arrays are the mesh's own
+        build.set_vertices_and_polygons(
+            mesh, geometry, MeshCounts(made.n_quads, len(made.loop_start) - made.n_quads, len(made.edges)))
         build.write_mesh_arrays(mesh, None)
         expect = build.build_mesh(geometry, "expect")
         ours, theirs = _mesh_data(mesh), _mesh_data(expect)

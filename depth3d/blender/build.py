@@ -34,7 +34,7 @@ from ..io.atomic import atomic_path
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
     "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
-    "allocate_mesh", "mesh_buffers", "write_mesh_arrays",
+    "allocate_mesh", "mesh_buffers", "set_vertices_and_polygons", "write_mesh_arrays",
     "has_atlas", "set_texture",
 ]
 
@@ -77,7 +77,8 @@ def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry,
     parts = arrays if isinstance(arrays, dict) else (arrays or mesh_arrays(geometry))._asdict()
     n_quads = parts["n_quads"]
     counts = MeshCounts(n_quads, len(parts["loop_start"]) - n_quads, len(parts["edges"]))
-    allocate_mesh(mesh, geometry, counts, parts.pop("loop_start"))
+    allocate_mesh(mesh, counts)
+    set_vertices_and_polygons(mesh, geometry, counts, parts.pop("loop_start"))
     return write_mesh_arrays(mesh, parts)
 
 
@@ -86,22 +87,28 @@ def _set_positions(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
     _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(geometry.vertices, np.float32))
 
 
-def allocate_mesh(mesh: bpy.types.Mesh, geometry: Geometry, counts: MeshCounts,
-                  loop_start: np.ndarray | None = None) -> bpy.types.Mesh:
-    """The first half of :func:`fill_mesh`, which needs only ``counts`` (:func:`mesh_arrays`
-    reports them before it writes the corners): ``geometry``'s vertices, the polygons (their
-    starts: ``loop_start``, else :func:`~depth3d.geometry.polygons.loop_starts`, the same), and
-    room for the corners, edges and the UV map.  On the main thread while a worker makes the
-    arrays, Blender's allocations (page faults mostly) overlap it; :func:`write_mesh_arrays`
-    then writes them."""
-    _set_positions(mesh, geometry)
+def allocate_mesh(mesh: bpy.types.Mesh, counts: MeshCounts) -> bpy.types.Mesh:
+    """Room in an empty ``mesh`` for what :func:`mesh_arrays` writes — corners, edges and the UV
+    map — from its ``counts`` alone, which it reports before it writes them: on the main thread
+    while a worker makes the arrays, Blender's allocations (page faults mostly) overlap it, and
+    the worker can write straight into them (:func:`mesh_buffers`).
+    :func:`set_vertices_and_polygons` and :func:`write_mesh_arrays` complete the mesh."""
     mesh.loops.add(counts.n_corners)
+    mesh.edges.add(counts.n_edges)
+    mesh.uv_layers.new(name=UV_MAP, do_init=False)
+    return mesh
+
+
+def set_vertices_and_polygons(mesh: bpy.types.Mesh, geometry: Geometry, counts: MeshCounts,
+                              loop_start: np.ndarray | None = None) -> bpy.types.Mesh:
+    """``geometry``'s vertices and the polygons of a mesh :func:`allocate_mesh` made room in:
+    their starts are ``loop_start``, else :func:`~depth3d.geometry.polygons.loop_starts` (the
+    same).  Touches neither corners nor edges: it may run while a worker writes those."""
+    _set_positions(mesh, geometry)
     mesh.polygons.add(counts.n_polygons)
     if loop_start is None:
         loop_start = loop_starts(counts.n_quads, counts.n_triangles)
     mesh.polygons.foreach_set("loop_start", memoryview(loop_start))
-    mesh.edges.add(counts.n_edges)
-    mesh.uv_layers.new(name=UV_MAP, do_init=False)
     return mesh
 
 

@@ -267,8 +267,10 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             job.image, job.created_image = image, created
             job.counted.wait()  # the geometry is made, and how many polygons its mesh has
             if job.counts is not None:  # room for them, which the worker then writes into
-                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.geometry, job.counts)
+                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.counts)
                 job.buffers = build.mesh_buffers(job.mesh)  # None: it makes arrays of its own
+                job.ready.set()
+                build.set_vertices_and_polygons(job.mesh, job.geometry, job.counts)  # meanwhile
         except BaseException:
             job.cancel.set()  # the photo's error is the one to report; the rest is dropped
             job.ready.set()
