@@ -235,6 +235,21 @@ def test_generated_mesh_is_build_mesh(scene_files):
         assert obj.data.validate() is False
 
 
+def test_a_failure_in_the_worker_leaves_nothing(scene_files):
+    """The geometry failing in the operator's worker thread (every point behind the camera)
+    while the photo is decoded on the main thread: the one-line error, and no object, mesh or
+    image left, no thread running."""
+    import threading
+
+    photo, depth_file, rgb, depth = scene_files
+    threads = threading.active_count()
+    with pytest.raises(RuntimeError, match="no point in front of the camera") as info:
+        bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), scale=-1.0)
+    assert "Traceback" not in str(info.value)
+    assert not bpy.data.objects and not bpy.data.meshes and not bpy.data.images
+    assert threading.active_count() == threads
+
+
 def test_mesh_arrays_written_into_the_mesh(scene_files):
     """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers) makes the
     mesh fill_mesh makes: on the grid layout (quads) and on plain triangles (no layout)."""
