@@ -12,7 +12,10 @@ mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``
 Polygons, edges and corner UVs come from the grid structure in NumPy
 (:mod:`depth3d.geometry.polygons`, read from the geometry's grid layout: quads where both triangles of
 a grid cell are kept, so half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
-costs ten times more.
+costs ten times more.  The operator goes further (:mod:`.operators`): :func:`allocate_mesh` makes
+room from the counts :func:`mesh_arrays` reports early, and a worker thread writes the corners,
+edges and UVs straight into Blender's arrays (:func:`mesh_buffers`) — no arrays of its own, no
+copy — while the main thread sets the vertices and polygons.
 """
 from __future__ import annotations
 

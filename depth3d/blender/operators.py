@@ -1,9 +1,12 @@
 """Operators: Generate Depth Mesh (``depth3d.generate_mesh``), Re-mesh, Stop Service.
 
 ``depth3d.generate_mesh`` mirrors ``depth3d convert``'s options.  Invoked from the UI it is
-modal: depth estimation and the geometry run in a worker thread (which never touches
-``bpy``), a timer polls it, progress shows in the status bar, Esc cancels.  Called from a
-script or in background mode (``execute``) it runs to completion before returning.
+modal: depth estimation, the geometry and the mesh's arrays run in a worker thread (which
+never touches ``bpy``), a timer polls it, progress shows in the status bar, Esc cancels.
+Called from a script or in background mode (``execute``) it runs to completion before
+returning; for a photo file with a depth file and a mesh, the geometry is made in a worker
+while Blender decodes the photo, and the mesh arrays are written into the mesh the main thread
+allocates meanwhile (``DEPTH3D_OT_generate_mesh._overlapped``).
 """
 import math
 import threading
