@@ -212,12 +212,16 @@ def _mesh_data(mesh) -> dict[str, np.ndarray]:
     return out
 
 
-def test_generated_mesh_is_build_mesh(scene_files):
+@pytest.mark.parametrize("into_the_mesh", [True, False])
+def test_generated_mesh_is_build_mesh(scene_files, monkeypatch, into_the_mesh):
     """The operator on a photo file and a depth file (its mesh made ready while a worker thread
-    writes the arrays, the photo decoded meanwhile) holds exactly what build_mesh makes of the
-    core's geometry, and leaves no thread behind."""
+    writes the arrays — into the mesh, or, where Blender's arrays cannot be shown to it, into
+    its own, copied then — the photo decoded meanwhile) holds exactly what build_mesh makes of
+    the core's geometry, and leaves no thread behind."""
     import threading
 
+    if not into_the_mesh:
+        monkeypatch.setattr(build, "mesh_buffers", lambda mesh: None)
     photo, depth_file, rgb, depth = scene_files
     threads = threading.active_count()
     for options in ({"resolution": 0}, {"resolution": 20}, {"resolution": 0, "edge_threshold": 0},
