@@ -195,6 +195,11 @@ def test_resolution_and_edge_cut(scene_files):
     assert (z.max(axis=1) - z.min(axis=1)).max() < 0.75
 
 
+def _copied_mesh(geometry, name: str = "copied"):
+    """``geometry``'s mesh with its arrays made apart and copied in (``fill_mesh`` given them)."""
+    return build.fill_mesh(bpy.data.meshes.new(name), geometry, build.mesh_arrays(geometry))
+
+
 def _mesh_data(mesh) -> dict[str, np.ndarray]:
     """Everything ``fill_mesh`` writes, read back from Blender."""
     out = {}
@@ -228,7 +233,7 @@ def test_generated_mesh_is_build_mesh(scene_files, monkeypatch, into_the_mesh):
                     {"resolution": 0, "max_triangles": 500}):
         obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), add_camera=False, **options)
         assert threading.active_count() == threads
-        expect = build.build_mesh(reconstruct(rgb, depth, "depth", Options(**options)), "expect")
+        expect = _copied_mesh(reconstruct(rgb, depth, "depth", Options(**options)))
         ours, theirs = _mesh_data(obj.data), _mesh_data(expect)
         assert ours.keys() == theirs.keys()
         for name in ours:
@@ -255,8 +260,9 @@ def test_a_failure_in_the_worker_leaves_nothing(scene_files):
 
 
 def test_mesh_arrays_written_into_the_mesh(scene_files):
-    """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers) makes the
-    mesh fill_mesh makes: on the grid layout (quads) and on plain triangles (no layout)."""
+    """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers; what
+    fill_mesh does when it makes the arrays) makes the mesh that copying them in makes: on the
+    grid layout (quads), a coarse grid with split vertices, and plain triangles (no layout)."""
     from dataclasses import replace
 
     from depth3d.geometry.polygons import MeshCounts
@@ -274,11 +280,14 @@ def test_mesh_arrays_written_into_the_mesh(scene_files):
         build.set_vertices_and_polygons(
             mesh, geometry, MeshCounts(made.n_quads, len(made.loop_start) - made.n_quads, len(made.edges)))
         build.write_mesh_arrays(mesh, None)
-        expect = build.build_mesh(geometry, "expect")
-        ours, theirs = _mesh_data(mesh), _mesh_data(expect)
-        for name in theirs:
-            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
-        assert mesh.validate() is False
+        expect = _copied_mesh(geometry)
+        built = build.build_mesh(geometry, "built")  # the same, made straight into the mesh by fill_mesh
+        for other in (mesh, built):
+            ours, theirs = _mesh_data(other), _mesh_data(expect)
+            for name in theirs:
+                np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+            assert list(other.attributes.keys()) == list(expect.attributes.keys())
+            assert other.validate() is False
 
 
 def test_point_cloud(scene_files):

@@ -68,20 +68,46 @@ def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry,
               arrays: MeshArrays | dict[str, np.ndarray] | None = None) -> bpy.types.Mesh:
     """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh polygons, edges and UVs.
 
-    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made; as a dict of its fields
-    (``MeshArrays._asdict()``) it is emptied as Blender takes each array, so that one held
-    nowhere else is freed on the way.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made, copied in; as a dict of its
+    fields (``MeshArrays._asdict()``) it is emptied as Blender takes each array, so that one held
+    nowhere else is freed on the way.  ``None``: made here, straight into the mesh's own arrays
+    (:func:`mesh_buffers`; no copy, no arrays of their own).
     """
     faces = geometry.faces
     if faces is None or not len(faces):
         _set_positions(mesh, geometry)
         mesh.update()
         return mesh
-    parts = arrays if isinstance(arrays, dict) else (arrays or mesh_arrays(geometry))._asdict()
+    if arrays is None:  # made here: written straight into the mesh where Blender shows its arrays
+        return _fill_directly(mesh, geometry)
+    parts = arrays if isinstance(arrays, dict) else arrays._asdict()
     n_quads = parts["n_quads"]
     counts = MeshCounts(n_quads, len(parts["loop_start"]) - n_quads, len(parts["edges"]))
     allocate_mesh(mesh, counts)
     set_vertices_and_polygons(mesh, geometry, counts, parts.pop("loop_start"))
+    return write_mesh_arrays(mesh, parts)
+
+
+def _fill_directly(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
+    """:func:`fill_mesh` making the arrays: room made in ``mesh`` when :func:`mesh_arrays`
+    reports the counts, which then writes into it (:func:`mesh_buffers`; else into arrays of
+    its own, copied then)."""
+    reported: list = []  # (counts, whether the arrays go into the mesh)
+
+    def into(counts: MeshCounts) -> dict[str, np.ndarray] | None:
+        allocate_mesh(mesh, counts)
+        buffers = mesh_buffers(mesh)
+        reported.append((counts, buffers is not None))
+        return buffers
+
+    made = mesh_arrays(geometry, counts=into)
+    counts, written = reported[0]
+    set_vertices_and_polygons(mesh, geometry, counts, made.loop_start)
+    if written:  # what made holds are views of the mesh's arrays
+        del made
+        return write_mesh_arrays(mesh, None)
+    parts = made._asdict()
+    del made
     return write_mesh_arrays(mesh, parts)
 
 
