@@ -78,6 +78,7 @@ class Job:
         self.buffers: dict | None = None  # its arrays, to write into (build.mesh_buffers) or None,
         self.ready = threading.Event()  # set when they are known
         self.written = False  # whether the arrays went straight into the mesh
+        self.make_arrays = True  # in run (off the main thread); False: build.fill_mesh makes them
         self.error: str | None = None
         self.done = threading.Event()
         self.cancel = threading.Event()  # Esc, or Blender closing the window
@@ -106,7 +107,7 @@ class Job:
                 self.progress("geometry", 0.0)
                 self.geometry = depth_to_geometry(self.photo, self.result, self.options)
             faces = self.geometry.faces
-            if faces is not None and len(faces) and not self.cancel.is_set():
+            if faces is not None and len(faces) and self.make_arrays and not self.cancel.is_set():
                 arrays = build.mesh_arrays(self.geometry, counts=self._counted)  # NumPy only
                 self.written = self.buffers is not None
                 self.arrays = None if self.written else arrays._asdict()  # views of the mesh: dropped
@@ -380,6 +381,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             job = self._overlapped(context)
             if job is None:
                 job = self._prepare(context)
+                job.make_arrays = False  # all on this thread: fill_mesh writes them into the mesh
                 job.run()
         except Exception as exc:
             self.report({"ERROR"}, user_message(exc))
