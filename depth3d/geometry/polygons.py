@@ -27,7 +27,7 @@ import numpy as np
 
 from .types import Geometry
 
-__all__ = ["MeshArrays", "MeshCounts", "gather_uv", "loop_starts", "mesh_arrays", "sorted_edges"]
+__all__ = ["Destinations", "MeshArrays", "MeshCounts", "gather_uv", "loop_starts", "mesh_arrays", "sorted_edges"]
 
 # Margins of the quad test (:func:`_quad_cells`), relative to the cell's size: float32 rounding
 # is 6e-8 (the bounds need ~10× that; these keep a safety factor of ~15); TINY keeps the
