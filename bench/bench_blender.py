@@ -14,7 +14,15 @@
    it again at full resolution (``resolution=0``, a vertex per pixel: 12 M vertices), against
    the issue's goal of 4 s end to end.
 
-    .venv/bin/python bench/bench_blender.py [--repeat N] [--full-only]
+    .venv/bin/python bench/bench_blender.py [--repeat N] [--full-only] [--profile N] [--runs N]
+
+``--profile N``: instead, the operator at 12 MP, full resolution, once untimed and once under
+cProfile — the main thread and each thread it starts profiled apart (the operator makes its
+geometry and mesh arrays in a worker while the main thread has Blender decode the photo and
+allocate the mesh) — printing each thread's N functions of most cumulative time, with the wall,
+CPU (user, system) and minor page faults of the profiled run.  ``--runs N``: instead, that
+operator N times in a row, each run's wall, user and system CPU seconds (all threads) and the
+process's peak RSS so far (the first run's memory is fresh to the process; the later ones reuse).
 
 Stage by stage, ``build object + camera`` is split into the mesh arrays (NumPy,
 :mod:`depth3d.geometry.polygons`), the Blender mesh (``fill_mesh``: ``add`` and ``foreach_set``), object and
@@ -23,6 +31,7 @@ material, and the camera; "Blender side" is the operator's time less reconstruct
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -271,14 +280,101 @@ def bench_operator(repeat: int, resolution: int = DEFAULT_RESOLUTION) -> float:
     return t_op
 
 
+def profile_operator(top: int) -> None:
+    """:func:`bench_operator`'s full-resolution run, profiled (see the module notes)."""
+    import cProfile
+    import pstats
+    import resource
+    import threading
+
+    import bpy
+
+    import depth3d.blender as extension
+
+    profiles: list[tuple[str, cProfile.Profile]] = []
+    start = threading.Thread.run
+
+    def profiled_run(thread):  # each thread started meanwhile runs under a profile of its own
+        profile = cProfile.Profile()
+        profiles.append((thread.name, profile))
+        profile.runcall(start, thread)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo_path, depth_path = make_photo(Path(tmp))
+        extension.register()
+        try:
+            before = _snapshot()
+
+            def run_operator():
+                result = bpy.ops.depth3d.generate_mesh(
+                    filepath=str(photo_path), depth_filepath=str(depth_path), add_camera=True, resolution=0)
+                assert result == {"FINISHED"}, result
+                bpy.data.batch_remove(_new_ids(before))
+
+            run_operator()  # untimed
+            main_profile = cProfile.Profile()
+            threading.Thread.run = profiled_run  # type: ignore[method-assign]
+            r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            try:
+                main_profile.runcall(run_operator)
+            finally:
+                threading.Thread.run = start  # type: ignore[method-assign]
+            wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        finally:
+            extension.unregister()
+    print(f"operator, 12 MP, full resolution, profiled: {wall:.2f} s wall, "
+          f"{r1.ru_utime - r0.ru_utime:.2f} s user + {r1.ru_stime - r0.ru_stime:.2f} s system CPU, "
+          f"{r1.ru_minflt - r0.ru_minflt} minor page faults (all threads; the batch removal included)")
+    for name, profile in [("main thread", main_profile), *profiles]:
+        print(f"--- {name}")
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(top)
+
+
+def operator_runs(n: int) -> None:
+    """The full-resolution operator ``n`` times: wall, user and system CPU, peak RSS of each."""
+    import resource
+
+    import bpy
+
+    import depth3d.blender as extension
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo_path, depth_path = make_photo(Path(tmp))
+        extension.register()
+        try:
+            before = _snapshot()
+            for i in range(n):
+                r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+                result = bpy.ops.depth3d.generate_mesh(
+                    filepath=str(photo_path), depth_filepath=str(depth_path), add_camera=True, resolution=0)
+                wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+                assert result == {"FINISHED"}, result
+                print(f"operator run {i + 1}: {wall:5.2f} s wall, {r1.ru_utime - r0.ru_utime:5.2f} s user + "
+                      f"{r1.ru_stime - r0.ru_stime:5.2f} s system CPU, peak RSS {r1.ru_maxrss / 2**20:.2f} GiB, "
+                      f"load average {os.getloadavg()[0]:.2f}", flush=True)
+                bpy.data.batch_remove(_new_ids(before))
+        finally:
+            extension.unregister()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--full-only", action="store_true",
                         help="only the operator at 12 MP, full resolution (the issue's goal)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the full-resolution operator instead: each thread's top N functions")
+    parser.add_argument("--runs", type=int, default=0, metavar="N",
+                        help="the full-resolution operator N times instead: wall, CPU and peak RSS of each")
     args = parser.parse_args()
     import bpy
 
+    if args.profile:
+        profile_operator(args.profile)
+        return
+    if args.runs:
+        operator_runs(args.runs)
+        return
     print(f"Blender {bpy.app.version_string}, Python {sys.version.split()[0]}, NumPy {np.__version__}")
     if not args.full_only:
         bench_mesh_build(args.repeat)

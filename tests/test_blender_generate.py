@@ -195,6 +195,101 @@ def test_resolution_and_edge_cut(scene_files):
     assert (z.max(axis=1) - z.min(axis=1)).max() < 0.75
 
 
+def _copied_mesh(geometry, name: str = "copied"):
+    """``geometry``'s mesh with its arrays made apart and copied in (``fill_mesh`` given them)."""
+    return build.fill_mesh(bpy.data.meshes.new(name), geometry, build.mesh_arrays(geometry))
+
+
+def _mesh_data(mesh) -> dict[str, np.ndarray]:
+    """Everything ``fill_mesh`` writes, read back from Blender."""
+    out = {}
+    for name, items, prop, dtype, width in (
+            ("position", mesh.vertices, "co", np.float32, 3),
+            ("loop_start", mesh.polygons, "loop_start", np.int32, 1),
+            ("loop_total", mesh.polygons, "loop_total", np.int32, 1),
+            ("edges", mesh.edges, "vertices", np.int32, 2),
+            ("corner_vert", mesh.loops, "vertex_index", np.int32, 1),
+            ("corner_edge", mesh.loops, "edge_index", np.int32, 1),
+            ("uv", mesh.uv_layers[0].uv, "vector", np.float32, 2)):
+        a = np.empty(width * len(items), dtype)
+        items.foreach_get(prop, a)
+        out[name] = a
+    return out
+
+
+@pytest.mark.parametrize("into_the_mesh", [True, False])
+def test_generated_mesh_is_build_mesh(scene_files, monkeypatch, into_the_mesh):
+    """The operator on a photo file and a depth file (its mesh made ready while a worker thread
+    writes the arrays — into the mesh, or, where Blender's arrays cannot be shown to it, into
+    its own, copied then — the photo decoded meanwhile) holds exactly what build_mesh makes of
+    the core's geometry, and leaves no thread behind."""
+    import threading
+
+    if not into_the_mesh:
+        monkeypatch.setattr(build, "mesh_buffers", lambda mesh: None)
+    photo, depth_file, rgb, depth = scene_files
+    threads = threading.active_count()
+    for options in ({"resolution": 0}, {"resolution": 20}, {"resolution": 0, "edge_threshold": 0},
+                    {"resolution": 0, "max_triangles": 500}):
+        obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), add_camera=False, **options)
+        assert threading.active_count() == threads
+        expect = _copied_mesh(reconstruct(rgb, depth, "depth", Options(**options)))
+        ours, theirs = _mesh_data(obj.data), _mesh_data(expect)
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=f"{options}: {name}")
+        assert list(obj.data.attributes.keys()) == list(expect.attributes.keys()) == [
+            "position", ".select_vert", ".edge_verts", ".select_edge", ".select_poly", ".corner_vert",
+            ".corner_edge", "UVMap"]
+        assert obj.data.validate() is False
+
+
+def test_a_failure_in_the_worker_leaves_nothing(scene_files):
+    """The geometry failing in the operator's worker thread (every point behind the camera)
+    while the photo is decoded on the main thread: the one-line error, and no object, mesh or
+    image left, no thread running."""
+    import threading
+
+    photo, depth_file, rgb, depth = scene_files
+    threads = threading.active_count()
+    with pytest.raises(RuntimeError, match="no point in front of the camera") as info:
+        bpy.ops.depth3d.generate_mesh(filepath=str(photo), depth_filepath=str(depth_file), scale=-1.0)
+    assert "Traceback" not in str(info.value)
+    assert not bpy.data.objects and not bpy.data.meshes and not bpy.data.images
+    assert threading.active_count() == threads
+
+
+def test_mesh_arrays_written_into_the_mesh(scene_files):
+    """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers; what
+    fill_mesh does when it makes the arrays) makes the mesh that copying them in makes: on the
+    grid layout (quads), a coarse grid with split vertices, and plain triangles (no layout)."""
+    from dataclasses import replace
+
+    from depth3d.geometry.polygons import MeshCounts
+
+    photo, depth_file, rgb, depth = scene_files
+    grid = reconstruct(rgb, depth, "depth", Options(resolution=0))
+    for geometry in (grid, reconstruct(rgb, depth, "depth", Options(resolution=12)), replace(grid, layout=None)):
+        mesh = bpy.data.meshes.new("direct")
+
+        def into(counts, mesh=mesh):
+            build.allocate_mesh(mesh, counts)
+            return build.mesh_buffers(mesh)
+
+        made = build.mesh_arrays(geometry, counts=into)  # its arrays are the mesh's own
+        build.set_vertices_and_polygons(
+            mesh, geometry, MeshCounts(made.n_quads, len(made.loop_start) - made.n_quads, len(made.edges)))
+        build.write_mesh_arrays(mesh, None)
+        expect = _copied_mesh(geometry)
+        built = build.build_mesh(geometry, "built")  # the same, made straight into the mesh by fill_mesh
+        for other in (mesh, built):
+            ours, theirs = _mesh_data(other), _mesh_data(expect)
+            for name in theirs:
+                np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+            assert list(other.attributes.keys()) == list(expect.attributes.keys())
+            assert other.validate() is False
+
+
 def test_point_cloud(scene_files):
     photo, depth_file, rgb, depth = scene_files
     obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), geometry="points",

@@ -12,11 +12,15 @@ mesh's own attribute arrays (``position``, ``.corner_vert``, ``.edge_verts``, ``
 Polygons, edges and corner UVs come from the grid structure in NumPy
 (:mod:`depth3d.geometry.polygons`, read from the geometry's grid layout: quads where both triangles of
 a grid cell are kept, so half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
-costs ten times more.
+costs ten times more.  The operator goes further (:mod:`.operators`): :func:`allocate_mesh` makes
+room from the counts :func:`mesh_arrays` reports early, and a worker thread writes the corners,
+edges and UVs straight into Blender's arrays (:func:`mesh_buffers`) — no arrays of its own, no
+copy — while the main thread sets the vertices and polygons.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import os
 from pathlib import Path
@@ -25,7 +29,7 @@ import bpy
 import numpy as np
 
 from ..geometry.camera import FULL_FRAME_WIDTH_MM
-from ..geometry.polygons import MeshArrays
+from ..geometry.polygons import Destinations, MeshArrays, MeshCounts, loop_starts
 from ..geometry.polygons import mesh_arrays as _mesh_arrays
 from ..geometry.types import Geometry
 from ..io.atomic import atomic_path
@@ -33,6 +37,7 @@ from ..io.atomic import atomic_path
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
     "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
+    "allocate_mesh", "mesh_buffers", "set_vertices_and_polygons", "write_mesh_arrays",
     "has_atlas", "set_texture",
 ]
 
@@ -59,45 +64,156 @@ def _set_attribute(collection, attribute: str, items, prop: str, public: str, da
         items.foreach_set(public, data)
 
 
-def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry, arrays: MeshArrays | None = None) -> bpy.types.Mesh:
+def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry,
+              arrays: MeshArrays | dict[str, np.ndarray] | None = None) -> bpy.types.Mesh:
     """Write ``geometry`` into an empty ``mesh``: vertices, and for a mesh polygons, edges and UVs.
 
-    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made, copied in; as a dict of its
+    fields (``MeshArrays._asdict()``) it is emptied as Blender takes each array, so that one held
+    nowhere else is freed on the way.  ``None``: made here, straight into the mesh's own arrays
+    (:func:`mesh_buffers`; no copy, no arrays of their own).
     """
-    vertices = geometry.vertices
     faces = geometry.faces
-    mesh.vertices.add(len(vertices))
-    _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(vertices, np.float32))
     if faces is None or not len(faces):
+        _set_positions(mesh, geometry)
         mesh.update()
         return mesh
+    if arrays is None:  # made here: written straight into the mesh where Blender shows its arrays
+        return _fill_directly(mesh, geometry)
+    parts = arrays if isinstance(arrays, dict) else arrays._asdict()
+    n_quads = parts["n_quads"]
+    counts = MeshCounts(n_quads, len(parts["loop_start"]) - n_quads, len(parts["edges"]))
+    allocate_mesh(mesh, counts)
+    set_vertices_and_polygons(mesh, geometry, counts, parts.pop("loop_start"))
+    return write_mesh_arrays(mesh, parts)
+
+
+def _fill_directly(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
+    """:func:`fill_mesh` making the arrays: room made in ``mesh`` when :func:`mesh_arrays`
+    reports the counts, which then writes into it (:func:`mesh_buffers`; else into arrays of
+    its own, copied then)."""
+    reported: list = []  # (counts, whether the arrays go into the mesh)
+
+    def into(counts: MeshCounts) -> dict[str, np.ndarray] | None:
+        allocate_mesh(mesh, counts)
+        buffers = mesh_buffers(mesh)
+        reported.append((counts, buffers is not None))
+        return buffers
+
+    made = mesh_arrays(geometry, counts=into)
+    counts, written = reported[0]
+    set_vertices_and_polygons(mesh, geometry, counts, made.loop_start)
+    if written:  # what made holds are views of the mesh's arrays
+        del made
+        return write_mesh_arrays(mesh, None)
+    parts = made._asdict()
+    del made
+    return write_mesh_arrays(mesh, parts)
+
+
+def _set_positions(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
+    mesh.vertices.add(len(geometry.vertices))
+    _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(geometry.vertices, np.float32))
+
+
+def allocate_mesh(mesh: bpy.types.Mesh, counts: MeshCounts) -> bpy.types.Mesh:
+    """Room in an empty ``mesh`` for what :func:`mesh_arrays` writes — corners, edges and the UV
+    map — from its ``counts`` alone, which it reports before it writes them: on the main thread
+    while a worker makes the arrays, Blender's allocations (page faults mostly) overlap it, and
+    the worker can write straight into them (:func:`mesh_buffers`).
+    :func:`set_vertices_and_polygons` and :func:`write_mesh_arrays` complete the mesh."""
+    mesh.loops.add(counts.n_corners)
+    mesh.edges.add(counts.n_edges)
+    mesh.uv_layers.new(name=UV_MAP, do_init=False)
+    return mesh
+
+
+def set_vertices_and_polygons(mesh: bpy.types.Mesh, geometry: Geometry, counts: MeshCounts,
+                              loop_start: np.ndarray | None = None) -> bpy.types.Mesh:
+    """``geometry``'s vertices and the polygons of a mesh :func:`allocate_mesh` made room in:
+    their starts are ``loop_start``, else :func:`~depth3d.geometry.polygons.loop_starts` (the
+    same).  Touches neither corners nor edges: it may run while a worker writes those."""
+    _set_positions(mesh, geometry)
+    mesh.polygons.add(counts.n_polygons)
+    if loop_start is None:
+        loop_start = loop_starts(counts.n_quads, counts.n_triangles)
+    mesh.polygons.foreach_set("loop_start", memoryview(loop_start))
+    return mesh
+
+
+_BUFFERS = (  # mesh_buffers: (name, attribute, its data type, dtype, components)
+    ("corner_vert", ".corner_vert", "INT", np.int32, 1), ("corner_edge", ".corner_edge", "INT", np.int32, 1),
+    ("corner_uv", UV_MAP, "FLOAT2", np.float32, 2), ("edges", ".edge_verts", "INT32_2D", np.int32, 2),
+)
+
+
+def mesh_buffers(mesh: bpy.types.Mesh) -> dict[str, np.ndarray] | None:
+    """Writable NumPy views of the corner, edge and UV arrays of a mesh :func:`allocate_mesh`
+    made room in — Blender's own memory, for :func:`mesh_arrays` to write into (no array of its
+    own, no copy): ``corner_vert``, ``corner_edge`` (C,) int32, ``corner_uv`` (C, 2) float32,
+    ``edges`` (E, 2) int32.
+
+    Each attribute's items must lie one after the other (their addresses, ``as_pointer()``, step
+    by the item's size), and a value written through the view must read back through Blender's
+    own API at the first and last item; else ``None`` (then :func:`write_mesh_arrays` copies).
+    Valid until the mesh changes; the mesh may be touched by no one while a worker writes.
+    """
+    views = {}
+    for name, attribute, data_type, dtype, width in _BUFFERS:
+        attr = mesh.attributes.get(attribute)
+        if attr is None or attr.data_type != data_type:
+            return None
+        data = attr.data
+        n = len(data)
+        size = np.dtype(dtype).itemsize * width
+        first, last = (data[0].as_pointer(), data[n - 1].as_pointer()) if n else (0, 0)
+        if not first or last - first != (n - 1) * size:
+            return None
+        view = np.ctypeslib.as_array((ctypes.c_char * (n * size)).from_address(first)).view(dtype)
+        view = view.reshape(n, width) if width > 1 else view
+        for i in (0, n - 1):  # what is written here is what Blender reads
+            probe = np.arange(i + 1, i + 1 + width).astype(dtype)
+            view[i] = probe if width > 1 else probe[0]
+            got = data[i].vector if dtype == np.float32 else data[i].value
+            if not np.array_equal(np.ravel(np.asarray(got, dtype)), probe):
+                return None
+        views[name] = view
+    return views
+
+
+def write_mesh_arrays(mesh: bpy.types.Mesh, arrays: dict[str, np.ndarray] | None) -> bpy.types.Mesh:
+    """The second half of :func:`fill_mesh`: corners, edges and corner UVs from ``arrays`` (a
+    :class:`MeshArrays`' fields) into a mesh :func:`allocate_mesh` made room in; each array is
+    taken out of ``arrays`` once Blender has it (freed then, when held nowhere else).
+    ``None``: written already, through :func:`mesh_buffers`."""
     if arrays is None:
-        arrays = mesh_arrays(geometry)
-    mesh.loops.add(len(arrays.corner_vert))
+        mesh.update()
+        return mesh
     _set_attribute(mesh.attributes, ".corner_vert", mesh.loops, "value", "vertex_index",
-                   memoryview(arrays.corner_vert))
-    mesh.polygons.add(len(arrays.loop_start))
-    mesh.polygons.foreach_set("loop_start", memoryview(arrays.loop_start))
-    mesh.edges.add(len(arrays.edges))
+                   memoryview(arrays.pop("corner_vert")))
     _set_attribute(mesh.attributes, ".edge_verts", mesh.edges, "value", "vertices",
-                   memoryview(arrays.edges.reshape(-1)))
+                   memoryview(arrays.pop("edges").reshape(-1)))
     _set_attribute(mesh.attributes, ".corner_edge", mesh.loops, "value", "edge_index",
-                   memoryview(arrays.corner_edge))
-    uv_layer = mesh.uv_layers.new(name=UV_MAP, do_init=False)
-    corner_uv = memoryview(arrays.corner_uv.reshape(-1))
+                   memoryview(arrays.pop("corner_edge")))
+    corner_uv = memoryview(arrays.pop("corner_uv").reshape(-1))
+    uv_layer = mesh.uv_layers[UV_MAP]
     try:
         uv_layer.uv.foreach_set("vector", corner_uv)
     except AttributeError:  # before 3.5
         uv_layer.data.foreach_set("uv", corner_uv)
+    del corner_uv
+    arrays.pop("loop_start", None)
     mesh.update()
     return mesh
 
 
-def mesh_arrays(geometry: Geometry) -> MeshArrays:
+def mesh_arrays(geometry: Geometry, counts: Destinations | None = None) -> MeshArrays:
     """:func:`depth3d.geometry.polygons.mesh_arrays` of ``geometry`` as this module builds it: quads from
     its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
-    triangles (as it was before the layout was explicit; its triangles would be the same)."""
-    return _mesh_arrays(geometry, quads=not has_atlas(geometry))
+    triangles (as it was before the layout was explicit; its triangles would be the same).
+    ``counts``: called with the :class:`~depth3d.geometry.polygons.MeshCounts` once known (it may
+    return arrays to write into: :func:`mesh_buffers`).  NumPy only: safe in a worker thread."""
+    return _mesh_arrays(geometry, quads=not has_atlas(geometry), counts=counts)
 
 
 _SRGB_TO_LINEAR = np.where(
@@ -147,10 +263,12 @@ def point_radius(geometry: Geometry) -> np.ndarray:
     return r.astype(np.float32)
 
 
-def build_mesh(geometry: Geometry, name: str | None = None) -> bpy.types.Mesh:
-    """A new mesh datablock holding ``geometry`` (points: vertices with ``Col`` and ``radius``)."""
+def build_mesh(geometry: Geometry, name: str | None = None,
+               arrays: MeshArrays | dict[str, np.ndarray] | None = None) -> bpy.types.Mesh:
+    """A new mesh datablock holding ``geometry`` (points: vertices with ``Col`` and ``radius``);
+    ``arrays``: as :func:`fill_mesh` takes them."""
     mesh = bpy.data.meshes.new(name or geometry.name)
-    fill_mesh(mesh, geometry)
+    fill_mesh(mesh, geometry, arrays)
     if geometry.faces is None:
         _set_point_colors(mesh, geometry)
     return mesh
@@ -250,8 +368,10 @@ def _pointcloud_data(mesh: bpy.types.Mesh) -> bpy.types.PointCloud:
             bpy.data.meshes.remove(mesh)
 
 
-def _object_data(geometry: Geometry, name: str):
-    mesh = build_mesh(geometry, name)
+def _object_data(geometry: Geometry, name: str, arrays=None, mesh=None):
+    if mesh is not None:
+        return write_mesh_arrays(mesh, arrays)
+    mesh = build_mesh(geometry, name, arrays)
     if geometry.faces is not None:
         return mesh
     data = _pointcloud_data(mesh)
@@ -271,16 +391,20 @@ def create_object(
     image: bpy.types.Image | None = None,
     *,
     upright: bool = True,
+    arrays: MeshArrays | dict[str, np.ndarray] | None = None,
+    mesh: bpy.types.Mesh | None = None,
 ) -> bpy.types.Object:
     """A mesh (or ``POINTCLOUD``) object for ``geometry``, linked to ``collection``.
 
     ``material``: ``"emission"`` (unlit, the photo as it is) or ``"principled"`` (lit).
     ``image``: the photo's image datablock for the texture; ``None`` makes a packed one from
     ``geometry.texture``.  Point clouds read their colour attribute instead.
+    ``arrays``: :func:`mesh_arrays` of ``geometry`` if already made (see :func:`fill_mesh`);
+    ``mesh``: a mesh :func:`allocate_mesh` made room in for them (``arrays`` then a dict).
     """
     name = name or geometry.name
     collection = collection or _default_collection()
-    data = _object_data(geometry, name)
+    data = _object_data(geometry, name, arrays, mesh)
     obj = bpy.data.objects.new(name, data)
     collection.objects.link(obj)
     if upright:
@@ -371,7 +495,9 @@ def update_object_geometry(obj: bpy.types.Object, geometry: Geometry) -> bpy.typ
         for layer in list(data.uv_layers):
             data.uv_layers.remove(layer)
         data.clear_geometry()
-        fill_mesh(data, geometry, arrays)
+        parts = None if arrays is None else arrays._asdict()
+        del arrays  # the dict holds the only references: each array is freed once Blender has it
+        fill_mesh(data, geometry, parts)
         return obj
     if not isinstance(data, bpy.types.PointCloud):
         raise TypeError(f"{obj.name} is a {obj.type} object; points need a point-cloud object")

@@ -1,9 +1,12 @@
 """Operators: Generate Depth Mesh (``depth3d.generate_mesh``), Re-mesh, Stop Service.
 
 ``depth3d.generate_mesh`` mirrors ``depth3d convert``'s options.  Invoked from the UI it is
-modal: depth estimation and the geometry run in a worker thread (which never touches
-``bpy``), a timer polls it, progress shows in the status bar, Esc cancels.  Called from a
-script or in background mode (``execute``) it runs to completion before returning.
+modal: depth estimation, the geometry and the mesh's arrays run in a worker thread (which
+never touches ``bpy``), a timer polls it, progress shows in the status bar, Esc cancels.
+Called from a script or in background mode (``execute``) it runs to completion before
+returning; for a photo file with a depth file and a mesh, the geometry is made in a worker
+while Blender decodes the photo, and the mesh arrays are written into the mesh the main thread
+allocates meanwhile (``DEPTH3D_OT_generate_mesh._overlapped``).
 """
 import math
 import threading
@@ -12,6 +15,7 @@ import traceback
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
@@ -19,9 +23,11 @@ from .. import errors
 from ..backends import BackendError
 from ..errors import Depth3DError
 from ..geometry.reconstruct import Options
-from ..pipeline import STAGES, run_photo, stage_spans
+from ..io.image import Photo
+from ..pipeline import STAGES, depth_to_geometry, estimate_depth, run_photo, stage_spans
 from . import build, cache, depth_source
-from .images import open_photo, photo_from_image
+from .exif import read_exif_info
+from .images import check_image_file, load_image, open_photo, photo_from_image
 from .option_props import blender_properties, option_names, option_values
 from .prefs import get_prefs
 from .props import COMPRESSION_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, SCENE_OPTIONS, TARGET_ITEMS
@@ -60,10 +66,19 @@ class Job:
     finished on the main thread (objects built).  Setting :attr:`cancel` stops the run before
     its next stage."""
 
-    def __init__(self, photo, image, created_image, backend, options):
+    def __init__(self, photo, image, created_image, backend, options, result=None):
         self.photo, self.image, self.created_image = photo, image, created_image
         self.backend, self.options = backend, options
-        self.result = self.geometry = None
+        self.result, self.geometry = result, None  # result: the depth, if already read
+        self.arrays: dict | None = None  # the mesh's arrays (build.mesh_arrays' fields), made in run
+        self.counts = None  # their MeshCounts, known (and `counted` set) before they are written
+        self.counted = threading.Event()  # set once the counts are known, or the run ended without
+        self.prepared = False  # whether the main thread makes a mesh ready once the counts are known:
+        self.mesh: bpy.types.Mesh | None = None  # that mesh,
+        self.buffers: dict | None = None  # its arrays, to write into (build.mesh_buffers) or None,
+        self.ready = threading.Event()  # set when they are known
+        self.written = False  # whether the arrays went straight into the mesh
+        self.make_arrays = True  # in run (off the main thread); False: build.fill_mesh makes them
         self.error: str | None = None
         self.done = threading.Event()
         self.cancel = threading.Event()  # Esc, or Blender closing the window
@@ -82,18 +97,44 @@ class Job:
         return self.reached + (end - self.reached) * (1.0 - math.exp(-elapsed / STAGE_TIME_S))
 
     def run(self) -> None:
-        """Depth estimation and reconstruction (NumPy only; safe in a worker thread)."""
+        """Depth estimation (unless :attr:`result` holds it already), reconstruction and the
+        mesh's arrays (NumPy only; safe in a worker thread)."""
         try:
-            self.result, self.geometry = run_photo(self.photo, self.backend, self.options,
-                                                   progress=self.progress, cancel=self.cancel)
+            if self.result is None:
+                self.result, self.geometry = run_photo(self.photo, self.backend, self.options,
+                                                       progress=self.progress, cancel=self.cancel)
+            else:
+                self.progress("geometry", 0.0)
+                self.geometry = depth_to_geometry(self.photo, self.result, self.options)
+            faces = self.geometry.faces
+            if faces is not None and len(faces) and self.make_arrays and not self.cancel.is_set():
+                arrays = build.mesh_arrays(self.geometry, counts=self._counted)  # NumPy only
+                self.written = self.buffers is not None
+                self.arrays = None if self.written else arrays._asdict()  # views of the mesh: dropped
         except BaseException as exc:  # reported on the main thread (pipeline.Cancelled: not at all)
             self.error = user_message(exc)
         finally:
             self.done.set()
+            self.counted.set()
+
+    def _counted(self, counts) -> dict | None:
+        """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: the mesh's arrays to write into,
+        once the main thread made the mesh ready (:attr:`prepared`), else ``None``."""
+        self.counts = counts
+        self.counted.set()
+        if not self.prepared:
+            return None
+        while not self.ready.wait(0.05):
+            if self.cancel.is_set():
+                return None
+        return self.buffers
 
     def discard(self) -> None:
-        """Drop an image this job loaded if nothing uses it."""
-        image, self.image = self.image, None
+        """Drop an image this job loaded if nothing uses it, and a mesh it made ready."""
+        image, self.image, self.arrays = self.image, None, None
+        mesh, self.mesh = self.mesh, None
+        if mesh is not None and mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
         if self.created_image and image is not None and image.users == 0:
             bpy.data.images.remove(image)
 
@@ -185,6 +226,71 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             raise
         return Job(photo, image, created, backend, options)
 
+    def _overlapped(self, context) -> Job | None:
+        """:meth:`execute`'s job, run, for a photo file, a depth file and a mesh without in-fill,
+        whose pixels nothing reads (the image datablock textures the mesh): the geometry and the
+        mesh's arrays are made in a worker thread while Blender decodes the photo here, and the
+        pixels are never read back.  ``None`` where that does not apply (points, in-fill, a model,
+        an EXIF rotation, an image already edited in Blender, a header that is not what Blender
+        decodes) or where a step before the worker fails: :meth:`_prepare`'s path then runs
+        instead and reports the first error as it always did (the photo's before the depth's)."""
+        options = self._options()
+        if not (self.filepath and self.depth_filepath) or options.geometry != "mesh" or options.infill:
+            return None
+        path = Path(bpy.path.abspath(self.filepath))
+        try:
+            header = check_image_file(path)
+            if header is None:
+                return None
+            data = path.read_bytes()
+            info = read_exif_info(data)
+            if info.orientation != 1:
+                return None
+            width, height = header.width, header.height
+            photo = Photo(rgb=np.broadcast_to(np.zeros(3, np.uint8), (height, width, 3)),  # its size only
+                          name=path.stem, path=path, data=data, fov_deg=info.fov_deg(width, height))
+            backend = self._backend(context)
+            result = estimate_depth(photo, backend)  # read here: a reader may import (never in a thread)
+        except Exception:
+            return None
+        job = Job(photo, None, False, backend, options, result=result)
+        job.prepared = True
+        worker = threading.Thread(target=job.run, name="depth3d-generate", daemon=True)
+        worker.start()
+        try:
+            existed = {im.name for im in bpy.data.images}
+            image = load_image(path, check_existing=True)  # Blender decodes meanwhile
+            created = image.name not in existed
+            if tuple(image.size) != (width, height) or image.is_dirty:
+                job.cancel.set()
+                if created and image.users == 0:
+                    bpy.data.images.remove(image)
+                return None
+            if self.pack_image and image.packed_file is None:
+                image.pack()
+            job.image, job.created_image = image, created
+            job.counted.wait()  # the geometry is made, and how many polygons its mesh has
+            if job.counts is not None:  # room for them, which the worker then writes into
+                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.counts)
+                job.buffers = build.mesh_buffers(job.mesh)  # None: it makes arrays of its own
+                job.ready.set()
+                build.set_vertices_and_polygons(job.mesh, job.geometry, job.counts)  # meanwhile
+        except BaseException:
+            job.cancel.set()  # the photo's error is the one to report; the rest is dropped
+            job.ready.set()
+            job.done.wait()
+            job.discard()
+            raise
+        finally:
+            job.ready.set()
+            worker.join()
+            job.buffers = None  # views of the mesh's memory: not kept
+        if job.error:
+            mesh, job.mesh = job.mesh, None
+            if mesh is not None:
+                bpy.data.meshes.remove(mesh)
+        return job
+
     def _fill_from_settings(self, context) -> None:
         """Take unset properties from the panel's settings (Scene.depth3d)."""
         s = context.scene.depth3d
@@ -227,8 +333,15 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
                 # Blender shows the file unrotated: texture from the upright pixels instead.
                 job.discard()
                 image = job.image = build.image_from_rgb(job.photo.rgb, job.photo.name)
-            obj = build.create_object(geometry, name=job.photo.name, collection=collection,
-                                      material=self.material, image=image)
+            arrays, job.arrays = job.arrays, None  # emptied as Blender takes them (build.fill_mesh)
+            mesh, job.mesh = job.mesh, None
+            try:
+                obj = build.create_object(geometry, name=job.photo.name, collection=collection,
+                                          material=self.material, image=image, arrays=arrays, mesh=mesh)
+            except BaseException:
+                if mesh is not None and mesh.users == 0:
+                    bpy.data.meshes.remove(mesh)
+                raise
             made.append(obj)
             camera = None
             if self.add_camera:
@@ -265,11 +378,14 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
                    if name != "rna_type"):
             self._fill_from_settings(context)  # a bare call is a press of the panel's button
         try:
-            job = self._prepare(context)
+            job = self._overlapped(context)
+            if job is None:
+                job = self._prepare(context)
+                job.make_arrays = False  # all on this thread: fill_mesh writes them into the mesh
+                job.run()
         except Exception as exc:
             self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}
-        job.run()
         return self._finish(context, job)
 
     def invoke(self, context, event):

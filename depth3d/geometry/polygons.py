@@ -20,13 +20,14 @@ layout takes a general path: triangles as they are, edges by sorting.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from .types import Geometry
 
-__all__ = ["MeshArrays", "gather_uv", "mesh_arrays", "sorted_edges"]
+__all__ = ["Destinations", "MeshArrays", "MeshCounts", "gather_uv", "loop_starts", "mesh_arrays", "sorted_edges"]
 
 # Margins of the quad test (:func:`_quad_cells`), relative to the cell's size: float32 rounding
 # is 6e-8 (the bounds need ~10× that; these keep a safety factor of ~15); TINY keeps the
@@ -57,22 +58,62 @@ class MeshArrays(NamedTuple):
     n_quads: int
 
 
-def mesh_arrays(geometry: Geometry, quads: bool = True) -> MeshArrays:
+class MeshCounts(NamedTuple):
+    """How many quads, triangles and edges :func:`mesh_arrays` makes (known before its corners)."""
+
+    n_quads: int
+    n_triangles: int
+    n_edges: int
+
+    @property
+    def n_polygons(self) -> int:
+        return self.n_quads + self.n_triangles
+
+    @property
+    def n_corners(self) -> int:
+        return 4 * self.n_quads + 3 * self.n_triangles
+
+
+def loop_starts(n_quads: int, n_triangles: int) -> np.ndarray:
+    """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads)."""
+    loop_start = np.arange(n_quads + n_triangles, dtype=np.int32)
+    loop_start[:n_quads] *= np.int32(4)
+    loop_start[n_quads:] *= np.int32(3)
+    loop_start[n_quads:] += np.int32(n_quads)
+    return loop_start
+
+
+Destinations = Callable[[MeshCounts], "dict[str, np.ndarray] | None"]
+
+
+def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | None = None) -> MeshArrays:
     """Polygons, corners, edges and corner UVs of ``geometry``'s mesh (see the module notes).
 
     quads: read ``geometry.layout`` for quads (``False``, or no layout: triangles as they are).
+    counts: called with the :class:`MeshCounts` as soon as they are known, before the corners are
+    written; it may return the arrays to write them into, ``corner_vert`` and ``corner_edge``
+    (C,) int32, ``corner_uv`` (C, 2) float32 and ``edges`` (E, 2) int32 (C-contiguous: a mesh's
+    own arrays, say), which the result then holds.
     """
     faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
     uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
     layout, (nx, ny) = geometry.layout, geometry.grid
     if quads and layout is not None and layout.grid_faces and nx >= 3 and ny >= 2 \
             and len(uv) == len(geometry.vertices) and 8 * nx * ny < 2**31:
-        return _grid_arrays(geometry.vertices, faces, uv, layout, nx, ny)
+        return _grid_arrays(geometry.vertices, faces, uv, layout, nx, ny, counts)
     edges, corner_edge = sorted_edges(faces, len(geometry.vertices))
     corner_vert = faces.reshape(-1)
+    corner_uv = gather_uv(uv, corner_vert)
+    into = counts(MeshCounts(0, len(faces), len(edges))) if counts is not None else None
+    if into is not None:
+        for name, a in (("corner_vert", corner_vert), ("corner_edge", corner_edge), ("corner_uv", corner_uv),
+                        ("edges", edges)):
+            into[name][...] = a
+        corner_vert, corner_edge, corner_uv, edges = (
+            into[name] for name in ("corner_vert", "corner_edge", "corner_uv", "edges"))
     return MeshArrays(
-        loop_start=np.arange(0, len(corner_vert), 3, dtype=np.int32), corner_vert=corner_vert,
-        edges=edges, corner_edge=corner_edge, corner_uv=gather_uv(uv, corner_vert), n_quads=0,
+        loop_start=loop_starts(0, len(faces)), corner_vert=corner_vert,
+        edges=edges, corner_edge=corner_edge, corner_uv=corner_uv, n_quads=0,
     )
 
 
@@ -102,7 +143,7 @@ def _mark_cells(faces: np.ndarray, shift: int, cells: np.ndarray, gx: np.ndarray
         cells[c + np.int32(shift)] = True
 
 
-def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
+def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinations | None = None) -> MeshArrays:
     """:func:`mesh_arrays` for a mesh with a :class:`~depth3d.geometry.types.GridLayout`.
 
     Grid arrays are indexed by grid position p = j·nx + i; a cell is named by its top-left
@@ -196,9 +237,17 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
     n_quads = counts[0]
     n_tris = counts[1] + counts[2] + len(others)
     n_corners = 4 * n_quads + 3 * n_tris
-    corner_vert = np.empty(n_corners, dtype=np.int32)
-    corner_edge = np.empty(n_corners, dtype=np.int32)
-    corner_uv = np.empty(n_corners, dtype=np.int64)
+    n_edges = n_grid_edges + (len(extra) if len(others) else 0)
+    into = report(MeshCounts(n_quads, n_tris, n_edges)) if report is not None else None
+    if into is None:
+        corner_vert = np.empty(n_corners, dtype=np.int32)
+        corner_edge = np.empty(n_corners, dtype=np.int32)
+        corner_uv = np.empty(n_corners, dtype=np.int64)
+        edges = np.empty(n_edges, dtype=np.int64)
+    else:  # the int32 pairs and float32 UVs as one int64 each, as below
+        corner_vert, corner_edge = into["corner_vert"], into["corner_edge"]
+        corner_uv = into["corner_uv"].view(np.int64).reshape(-1)
+        edges = into["edges"].view(np.int64).reshape(-1)
     to_vertex = None
     if not full:
         to_vertex = np.zeros(n_grid, dtype=np.int32)
@@ -236,7 +285,6 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
             at = b1
 
     # -- edges: (lower, lower + step) of each present grid edge, then the ones split triangles add
-    edges = np.empty(n_grid_edges + (len(extra) if len(others) else 0), dtype=np.int64)
     for t, delta in enumerate((1, nx - 1, nx)):
         for p0 in range(0, n_grid, _BLOCK):
             lower = np.flatnonzero(present[t, p0:p0 + _BLOCK])
@@ -261,12 +309,8 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int) -> MeshArrays:
         corner_uv[at:] = uv64[others.reshape(-1)]
         edge_verts[n_grid_edges:, 0] = extra // n_vertices
         edge_verts[n_grid_edges:, 1] = extra % n_vertices
-    loop_start = np.arange(n_quads + n_tris, dtype=np.int32)  # 4·p for quads, then 4·n_quads + 3·(p − n_quads)
-    loop_start[:n_quads] *= np.int32(4)
-    loop_start[n_quads:] *= np.int32(3)
-    loop_start[n_quads:] += np.int32(n_quads)
     return MeshArrays(
-        loop_start=loop_start, corner_vert=corner_vert, edges=edge_verts, corner_edge=corner_edge,
+        loop_start=loop_starts(n_quads, n_tris), corner_vert=corner_vert, edges=edge_verts, corner_edge=corner_edge,
         corner_uv=corner_uv.view(np.float32).reshape(-1, 2), n_quads=n_quads,
     )
 
