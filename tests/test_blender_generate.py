@@ -19,7 +19,6 @@ from PIL import Image  # noqa: E402
 from depth3d.backends.file import FileBackend  # noqa: E402
 from depth3d.blender import build, cache  # noqa: E402
 from depth3d.blender.images import load_photo, photo_from_image  # noqa: E402
-from depth3d.errors import InputError  # noqa: E402
 from depth3d.geometry.grid import grid_index_at, grid_shape  # noqa: E402
 from depth3d.geometry.reconstruct import Options, reconstruct  # noqa: E402
 
@@ -652,7 +651,7 @@ def test_photos_read_by_blender_match_the_core(tmp_path):
     Image.fromarray(rgba[:, :, :3]).save(tmp_path / "rgb.png")
     Image.fromarray(rgba).save(tmp_path / "rgba.png")  # alpha over black
     Image.fromarray(rgba[:, :, :3]).save(tmp_path / "photo.jpg", quality=92)
-    Image.fromarray((rgba[:, :, 0].astype(np.uint16) * 257)).save(tmp_path / "grey16.png")
+    Image.fromarray(rgba[:, :, 0].astype(np.uint16) * 257).save(tmp_path / "grey16.png")
     for name, tolerance in (("rgb.png", 0), ("rgba.png", 1), ("photo.jpg", 1), ("grey16.png", 1)):
         ours = load_photo(tmp_path / name)
         core = read_photo(tmp_path / name)
