@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -30,17 +29,13 @@ from .geometry.reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options
 from .io.image import Photo, _register_heif, apply_orientation
 from .pipeline import depth_to_geometry, estimate_depth, read_input
 
-__all__ = ["Ahead", "convert_work", "cores_beside", "decode_small", "depth_size", "prepare_imports"]
+__all__ = ["Ahead", "convert_work", "decode_small", "depth_size", "prepare_imports"]
 
 LOOKAHEAD = 2  # photos whose early stages may run ahead of the current one
 DECODE_AHEAD = 4
 """Photos that may be decoded ahead of the current one: more than LOOKAHEAD, so that the core
 left idle while the model loads (imports and weights: seconds of one core) decodes the photos
 that would otherwise be decoded later beside the model and the geometry (≈ 40 MB each at 12 MP)."""
-SHORT_FINISH = 0.5
-"""The calling thread's geometry and export of a photo, as a fraction of the model's last pass,
-below which a model pass in a stage thread takes every core: a core left to work that short
-would idle for most of the pass."""
 
 
 def prepare_imports() -> None:
@@ -96,14 +91,6 @@ def decode_small(photo: Photo, short_side: int) -> np.ndarray | None:
     except (OSError, ValueError, SyntaxError):  # it decoded in full before: keep that one
         return None
     return apply_orientation(rgb, photo.orientation)
-
-
-def cores_beside(finish: float | None, depth: float | None) -> int:
-    """Cores a model pass in a stage thread leaves to the calling thread's work beside it: one,
-    unless that work (``finish``: the last photo's geometry and export) took less than
-    :data:`SHORT_FINISH` of the model's last pass (``depth``), both wall seconds (``None``: not
-    yet known)."""
-    return int(finish is None or depth is None or finish >= SHORT_FINISH * depth)
 
 
 class Ahead:
@@ -204,34 +191,24 @@ def convert_work(inputs: Sequence[Path], make_backends: Callable[[], Callable[[P
             add_small(photo, backend)
         if hasattr(backend, "spare_cores"):  # a model on the CPU: all cores unless it shares them
             backend.spare_cores = spare_cores()
-        start = time.perf_counter()
         result = estimate_depth(photo, backend, size)
-        seconds["depth"] = time.perf_counter() - start
         photo.small = None  # done with it
         return photo, result
 
     def finish(path: Path, value: tuple[Photo, DepthResult]) -> Any:
-        start = time.perf_counter()
         photo, result = value
         del value
         geometry = depth_to_geometry(photo, result, options)
         del photo, result  # the depth map is not written: freed before the export
-        try:
-            return write(path, geometry)
-        finally:
-            seconds["finish"] = time.perf_counter() - start
+        return write(path, geometry)
 
     def spare_cores() -> int:
         """In a stage thread the model runs beside the calling thread's geometry and export of
-        the photo before: one core is theirs — unless the last such work took less than
-        SHORT_FINISH of the last pass.  In the calling thread (the first photo, or one whose
-        stage has not yet succeeded) nothing of ours but decoding runs beside it."""
-        if threading.current_thread() is caller:
-            return 0
-        return cores_beside(seconds.get("finish"), seconds.get("depth"))
+        the photo before: one core is theirs.  In the calling thread (the first photo, or one
+        whose stage has not yet succeeded) nothing of ours but decoding runs beside it."""
+        return int(threading.current_thread() is not caller)
 
     caller = threading.current_thread()
-    seconds: dict[str, float] = {}  # wall seconds of the last model pass ("depth") and "finish"
     prepare_imports()  # what decoding imports, so that it may start in a thread
     # one photo: no thread (nothing to overlap it with but the model's loading)
     ahead = Ahead(inputs, [decode, depth], finish, threaded=int(len(inputs) > 1), first_lookahead=DECODE_AHEAD)

@@ -16,7 +16,7 @@ from PIL import Image
 from depth3d.cli import main
 from depth3d.geometry.reconstruct import Options
 from depth3d.io.image import Photo, read_photo
-from depth3d.overlap import Ahead, cores_beside, decode_small, depth_size
+from depth3d.overlap import Ahead, decode_small, depth_size
 
 
 def test_ahead_runs_later_inputs_in_threads_and_keeps_each_error_its_own():
@@ -74,15 +74,6 @@ def test_the_first_stage_runs_further_ahead_while_the_caller_is_busy():
     assert decoded == [p.name for p in inputs]
     assert depth[0] == ("p0", threading.main_thread().name)
     assert all(t.startswith("depth3d-stage1") for _, t in depth[1:])
-
-
-@pytest.mark.parametrize("finish, depth, spare", [
-    (None, None, 1), (None, 0.8, 1), (0.1, None, 1),  # not known yet: leave the caller its core
-    (1.3, 0.8, 1), (1.3, 1.7, 1), (0.4, 0.8, 1),  # geometry as long as half the pass or longer
-    (0.1, 0.8, 0), (0.03, 0.45, 0), (0.5, 1.7, 0),  # short geometry: the pass takes both cores
-])
-def test_a_pass_beside_short_geometry_takes_every_core(finish, depth, spare):
-    assert cores_beside(finish, depth) == spare
 
 
 def test_a_stage_that_never_succeeded_stays_in_the_calling_thread():
