@@ -1,6 +1,6 @@
 """Photos through a depth model: whole ``depth3d convert`` vs transformers' pipeline, same run.
 
-    .venv/bin/python bench/bench_model.py [--photos 6] [--size 4000x3000] [--model DIR]
+    .venv/bin/python bench/bench_model.py [--photos 6] [--size 4000x3000] [--model DIR] [--dtype float32,bfloat16]
 
 The model: Depth Anything V2 Small's architecture (DINOv2-S backbone, DPT head; the
 configuration of ``depth-anything/Depth-Anything-V2-Small-hf``) with random weights, built
@@ -10,12 +10,13 @@ bench_convert.py at 12 MP, JPEG quality 90, each with its own noise.
 
 * **ours**: ``depth3d convert PHOTOS/ -o OUT/ --model M`` in a fresh process, timed from its
   start to its exit — imports, model load, decoding, depth, geometry (default grid) and .glb
-  files included.
+  files included; with ``--dtype D1,D2`` one such run per number type (``--dtype D``), each
+  against the same reference of its turn.
 * **reference**: ``transformers.pipeline("depth-estimation", model=M, device="cpu")`` called
   on each photo (already decoded into PIL images before the clock starts), timed around those
   calls only — inference alone, with its usual resizing and output to full size.
 
-Printed: both times and the speed-up reference / ours (goal ≥ 1.3).  Both run with torch's
+Printed: both times and the speed-up reference / ours (goal ≥ 1.3), per ``--dtype``.  Both run with torch's
 default threads on the same machine, one after the other, ``--repeat`` times in turn: each
 run with the load average before it (other work on the machine slows torch's threads most),
 then the medians.  ``--before DIR`` also times ``convert`` from another checkout (e.g. an older
@@ -68,7 +69,7 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 OURS = """
 from depth3d.cli import main
-raise SystemExit(main(["convert", {photos!r}, "-o", {out!r}, "--model", {model!r}]))
+raise SystemExit(main(["convert", {photos!r}, "-o", {out!r}, "--model", {model!r}, *{extra!r}]))
 """
 
 PROFILE = """
@@ -90,7 +91,7 @@ for name in ("read_input", "decode_small", "estimate_depth", "depth_to_geometry"
     timed(overlap, name)
 timed(exchange, "export")
 timed(cli, "backend_factory")
-status = cli.main(["convert", sys.argv[1], "-o", sys.argv[2], "--model", sys.argv[3], "--quiet"])
+status = cli.main(["convert", sys.argv[1], "-o", sys.argv[2], "--model", sys.argv[3], "--quiet", *sys.argv[4:]])
 print(f"{'thread':>22} {'stage':15} {'from':>6}   {'to':>6} {'wall':>6} {'cpu':>6}")
 for thread, name, start, end, cpu in sorted(EVENTS, key=lambda e: e[2]):
     print(f"{thread:>22} {name:15} {start:6.2f} → {end:6.2f} {end - start:6.2f} {cpu:6.2f}")
@@ -117,12 +118,13 @@ def load() -> str:
     return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def run_ours(photos: Path, out: Path, model: str, tree: Path) -> float:
-    """Seconds of a fresh ``depth3d convert`` process whose ``depth3d`` comes from ``tree``."""
+def run_ours(photos: Path, out: Path, model: str, tree: Path, extra: tuple[str, ...] = ()) -> float:
+    """Seconds of a fresh ``depth3d convert`` process whose ``depth3d`` comes from ``tree``
+    (``extra``: more of its arguments)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", OURS.format(photos=str(photos), out=str(out), model=model)],
-                   check=True, cwd=tree, env=env)
+    code = OURS.format(photos=str(photos), out=str(out), model=model, extra=list(extra))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tree, env=env)
     return time.perf_counter() - start
 
 
@@ -134,7 +136,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--before", type=Path, help="also time convert from this checkout's depth3d")
     ap.add_argument("--keep", type=Path, help="build the model and photos in this folder once, reuse them")
-    ap.add_argument("--profile", action="store_true", help="then time convert's stages once")
+    ap.add_argument("--profile", action="store_true", help="then time convert's stages once (per --dtype)")
+    ap.add_argument("--dtype", help="ours with --dtype D, one row per D of a comma list (default: convert's default)")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,34 +151,41 @@ def main() -> None:
         if not photos.is_dir():
             photos.mkdir(parents=True)
             make_photos(photos, args.photos, size)
-        runs = []  # (ours, before or None, reference, load before the turn)
+        dtypes = args.dtype.split(",") if args.dtype else [None]
+        extras = {d: ("--dtype", d) if d else () for d in dtypes}
+        label = {d: f"ours --dtype {d}" if d else "ours" for d in dtypes}
+        runs = []  # ({dtype: ours}, before or None, reference, load before the turn)
         for n in range(args.repeat):
             at = load()
-            ours = run_ours(photos, out, model, REPO)
+            ours = {d: run_ours(photos, out, model, REPO, extras[d]) for d in dtypes}
             before = run_ours(photos, out, model, args.before.resolve()) if args.before else None
             done = subprocess.run([sys.executable, "-c", REFERENCE, model, str(photos)], check=True,
                                   capture_output=True, text=True, cwd=REPO)
             ref = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
             runs.append((ours, before, ref, at))
             was = f", before {before:6.2f} s ({ref / before:.2f}x)" if before is not None else ""
-            print(f"run {n + 1}: load {at}: ours {ours:6.2f} s, reference {ref:6.2f} s ({ref / ours:.2f}x){was}",
-                  flush=True)
-        o, r = statistics.median(x[0] for x in runs), statistics.median(x[2] for x in runs)
+            times = ", ".join(f"{label[d]} {t:6.2f} s ({ref / t:.2f}x)" for d, t in ours.items())
+            print(f"run {n + 1}: load {at}: {times}, reference {ref:6.2f} s{was}", flush=True)
+        r = statistics.median(x[2] for x in runs)
         name = "Depth Anything V2 Small (random weights)" if args.model is None else model
         print(f"{args.photos} photos {size[0]}x{size[1]} through {name}, medians of {args.repeat}:")
-        print(f"  ours, whole convert (imports, model load, decode, depth, geometry, .glb): {o:7.2f} s")
+        for d in dtypes:
+            o = statistics.median(x[0][d] for x in runs)
+            what = f"{label[d]}, whole convert (imports, model load, decode, depth, geometry, .glb):"
+            print(f"  {what:74}{o:7.2f} s (speed-up {statistics.median(x[2] / x[0][d] for x in runs):.2f}x, "
+                  "median of the runs' ratios)")
         if args.before:
             b = statistics.median(x[1] for x in runs)
             print(f"  before ({args.before}), whole convert:{' ' * max(1, 36 - len(str(args.before)))}{b:7.2f} s "
                   f"(speed-up {statistics.median(x[2] / x[1] for x in runs):.2f}x, median of the runs' ratios)")
         print(f"  transformers pipeline('depth-estimation'), inference alone:              {r:7.2f} s")
-        print(f"  speed-up {statistics.median(x[2] / x[0] for x in runs):.2f}x, median of the runs' ratios "
-              f"(goal >= {GOAL}x); load now {load()}")
+        print(f"  goal >= {GOAL}x; load now {load()}")
         if args.profile:
-            print("\nconvert's stages (wall and CPU seconds of the thread running each):", flush=True)
-            subprocess.run([sys.executable, "-c", PROFILE, str(photos), str(out), model], check=True, cwd=REPO,
-                           env={**os.environ, "PYTHONPATH": str(REPO)})
-
+            for d in dtypes:
+                print(f"\n{label[d]}: convert's stages (wall and CPU seconds of the thread running each):",
+                      flush=True)
+                subprocess.run([sys.executable, "-c", PROFILE, str(photos), str(out), model, *extras[d]],
+                               check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 if __name__ == "__main__":
     main()

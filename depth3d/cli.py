@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import __version__
 from .backends import BACKENDS, DepthBackend, get_backend, spec_from_args
 from .backends.file import DEPTH_UNITS
+from .backends.spec import ModelOptions
 from .batch import EXIT_OK, EXIT_USAGE, exit_status, run_batch
 from .errors import UsageError, user_message
 from .exchange import FORMATS
@@ -49,6 +50,7 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", metavar="ID|DIR",
                    help="hub id or local folder (default: depth-anything/Depth-Anything-V2-Small-hf)")
     g.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]|mps")
+    add_arguments(g, ModelOptions)  # --dtype
     g.add_argument("--server", metavar="URL", help="depth service URL for --backend remote")
     g.add_argument("--token", default=os.environ.get("DEPTH3D_TOKEN"),
                    help="bearer token for --backend remote (default: $DEPTH3D_TOKEN)")

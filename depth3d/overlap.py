@@ -32,6 +32,10 @@ from .pipeline import depth_to_geometry, estimate_depth, read_input
 __all__ = ["Ahead", "convert_work", "decode_small", "depth_size", "prepare_imports"]
 
 LOOKAHEAD = 2  # photos whose early stages may run ahead of the current one
+DECODE_AHEAD = 4
+"""Photos that may be decoded ahead of the current one: more than LOOKAHEAD, so that the core
+left idle while the model loads (imports and weights: seconds of one core) decodes the photos
+that would otherwise be decoded later beside the model and the geometry (≈ 40 MB each at 12 MP)."""
 
 
 def prepare_imports() -> None:
@@ -96,14 +100,17 @@ class Ahead:
 
     A stage runs in a thread only once it has succeeded in the calling thread for some input,
     except the first ``threaded`` stages (whose lazy imports the caller has made): those start
-    at once, for the first LOOKAHEAD inputs, while the caller goes on (e.g. loading a model).
-    Use as a context manager, or call :meth:`close`, to stop the threads.
+    at once, for the first ``lookahead`` inputs, while the caller goes on (e.g. loading a model).
+    ``first_lookahead`` (at least ``lookahead``): how many inputs the first stage alone may run
+    ahead.  Use as a context manager, or call :meth:`close`, to stop the threads.
     """
 
     def __init__(self, inputs: Sequence[Path], stages: Sequence[Callable[[Any], Any]],
-                 finish: Callable[[Path, Any], Any], lookahead: int = LOOKAHEAD, threaded: int = 0) -> None:
+                 finish: Callable[[Path, Any], Any], lookahead: int = LOOKAHEAD, threaded: int = 0,
+                 first_lookahead: int | None = None) -> None:
         self.inputs = list(inputs)
         self.stages, self.finish, self.lookahead = list(stages), finish, lookahead
+        self.first_lookahead = max(lookahead, first_lookahead or lookahead)
         self._order = {path: n for n, path in enumerate(self.inputs)}
         self._pools = [ThreadPoolExecutor(1, thread_name_prefix=f"depth3d-stage{k}") for k in range(len(stages))]
         self._futures: dict[int, list[Future]] = {}  # input → futures of its first stages
@@ -126,10 +133,12 @@ class Ahead:
         return self.finish(path, held.pop())
 
     def _submit(self, n: int) -> None:
-        """Hand the warm stages of inputs n + 1 … n + lookahead to the threads."""
-        for m in range(n + 1, min(len(self.inputs), n + 1 + self.lookahead)):
+        """Hand the warm stages of inputs n + 1 … n + lookahead to the threads, and the first
+        stage of those up to n + first_lookahead."""
+        for m in range(n + 1, min(len(self.inputs), n + 1 + self.first_lookahead)):
             futures = self._futures.setdefault(m, [])
-            while len(futures) < len(self.stages) and self._warm[len(futures)]:
+            count = len(self.stages) if m <= n + self.lookahead else 1
+            while len(futures) < count and self._warm[len(futures)]:
                 k = len(futures)
                 if k == 0:
                     futures.append(self._pools[0].submit(self.stages[0], self.inputs[m]))
@@ -202,7 +211,7 @@ def convert_work(inputs: Sequence[Path], make_backends: Callable[[], Callable[[P
     caller = threading.current_thread()
     prepare_imports()  # what decoding imports, so that it may start in a thread
     # one photo: no thread (nothing to overlap it with but the model's loading)
-    ahead = Ahead(inputs, [decode, depth], finish, threaded=int(len(inputs) > 1))
+    ahead = Ahead(inputs, [decode, depth], finish, threaded=int(len(inputs) > 1), first_lookahead=DECODE_AHEAD)
     try:
         backend_for = make_backends()
     except BaseException:

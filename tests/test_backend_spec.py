@@ -29,6 +29,10 @@ def _args(*flags: str):
     (dict(backend="remote", server="http://h", device="cpu"),
      "--device is for --backend transformers; the server chooses its own (depth3d serve --device …)"),
     (dict(backend="remote"), "--backend remote needs --server URL"),
+    (dict(depth="one.npy", dtype="bfloat16"), "--dtype is for a model; --depth files need none"),
+    (dict(backend="remote", server="http://h", dtype="float16"),
+     "--dtype is for --backend transformers; the server chooses its own (depth3d serve --dtype …)"),
+    (dict(dtype="int8"), "--dtype must be one of auto, float32, bfloat16, float16, got 'int8'"),
 ])
 def test_each_bad_combination_is_a_usage_error_with_its_message(choices, message):
     with pytest.raises(UsageError) as exc:
@@ -82,3 +86,29 @@ def test_a_backend_is_one_entry_of_the_registry(monkeypatch, tmp_path):
     assert backend_spec(args, 1) == BackendSpec("npy", (("model", None), ("device", "cpu")))
     with pytest.raises(backends.BackendError, match="choose one of transformers, file, remote, npy"):
         backends.get_backend("onnx")
+
+
+def test_dtype_is_one_declared_option_for_every_frontend(capsys):
+    """``--dtype`` of convert, depth and serve is ModelOptions' declaration; a choice other than
+    auto reaches the model backend's options (the CLI's and the cluster's alike), auto leaves the
+    backend its default; a bad one is a one-line usage error."""
+    from depth3d.backends.spec import ModelOptions
+    from depth3d.schema import field_of
+
+    declared = [c.value for c in field_of(ModelOptions, "dtype").spec.choices]
+    assert declared == ["auto", "float32", "bfloat16", "float16"]
+    for command in (["convert", "x.png", "-o", "o.glb"], ["depth", "x.png", "-o", "maps"], ["serve"]):
+        parser = build_parser()
+        assert parser.parse_args(command).dtype == "auto"
+        assert parser.parse_args([*command, "--dtype", "bfloat16"]).dtype == "bfloat16"
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([*command, "--dtype", "int8"])
+        assert exc.value.code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]  # after the usage: one line
+        assert error.startswith(f"depth3d {command[0]}: error: argument --dtype: invalid choice: 'int8'")
+        assert all(c in error for c in declared)
+    assert resolve_backend(dtype="bfloat16") == BackendSpec(
+        "transformers", (("model", None), ("device", "auto"), ("dtype", "bfloat16")))
+    assert backend_spec(_args("--dtype", "float16", "--device", "cpu"), 1).kwargs == {
+        "model": None, "device": "cpu", "dtype": "float16"}
+    assert "dtype" not in backend_spec(_args("--dtype", "auto"), 1).kwargs

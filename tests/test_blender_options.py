@@ -133,3 +133,44 @@ def test_conversion_round_trips_only_angles():
     assert blender_value(near, 2.5) == 2.5 and option_value(near, 2.5) == 2.5
     assert blender_value(fov, None) is None
     assert np.isclose(option_value(fov, blender_value(fov, 55.0)), 55.0)
+
+
+def test_the_precision_preference_is_the_dtype_option_and_reaches_the_model(tmp_path):
+    """The preferences' Precision is ModelOptions' ``dtype`` declaration (the CLI's --dtype) and
+    the value chosen there is what the in-process model runs in, from the preferences as from the
+    batch's --dtype (a core spec); the local service is started with it."""
+    import sys
+    from types import SimpleNamespace
+
+    import torch
+    from tiny_models import save_tiny_depth_anything
+
+    from depth3d.backends import resolve_backend
+    from depth3d.backends.spec import ModelOptions
+    from depth3d.blender import depth_source
+    from depth3d.blender.prefs import Depth3DPreferences
+    from depth3d.io.image import Photo
+    from depth3d.schema import field_of
+
+    f = field_of(ModelOptions, "dtype")
+    prop = Depth3DPreferences.bl_rna.properties["dtype"]
+    assert (prop.type, prop.name, prop.default) == ("ENUM", f.spec.label, "auto")
+    assert [i.identifier for i in prop.enum_items] == [c.value for c in f.spec.choices]
+    assert prop.description.lower().startswith(f.spec.help.lower())
+
+    model = str(save_tiny_depth_anything(tmp_path / "model"))
+    prefs = SimpleNamespace(backend="TRANSFORMERS", model=model, device="cpu", dtype="bfloat16", cache_dir="")
+    try:
+        backend = depth_source.backend_for(depth_source.BackendSettings.from_prefs(prefs))
+        assert backend.dtype == "bfloat16"
+        depth = backend.estimate(Photo(rgb=np.full((24, 32, 3), 90, np.uint8), name="grey")).depth
+        assert depth.dtype == np.float32 and {p.dtype for p in backend._net.parameters()} == {torch.bfloat16}
+        spec = resolve_backend(model=model, device="cpu", dtype="float32")  # the batch's --dtype float32
+        assert depth_source.backend_from_spec(spec, prefs).dtype == "float32"
+        service = depth_source.backend_for(SimpleNamespace(
+            backend="SERVICE", backend_python=sys.executable, model=model, device="cpu", dtype="bfloat16"))
+        assert service.dtype == "bfloat16"
+        local = depth_source.local_service(service.python, model, "cpu", "bfloat16")
+        assert local.dtype == "bfloat16"  # started as `depth3d serve … --dtype bfloat16`
+    finally:
+        depth_source.shutdown()

@@ -49,6 +49,33 @@ def test_ahead_runs_later_inputs_in_threads_and_keeps_each_error_its_own():
     assert all(t != main_thread for t in later.values())
 
 
+def test_the_first_stage_runs_further_ahead_while_the_caller_is_busy():
+    """With ``first_lookahead`` 4 the first stage (decoding) of inputs 0-3 runs in its thread
+    while the caller is still busy (loading a model), the second stage only for the next
+    ``lookahead`` inputs once it has run in the calling thread; results stay in order."""
+    inputs = [Path(f"p{n}") for n in range(7)]
+    decoded, depth = [], []
+    four = threading.Semaphore(0)
+
+    def decode(p):
+        decoded.append(p.name)
+        four.release()
+        return p.name
+
+    def estimate(name):
+        depth.append((name, threading.current_thread().name))
+        return name
+
+    with Ahead(inputs, [decode, estimate], lambda p, v: v, threaded=1, first_lookahead=4) as work:
+        assert all(four.acquire(timeout=30) for _ in range(4))  # the caller "loads its model"
+        assert decoded == ["p0", "p1", "p2", "p3"] and depth == []
+        assert work(inputs[0]) == "p0"
+        assert [work(p) for p in inputs[1:]] == [p.name for p in inputs[1:]]
+    assert decoded == [p.name for p in inputs]
+    assert depth[0] == ("p0", threading.main_thread().name)
+    assert all(t.startswith("depth3d-stage1") for _, t in depth[1:])
+
+
 def test_a_stage_that_never_succeeded_stays_in_the_calling_thread():
     inputs = [Path(f"p{n}") for n in range(3)]
     threads = []

@@ -180,6 +180,7 @@ def test_health(server, model_dir):
     assert health["model"] == str(model_dir)
     assert health["kind"] == "disparity"
     assert health["device"] == "cpu"
+    assert health["dtype"] == "float32"  # --dtype auto on the CPU
     assert health["version"] == depth3d.__version__
     assert RemoteBackend(server.url, token=TOKEN).health() == health
 
@@ -423,13 +424,14 @@ def test_remote_connection_refused_and_timeout():
 
 
 def test_local_service_start_reuse_stop(model_dir):
-    service = LocalService(sys.executable, model=str(model_dir), device="cpu")
+    service = LocalService(sys.executable, model=str(model_dir), device="cpu", dtype="bfloat16")
     try:
         url = service.start(timeout=120)
         pid = service.process.pid
         assert service.start() == url and service.process.pid == pid  # idempotent
         health = RemoteBackend(url).health()
         assert health["status"] == "ok" and health["model"] == str(model_dir)
+        assert health["dtype"] == "bfloat16"  # started with --dtype bfloat16
 
         port = urllib.parse.urlsplit(url).port
         again = LocalService(sys.executable, model=str(model_dir), device="cpu", port=port)

@@ -21,10 +21,12 @@ import numpy as np
 from ..io.image import Photo
 from .base import BackendError, DepthKind, DepthResult
 from .cpu_share import CoreShare, allowed_cores
+from .spec import DTYPE_CHOICES
 
 DEFAULT_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("float32", "float16", "bfloat16")
+DTYPES = tuple(c.value for c in DTYPE_CHOICES if c.value != "auto")
+"""The number types a model runs in (:data:`~depth3d.backends.spec.DTYPE_CHOICES` but ``auto``)."""
 
 #: Families whose output is metric depth in metres.
 METRIC_MODEL_TYPES = frozenset({"zoedepth", "depth_pro", "glpn", "tipsv2_dpt"})
@@ -219,6 +221,17 @@ def resolve_model(model: str, cache_dir: str | os.PathLike | None = None, hint: 
     return snapshot
 
 
+def resolve_dtype(dtype: str | None, device: str) -> str:
+    """``auto`` (or ``None``) → ``float16`` on a CUDA ``device``, else ``float32``; others as given.
+
+    Half precision on the CPU is the weights in that type (``bfloat16`` there): measured on Depth
+    Anything V2 Small, faster than float32 weights under ``torch.autocast`` for an error about
+    as small (bench/bench_dtype.py, docs/models.md)."""
+    if dtype in (None, "auto"):
+        return "float16" if device.startswith("cuda") else "float32"
+    return dtype
+
+
 def resolve_device(device: str = "auto") -> str:
     """``auto`` → ``cuda`` if available, else ``mps``, else ``cpu``; explicit ones are checked."""
     import torch
@@ -239,7 +252,8 @@ class TransformersBackend:
 
     model:     hub id or local folder; default :data:`DEFAULT_MODEL`.
     device:    ``auto`` (CUDA → MPS → CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-    dtype:     ``float32`` | ``float16`` | ``bfloat16``; default float16 on CUDA, else float32.
+    dtype:     ``auto`` (default: float16 on CUDA, else float32), ``float32``, ``bfloat16`` or
+               ``float16``: the weights' type; post-processing is float32 (:func:`resolve_dtype`).
     cache_dir: hub cache folder to use instead of the default (``HF_HUB_CACHE``).
     """
 
@@ -255,8 +269,8 @@ class TransformersBackend:
     ) -> None:
         if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device or ""):
             raise BackendError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-        if dtype is not None and dtype not in DTYPES:
-            raise BackendError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+        if dtype is not None and dtype != "auto" and dtype not in DTYPES:
+            raise BackendError(f"unknown dtype {dtype!r}; choose one of auto, {', '.join(DTYPES)}")
         self.model = str(model) if model else DEFAULT_MODEL
         self.device = device
         self.dtype = dtype
@@ -320,8 +334,7 @@ class TransformersBackend:
         self.kind = depth_kind(config)
 
         device = resolve_device(self.device)
-        name = self.dtype or ("float16" if device.startswith("cuda") else "float32")
-        torch_dtype = getattr(torch, name)
+        torch_dtype = getattr(torch, resolve_dtype(self.dtype, device))
         try:
             processor = AutoImageProcessor.from_pretrained(
                 folder, trust_remote_code=False, local_files_only=True

@@ -76,13 +76,15 @@ def _make_backend(name: str, **options):
 
 def _backends(args: argparse.Namespace, n_inputs: int):
     """``photo path → backend``: as ``depth3d convert`` when ``--depth``/``--backend`` is given,
-    else the backend chosen in the extension's preferences (``--model``/``--device`` override)."""
+    else the backend chosen in the extension's preferences (``--model``/``--device``/``--dtype`` override)."""
     if args.depth or args.backend:
         return backend_factory(args, n_inputs, make=_make_backend)
     prefs = get_prefs()
     overrides = {"model": args.model} if args.model else {}
     if args.device != "auto" or not getattr(prefs, "device", None):
         overrides["device"] = args.device
+    if args.dtype != "auto" or not getattr(prefs, "dtype", None):
+        overrides["dtype"] = args.dtype
     backend = backend_for(BackendSettings.from_prefs(prefs, **overrides))
     load = getattr(backend, "load", None)
     if load is not None:  # a missing model is one line for the batch, not one per photo

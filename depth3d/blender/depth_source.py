@@ -3,7 +3,7 @@
 :func:`backend_for` is called on Blender's main thread (it reads settings and may read a depth
 file through ``bpy``); the backend it returns is then used from a worker thread, so nothing
 in a backend's ``estimate`` touches ``bpy``.  Heavy things are created once and reused:
-the in-process model (per model/device/cache folder) and the local backend service (one
+the in-process model (per model/device/cache folder/dtype) and the local backend service (one
 process, stopped by :func:`shutdown` when the add-on is disabled or Blender quits).
 """
 from __future__ import annotations
@@ -75,6 +75,7 @@ class BackendSettings:
     backend: str = "AUTO"
     model: str | None = None
     device: str | None = None
+    dtype: str | None = None
     backend_python: str | None = None
     server_url: str | None = None
     token: str | None = None
@@ -97,7 +98,7 @@ class BackendSettings:
             return cls("REMOTE", server_url=options["server"], token=options.get("token"),
                        remote_model=options.get("model"))
         return cls("TRANSFORMERS", model=options.get("model"), device=options.get("device"),
-                   cache_dir=getattr(prefs, "cache_dir", None))
+                   dtype=options.get("dtype"), cache_dir=getattr(prefs, "cache_dir", None))
 
 
 def backend_from_spec(spec: BackendSpec, prefs=None):
@@ -209,14 +210,14 @@ class PreloadedDepth:
 # --------------------------------------------------------------------------- model backends
 
 
-def _in_process(model: str | None, device: str, cache_dir: str | None):
-    key = (model, device, cache_dir)
+def _in_process(model: str | None, device: str, cache_dir: str | None, dtype: str = "auto"):
+    key = (model, device, cache_dir, dtype)
     with _lock:
         backend = _models.get(key)
         if backend is None:
             _models.clear()  # one model in memory at a time
             backend = _models[key] = get_backend(
-                "transformers", model=model, device=device, cache_dir=cache_dir
+                "transformers", model=model, device=device, cache_dir=cache_dir, dtype=dtype
             )
             backend.model_hint = BLENDER_MODEL_HINT
         return backend
@@ -231,26 +232,26 @@ class ServiceBackend:
 
     name = "service"
 
-    def __init__(self, python: str, model: str | None, device: str):
-        self.python, self.model, self.device = python, model, device
+    def __init__(self, python: str, model: str | None, device: str, dtype: str = "auto"):
+        self.python, self.model, self.device, self.dtype = python, model, device, dtype
 
     def estimate(self, photo: Photo) -> DepthResult:
-        url = local_service(self.python, self.model, self.device).start()
+        url = local_service(self.python, self.model, self.device, self.dtype).start()
         return get_backend("remote", server=url, timeout=SERVICE_TIMEOUT).estimate(photo)
 
 
-def local_service(python: str, model: str | None, device: str):
+def local_service(python: str, model: str | None, device: str, dtype: str = "auto"):
     """The shared :class:`~depth3d.service.manager.LocalService` for these settings."""
     from ..service.manager import LocalService
 
     global _service
     with _lock:
         s = _service
-        if s is not None and (s.python, s.model, s.device) == (python, model, device):
+        if s is not None and (s.python, s.model, s.device, s.dtype) == (python, model, device, dtype):
             return s
         if s is not None:
             s.stop()
-        _service = LocalService(python, model=model, device=device)
+        _service = LocalService(python, model=model, device=device, dtype=dtype)
         return _service
 
 
@@ -269,7 +270,7 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
     """The depth backend for a run (call on the main thread).
 
     ``prefs_or_settings``: anything with the preference attributes ``backend`` (one of
-    :data:`MODES`), ``model``, ``device``, ``backend_python``, ``server_url``, ``token``,
+    :data:`MODES`), ``model``, ``device``, ``dtype``, ``backend_python``, ``server_url``, ``token``,
     ``cache_dir`` (missing ones count as unset).  A ``depth_filepath`` selects the file backend.
     ``AUTO``: in-process when torch and transformers import here, else the service when a
     backend Python is set, else the server URL.
@@ -286,6 +287,7 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
     mode = _setting(s, "backend", "AUTO")
     model = _setting(s, "model")
     device = (_setting(s, "device", "auto") or "auto").lower()
+    dtype = _setting(s, "dtype", "auto")
     python = _setting(s, "backend_python")
     server = _setting(s, "server_url")
     cache_dir = _setting(s, "cache_dir")
@@ -308,14 +310,14 @@ def backend_for(prefs_or_settings, depth_filepath: str | None = None, depth_kind
         if not torch_available():
             raise BackendError("torch and transformers are not installed in Blender's Python; "
                                "use the backend service instead (Depth3D preferences)")
-        return _in_process(model, device, cache_dir)
+        return _in_process(model, device, cache_dir, dtype)
     if mode == "SERVICE":
         if not python:
             raise BackendError("set the Backend Python in the Depth3D preferences (or press Set up backend)")
         python = bpy.path.abspath(python)
         if not Path(python).is_file():
             raise BackendError(f"{python}: backend Python not found")
-        return ServiceBackend(python, model, device)
+        return ServiceBackend(python, model, device, dtype)
     if mode == "REMOTE":
         if not server:
             raise BackendError("set the server URL in the Depth3D preferences")

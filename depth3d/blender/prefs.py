@@ -12,6 +12,8 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 
 from ..backends.hf import DEFAULT_MODEL
+from ..backends.spec import ModelOptions
+from .option_props import blender_properties
 
 _PACKAGE = __package__ or "depth3d.blender"
 ADDON_ID = _PACKAGE[: -len(".depth3d.blender")] if _PACKAGE.endswith(".depth3d.blender") else "depth3d"
@@ -65,6 +67,7 @@ class Depth3DPreferences(bpy.types.AddonPreferences):
     model: StringProperty(name="Model", default=DEFAULT_MODEL,
                           description="Hugging Face model id or a local model folder")
     device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto")
+    __annotations__.update(blender_properties(ModelOptions, ("dtype",)))  # Precision
     backend_python: StringProperty(name="Backend Python", subtype="FILE_PATH",
                                    description="Python interpreter with depth3d[ml] that runs the local service")
     server_url: StringProperty(name="Server URL", default="",
@@ -85,6 +88,7 @@ class Depth3DPreferences(bpy.types.AddonPreferences):
         col.prop(self, "backend")
         col.prop(self, "model")
         col.prop(self, "device")
+        col.prop(self, "dtype")
         col.prop(self, "cache_dir")
         col.label(text="torch in Blender's Python: " + ("yes" if torch_available() else "no"),
                   icon="CHECKMARK" if torch_available() else "INFO")

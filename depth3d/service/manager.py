@@ -50,17 +50,20 @@ def get_health(url: str, timeout: float = 2.0) -> dict | None:
 
 
 class LocalService:
-    """A depth service on 127.0.0.1, run by interpreter ``python`` with ``model`` on ``device``.
+    """A depth service on 127.0.0.1, run by interpreter ``python`` with ``model`` on ``device``
+    (in ``dtype``).
 
     ``port``: a fixed port (a healthy service already there with the same model is reused,
     not started again), or ``None`` for a free one.  :meth:`start` is idempotent; :meth:`stop`
     ends the process this object started (registered with :mod:`atexit`).
     """
 
-    def __init__(self, python: str, model: str | None = None, device: str = "auto", port: int | None = None):
+    def __init__(self, python: str, model: str | None = None, device: str = "auto", port: int | None = None,
+                 dtype: str = "auto"):
         self.python = python
         self.model = model
         self.device = device
+        self.dtype = dtype
         self.port = port
         self.url: str | None = None
         self.process: subprocess.Popen | None = None
@@ -107,6 +110,8 @@ class LocalService:
         command = [self.python, "-c", _BOOTSTRAP, _PACKAGE_PARENT,
                    "--host", "127.0.0.1", "--port", str(self.port or 0), "--device", self.device,
                    "--watch-stdin"]
+        if self.dtype != "auto":
+            command += ["--dtype", self.dtype]
         if self.model:
             command += ["--model", self.model]
         env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -8,6 +8,8 @@ import os
 from ..backends import protocol as _wire
 from ..backends.protocol import *  # noqa: F403  (the wire format, re-exported)
 from ..backends.protocol import DEFAULT_HOST, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_PORT, TOKEN_ENV
+from ..backends.spec import ModelOptions
+from ..schema import add_arguments
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +24,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port (default %(default)s; 0 picks a free one, printed at start)")
     parser.add_argument("--model", default=None, metavar="ID|DIR", help="hub id or local folder of the depth model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
+    add_arguments(parser, ModelOptions)  # --dtype
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None, metavar="T",
                         help=f"require 'Authorization: Bearer T' (default: ${TOKEN_ENV})")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, metavar="N",

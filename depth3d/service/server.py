@@ -81,6 +81,7 @@ class DepthServer(ThreadingHTTPServer):
         self.requested_model = ""
         self.kind = ""
         self.device = ""
+        self.dtype = ""
         self.model_lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(ACTIVE_REQUESTS)
 
@@ -90,17 +91,19 @@ class DepthServer(ThreadingHTTPServer):
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}"
 
-    def load(self, model: str | None, device: str = "auto") -> None:
+    def load(self, model: str | None, device: str = "auto", dtype: str = "auto") -> None:
         """Load the transformers model and run it once (learns its depth kind, warms it up)."""
-        from ..backends.hf import resolve_device
+        from ..backends.hf import resolve_device, resolve_dtype
 
         device = resolve_device(device)
-        backend = get_backend("transformers", model=model, device=device)
+        dtype = resolve_dtype(dtype, device)
+        backend = get_backend("transformers", model=model, device=device, dtype=dtype)
         warm = run_backend(Photo(rgb=np.full((48, 64, 3), 128, np.uint8), name="warm-up"), backend)
         self.requested_model = model or ""
         self.model = warm.model or self.requested_model
         self.kind = warm.kind
         self.device = device
+        self.dtype = dtype
         self.backend = backend
 
     def health(self) -> dict:
@@ -109,6 +112,7 @@ class DepthServer(ThreadingHTTPServer):
             "model": self.model,
             "kind": self.kind,
             "device": self.device,
+            "dtype": self.dtype,
             "version": __version__,
             "max_bytes": self.max_bytes,
             "max_pixels": self.max_pixels,
@@ -371,10 +375,10 @@ def run_serve(args: argparse.Namespace) -> int:
         threading.Thread(target=_wait_stdin_eof, args=(stop,), name="depth3d-stdin", daemon=True).start()
     try:
         try:
-            server.load(args.model, args.device)
+            server.load(args.model, args.device, getattr(args, "dtype", "auto"))
         except (BackendError, Depth3DError) as exc:
             return _fail(str(exc))
-        print(f"depth3d: serving {server.model} ({server.kind}, {server.device}) on {server.url}; "
+        print(f"depth3d: serving {server.model} ({server.kind}, {server.device}, {server.dtype}) on {server.url}; "
               "Ctrl+C stops", flush=True)
         while not stop.wait(0.5):
             pass
