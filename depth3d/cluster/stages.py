@@ -79,12 +79,13 @@ _NO_DEPTH = np.zeros((0, 0), np.float32)
 
 
 def read_photo_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Stage 1: the photo's bytes, decoded (every pixel; EXIF orientation applied)."""
+    """Stage 1: the photo's bytes, decoded (every pixel; EXIF orientation applied), and the bytes
+    themselves where they can serve as they are (``data``: :attr:`Photo.data`, else empty)."""
     place = Place.parse(row["input"])
-    row.update(rgb=_NO_RGB, name=place.stem, exif_fov=math.nan)
+    row.update(rgb=_NO_RGB, name=place.stem, exif_fov=math.nan, data=b"")
     try:
         photo = read_input(place.base if place.is_local else read_bytes(place), name=str(place))
-        row.update(rgb=photo.rgb, exif_fov=_nan_if_none(photo.fov_deg))
+        row.update(rgb=photo.rgb, exif_fov=_nan_if_none(photo.fov_deg), data=photo.data or b"")
     except (*PHOTO_ERRORS, MemoryError) as exc:
         row["error"] = _message(exc, str(place))
     return row
@@ -93,7 +94,7 @@ def read_photo_row(row: dict[str, Any]) -> dict[str, Any]:
 def _photo(row: dict[str, Any]) -> Photo:
     place = Place.parse(row["input"])
     return Photo(rgb=np.asarray(row["rgb"]), name=str(row["name"]),
-                 path=Path(place.base) if place.is_local else None)
+                 path=Path(place.base) if place.is_local else None, data=bytes(row["data"]) or None)
 
 
 def _with_depth(row: dict[str, Any], depth=_NO_DEPTH, kind: str = "", fov=math.nan) -> dict[str, Any]:
@@ -173,7 +174,7 @@ class DepthActor:
             for i in todo:
                 errors[i] = _message(BackendError(self.setup_error), labels[i])
             todo = []
-        rows = [{k: batch[k][i] for k in ("input", "rgb", "name")} for i in todo]
+        rows = [{k: batch[k][i] for k in ("input", "rgb", "name", "data")} for i in todo]
         photos = [_photo(r) for r in rows]
         try:
             results = estimate_photos(self.backend, photos) if photos else []
@@ -214,7 +215,8 @@ def geometry_row(row: dict[str, Any], job: Job) -> dict[str, Any]:
     if row["error"]:
         return result
     try:
-        photo = Photo(rgb=np.asarray(row["rgb"]), name=str(row["name"]), fov_deg=_none_if_nan(row["exif_fov"]))
+        photo = Photo(rgb=np.asarray(row["rgb"]), name=str(row["name"]), data=bytes(row["data"]) or None,
+                      fov_deg=_none_if_nan(row["exif_fov"]))
         depth = DepthResult(np.asarray(row["depth"], np.float32), cast(Any, str(row["kind"])),
                             fov_deg=_none_if_nan(row["model_fov"]))
         geometry = depth_to_geometry(photo, depth, job.options)
