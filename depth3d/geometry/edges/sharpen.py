@@ -74,7 +74,9 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
         return straddles(q, a, b, threshold)  # the samples differ, and the vertex is between them
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        for dj, di, jj, ii, sides, (flat, base, st) in across_lines(q, radius, threshold, screen, p, region):
+        # a ramp vertex takes its nearer side's prediction, one from a straight triple
+        lines = across_lines(q, radius, threshold, screen, p, region, exact="either")
+        for dj, di, jj, ii, sides, (flat, base, st) in lines:
             (left, right), exact, bends, _ = sides
             gap = np.abs(left - right)
             # the two sides' continuations must differ (on most screened vertices, a smooth
@@ -152,7 +154,8 @@ def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams
         return np.abs(q - np.float32(0.5) * (a + b)) > np.float32(p.crease_min) * q  # off the chord
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region):
+        # a kink needs both sides' predictions from straight triples
+        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region, exact="both"):
             qv = q[jj, ii]
             (left, right), (el, er), (bl, br), (sl, sr) = sides
             # off both continuations by crease_min (on a smooth surface they meet the vertex):
