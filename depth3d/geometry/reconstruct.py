@@ -301,9 +301,12 @@ def reconstruct(
     u_grid, v_grid = s_grid.astype(np.float32), (1.0 - t_grid).astype(np.float32)  # as grid_uv
 
     def uv_at(index):
-        return np.stack([u_grid[index % nx], v_grid[index // nx]], axis=1)
+        row, col = np.divmod(index, nx)
+        return np.stack([u_grid[col], v_grid[row]], axis=1)
 
-    mid_uv = uv_at(own) + mid_frac[:, None] * (uv_at(other) - uv_at(own))
+    own_uv = uv_at(own)
+    mid_uv = own_uv + mid_frac[:, None] * (uv_at(other) - own_uv)
+    del own_uv
     mid_z = np.float32(1.0) / mid_q
     mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid_edges import EDGE_KINDS, KEEP, SPLIT, TEAR, Cuts, along, edge_ends, edge_shape, relative, window_extreme
+from .grid_edges import EDGE_KINDS, KEEP, TEAR, Cuts, edge_ends, edge_shape, relative, window_extreme
 from .lines import straddles, window_ends
 from .params import EdgeParams, resolve
 from .tiles import Window, quiet_tiles, run_windows, tiling
@@ -66,17 +66,19 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
     """:func:`cut_edges` on the whole of ``q``."""
     ny, nx = q.shape
     padded = np.pad(q, 1, mode="edge")
+    holes = bool(np.isnan(q).any())
     cuts = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for kind in EDGE_KINDS:
             vb, v, u, ub = edge_ends(padded, kind, ny, nx, 1)
-            vb = np.where(np.isnan(vb), v, vb)  # a missing neighbour predicts by copying
-            ub = np.where(np.isnan(ub), u, ub)
+            if holes:
+                vb = np.where(np.isnan(vb), v, vb)  # a missing neighbour predicts by copying
+                ub = np.where(np.isnan(ub), u, ub)
             pred_u, pred_v = 2 * v - vb, 2 * u - ub
             # Both surfaces continued across the edge must miss the other end; and they must not
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(relative(u, pred_u), relative(v, pred_v)) > threshold
-            code = np.where(step, SPLIT, KEEP).astype(np.uint8)
+            code = step.astype(np.uint8)  # SPLIT where True, else KEEP
             tj, ti = np.nonzero(step)
             cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
             code[tj[cross], ti[cross]] = TEAR
@@ -99,6 +101,7 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             guessed = q < measured  # lowered by sharpening (NaN: False)
             near |= _unsharpened_ramps(q, measured, radius, threshold)
         zone = np.pad(near.astype(bool), 1, mode="edge")
+        padded_nan = None
         for kind, code in cuts.items():
             _, zv, zu, _ = edge_ends(zone, kind, ny, nx, 1)
             (oj, oi), (sj, si) = EDGE_KINDS[kind]
@@ -109,14 +112,23 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             # ... unless it lies on a plane (grazing ground, a wall seen edge-on), not a ramp
             # between two surfaces
             ej, ei = ej[steep], ei[steep]
-            plane = _on_plane(q, kind, ej, ei, radius, threshold, guessed, p)
+            if padded_nan is None:  # beyond the grid there is no plane: NaN
+                padded_nan = np.pad(q, _plane_reach(radius, guessed, p) + 1, constant_values=np.nan)
+            plane = _on_plane(padded_nan, kind, ej, ei, radius, threshold, guessed, p)
             code[ej[~plane], ei[~plane]] = TEAR
     return cuts
 
 
-def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: int,
+def _plane_reach(radius: int, guessed: np.ndarray | None, p: EdgeParams) -> int:
+    """How far beyond an edge's end :func:`_on_plane` looks, in grid steps (less one)."""
+    return p.zone_plane_reach * radius if guessed is not None else radius
+
+
+def _on_plane(padded: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: int,
               threshold: float, guessed: np.ndarray | None, p: EdgeParams) -> np.ndarray:
     """Whether the ``kind`` edges at (ej, ei) lie on a plane: (E,) bool.
+
+    padded: the disparity q, padded with NaN by :func:`_plane_reach` + 1.
 
     Disparity is linear along a plane, within zone_plane × threshold (relative).  An edge needs
     the plane to run a window beyond both ends, or zone_plane_reach windows beyond one of its
@@ -128,24 +140,32 @@ def _on_plane(q: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, radius: 
     """
     (oj, oi), (sj, si) = EDGE_KINDS[kind]
     tol = np.float32(p.zone_plane * threshold)
+    far = _plane_reach(radius, guessed, p)
+    # the samples along each edge's line, NaN beyond the grid: flat[base + k·step]
+    flat, width = padded.ravel(), padded.shape[1]
+    step = sj * width + si
+    base = (ej + oj + far + 1) * width + (ei + oi + far + 1)
 
-    def at(k: int) -> np.ndarray:  # disparity k steps along the edge's line from its first end (NaN off the grid)
-        return along(q, ej + oj + k * sj, ei + oi + k * si)
+    def at(k: int, which: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Disparity k steps along the edge's line from its first end (NaN off the grid)."""
+        return flat[base[which] + k * step]
 
     a, v, u, b = at(-radius), at(0), at(1), at(1 + radius)
     w = np.float32(radius / (2 * radius + 1))  # v and u on the line from a to b
     both = (np.abs(v - (a + (b - a) * w)) < tol * v) & (np.abs(u - (b + (a - b) * w)) < tol * u)
     if guessed is None:
         return both
-    far = p.zone_plane_reach * radius
+    # the rest only where it decides: edges not on a plane both ways, touching no guessed vertex
+    unsure = guessed[ej + oj, ei + oi] | guessed[ej + oj + sj, ei + oi + si]
+    ask = np.flatnonzero(~both & ~unsure)
     half = max(1, far // 2)
-    one = np.zeros(len(ej), bool)
+    one = np.zeros(len(ask), bool)
     for far_k, mid, end, nxt in ((-far, -half, 0, 1), (1 + far, 1 + half, 1, 0)):
-        f, m, e, n = at(far_k), at(mid), at(end), at(nxt)
+        f, m, e, n = at(far_k, ask), at(mid, ask), at(end, ask), at(nxt, ask)
         slope = (e - f) / np.float32(far)  # per grid step, towards the edge
         one |= (np.abs(m - (e - slope * np.float32(half))) < tol * m) & (np.abs(n - (e + slope)) < tol * n)
-    unsure = guessed[ej + oj, ei + oi] | guessed[ej + oj + sj, ei + oi + si]
-    return both | (one & ~unsure)
+    both[ask] = one
+    return both
 
 
 def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, threshold: float) -> np.ndarray:
