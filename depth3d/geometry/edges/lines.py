@@ -180,7 +180,23 @@ Screen = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 Region = tuple[slice, slice]  # rows and columns of a grid
 
 
-DENSE_SHARE = 0.125  # screened share of a region above which across_lines tests straightness on slices
+DENSE_SHARE = 0.125  # share of a region that straightness must cull for across_lines to test it on slices
+SAMPLE = 8  # across_lines estimates that share on every SAMPLE-th row and column
+
+
+def _culls(mask: np.ndarray, exact: str, flat: np.ndarray, lo: int, width: int, step: int, radius: int,
+           threshold: float, params: EdgeParams) -> bool:
+    """Whether side predictions from a straight triple (``exact``: on either / both sides)
+    would leave out more than DENSE_SHARE of the region whose screened vertices are ``mask``
+    (at flat indices lo + j·width + i), estimated on a sample: then :func:`straight_sides` costs
+    less than the side predictions it saves."""
+    sj, si = np.nonzero(mask[::SAMPLE, ::SAMPLE])
+    room = DENSE_SHARE * mask[::SAMPLE, ::SAMPLE].size
+    if len(sj) <= room:
+        return False
+    ex = side_predictions(flat, lo + SAMPLE * (sj * width + si), step, radius, threshold, params).exact
+    kept = np.count_nonzero(ex[0] & ex[1] if exact == "both" else ex[0] | ex[1])
+    return len(sj) - kept > room
 
 
 def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
@@ -209,11 +225,11 @@ def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
     with np.errstate(invalid="ignore", divide="ignore"):
         for dj, di, a, b in window_ends(pp, far, radius, q.shape):
             mask = screen(q[region], a[region], b[region])
-            if exact is not None and n > 0 and np.count_nonzero(mask) > DENSE_SHARE * mask.size:
-                behind, ahead = straight_sides(flat, lo, n, dj * width + di, radius, threshold, params)
-                either = np.logical_and if exact == "both" else np.logical_or
+            step = dj * width + di
+            if exact is not None and _culls(mask, exact, flat, lo, width, step, radius, threshold, params):
+                behind, ahead = straight_sides(flat, lo, n, step, radius, threshold, params)
                 found = np.zeros((j1 - j0) * width, bool)
-                either(behind, ahead, out=found[:n])
+                (np.logical_and if exact == "both" else np.logical_or)(behind, ahead, out=found[:n])
                 mask &= found.reshape(j1 - j0, width)[:, :i1 - i0]
             jj, ii = np.nonzero(mask)
             if len(jj) == 0:
@@ -221,7 +237,6 @@ def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
             jj += j0
             ii += i0
             base = (jj + far) * width + (ii + far)
-            step = dj * width + di
             yield LineCandidates(dj, di, jj, ii, side_predictions(flat, base, step, radius, threshold, params),
                                  Walk(flat, base, step))
 
