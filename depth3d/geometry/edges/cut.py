@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid_edges import EDGE_KINDS, KEEP, TEAR, Cuts, edge_ends, edge_shape, relative, window_extreme
+from .grid_edges import EDGE_KINDS, KEEP, TEAR, Cuts, edge_ends, edge_shape, nonzero_2d, relative, window_extreme
 from .lines import straddles, window_ends
 from .params import EdgeParams, resolve
 from .tiles import Window, quiet_tiles, run_windows, tiling
@@ -79,7 +79,7 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(relative(u, pred_u), relative(v, pred_v)) > threshold
             code = step.astype(np.uint8)  # SPLIT where True, else KEEP
-            tj, ti = np.nonzero(step)
+            tj, ti = nonzero_2d(step)
             cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
             code[tj[cross], ti[cross]] = TEAR
             cuts[kind] = code
@@ -105,7 +105,7 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
         for kind, code in cuts.items():
             _, zv, zu, _ = edge_ends(zone, kind, ny, nx, 1)
             (oj, oi), (sj, si) = EDGE_KINDS[kind]
-            ej, ei = np.nonzero((zv | zu) & (code == KEEP))
+            ej, ei = nonzero_2d((zv | zu) & (code == KEEP))
             lv, lu = np.log(q[ej + oj, ei + oi]), np.log(q[ej + oj + sj, ei + oi + si])
             length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
             steep = np.abs(lu - lv) > p.zone_slope * length

@@ -158,7 +158,7 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
                              np.zeros((0,), np.float32), np.zeros((0,), np.float32),
                              int(np.count_nonzero(first_ok)), int(np.count_nonzero(second_ok)))
     # the edges that are not KEEP (or are located), sparse: flat indices into each kind's array
-    marked = {kind: np.flatnonzero(c if not located else (c != KEEP) | located[kind].located)
+    marked = {kind: np.flatnonzero(c != KEEP if not located else (c != KEEP) | located[kind].located)
               for kind, c in cuts.items()}
     # cut: split at a midpoint (a SPLIT, or a located edge); tear: a TEAR; lost: a TEAR not located
     flags = {kind: _edge_flags(cuts[kind].reshape(-1)[at], None if not located else

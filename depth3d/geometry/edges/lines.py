@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .grid_edges import shifted
+from .grid_edges import nonzero_2d, shifted
 from .params import EdgeParams
 from .tiles import Window, WindowStats, run_windows, tiling
 
@@ -190,7 +190,7 @@ def _culls(mask: np.ndarray, exact: str, flat: np.ndarray, lo: int, width: int, 
     would leave out more than DENSE_SHARE of the region whose screened vertices are ``mask``
     (at flat indices lo + j·width + i), estimated on a sample: then :func:`straight_sides` costs
     less than the side predictions it saves."""
-    sj, si = np.nonzero(mask[::SAMPLE, ::SAMPLE])
+    sj, si = nonzero_2d(mask[::SAMPLE, ::SAMPLE])
     room = DENSE_SHARE * mask[::SAMPLE, ::SAMPLE].size
     if len(sj) <= room:
         return False
@@ -231,7 +231,7 @@ def across_lines(q: np.ndarray, radius: int, threshold: float, screen: Screen,
                 found = np.zeros((j1 - j0) * width, bool)
                 (np.logical_and if exact == "both" else np.logical_or)(behind, ahead, out=found[:n])
                 mask &= found.reshape(j1 - j0, width)[:, :i1 - i0]
-            jj, ii = np.nonzero(mask)
+            jj, ii = nonzero_2d(mask)
             if len(jj) == 0:
                 continue
             jj += j0
