@@ -66,17 +66,19 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
 def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool, p: EdgeParams,
                    region: Region) -> np.ndarray:
     """:func:`sharpen_steps` on ``q``, right in ``region`` (outside it, ``q``'s vertices are only read)."""
-    p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
     best_gap = np.zeros(q.shape, np.float32)
 
     def screen(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return straddles(q, a, b, threshold)  # the samples differ, and the vertex is between them
 
+    def settled(q: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return ~(np.abs(left - right) > threshold * np.maximum(left, right))  # the sides agree: no step
+
     with np.errstate(invalid="ignore", divide="ignore"):
         # a ramp vertex takes its nearer side's prediction, one from a straight triple
-        lines = across_lines(q, radius, threshold, screen, p, region, exact="either")
-        for dj, di, jj, ii, sides, (flat, base, st) in lines:
+        lines = across_lines(q, radius, threshold, screen, p, region, exact="either", settled=settled)
+        for _, _, jj, ii, sides, (flat, base, st) in lines:
             (left, right), exact, bends, _ = sides
             gap = np.abs(left - right)
             # the two sides' continuations must differ (on most screened vertices, a smooth
@@ -103,8 +105,8 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
             ramp[ask] = ~sharp & (off[ask] > np.float32(p.ramp_margin_blurred) * nearer[ask])
             ramp &= (left > 0) & (right > 0)
             ramp &= np.where(near_left, exact[0], exact[1])
-            back = qv - p1[jj + 1 - dj, ii + 1 - di]
-            ahead = p1[jj + 1 + dj, ii + 1 + di] - qv
+            back = qv - flat[base - st]  # the neighbours along the line (the border value beyond)
+            ahead = flat[base + st] - qv
             least = np.minimum(gap * np.float32(p.ramp_slope / (2 * radius)),
                                qv * np.float32(p.ramp_relative_slope))
             sloped = (back * ahead > 0) & (np.abs(back) > least) & (np.abs(ahead) > least)
@@ -153,9 +155,13 @@ def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams
     def screen(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.abs(q - np.float32(0.5) * (a + b)) > np.float32(p.crease_min) * q  # off the chord
 
+    def settled(q: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:  # on a continuation
+        return ~(np.fmin(np.abs(q - left), np.abs(q - right)) > np.float32(p.crease_min) * q)
+
     with np.errstate(invalid="ignore", divide="ignore"):
         # a kink needs both sides' predictions from straight triples
-        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region, exact="both"):
+        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region, exact="both",
+                                                   settled=settled):
             qv = q[jj, ii]
             (left, right), (el, er), (bl, br), (sl, sr) = sides
             # off both continuations by crease_min (on a smooth surface they meet the vertex):
