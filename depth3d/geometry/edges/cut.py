@@ -15,14 +15,15 @@ import numpy as np
 from .grid_edges import EDGE_KINDS, KEEP, TEAR, Cuts, edge_ends, edge_shape, nonzero_2d, relative, window_extreme
 from .lines import straddles, window_ends
 from .params import EdgeParams, resolve
-from .tiles import Window, quiet_tiles, run_windows, tiling
+from .tiles import TileCache, Window, quiet_tiles, run_windows, tiling
 
 __all__ = ["cut_edges", "edges_apart"]
 
 
 def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
               pitch: tuple[float, float] = (0.0, 0.0),
-              measured: np.ndarray | None = None, params: EdgeParams | None = None) -> Cuts:
+              measured: np.ndarray | None = None, params: EdgeParams | None = None,
+              tiles: TileCache | None = None) -> Cuts:
     """Which grid edges cross a discontinuity, and how to mend the triangles there.
 
     q:      (ny, nx) float32 disparity, NaN where there is no point.
@@ -32,6 +33,7 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     measured: (ny, nx) float32, ``q`` before sharpening (:mod:`depth3d.geometry.edges.sharpen`);
             ``None`` when not known (every vertex is then in doubt).
     params: the tuning constants (:class:`~depth3d.geometry.edges.params.EdgeParams`; None: the defaults).
+    tiles:  tile statistics shared with the stages before (:class:`~depth3d.geometry.edges.tiles.TileCache`).
     Returns ``{"h": (ny, nx−1), "v": (ny−1, nx), "d": (ny−1, nx−1)}`` uint8 arrays:
     ``KEEP`` (continuous), ``SPLIT`` (a step: split its triangles, each surface extended halfway)
     or ``TEAR`` (a step whose two surfaces, continued, cross within the edge — a crease too
@@ -44,7 +46,7 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     # and where the grid is within rho of a plane, nothing continued across an edge or a window
     # misses by 4·rho (:mod:`depth3d.geometry.edges.tiles`): far below the threshold, every edge is KEEP
     halo = 2 * radius + 4
-    t, quiet = tiling(q, halo, lambda stats: quiet_tiles(stats, 4.0, lambda lo, hi: 0.5 * threshold * lo))
+    t, quiet = tiling(q, halo, lambda stats: quiet_tiles(stats, 4.0, lambda lo, hi: 0.5 * threshold * lo), tiles)
     cuts = {kind: np.zeros(edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}  # KEEP
 
     def work(w: Window) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .grid_edges import nonzero_2d, shifted
 from .params import EdgeParams
-from .tiles import Window, WindowStats, run_windows, tiling
+from .tiles import TileCache, Window, WindowStats, run_windows, tiling
 
 __all__ = ["LINES", "LineCandidates", "Region", "SidePredictions", "Walk", "WindowEnds", "across_lines", "by_tiles",
            "Settled", "continuation_weight", "farthest_sides", "radii", "reach", "side_predictions", "straddles",
@@ -317,12 +317,13 @@ def continuation_weight(radius: int, params: EdgeParams) -> float:
 
 
 def by_tiles(local: Callable[[np.ndarray, Region], np.ndarray], q: np.ndarray, halo: int,
-             quiet: Callable[[WindowStats], np.ndarray]) -> np.ndarray:
+             quiet: Callable[[WindowStats], np.ndarray], cache: TileCache | None = None) -> np.ndarray:
     """``local(q, region)`` → float32 of q's shape, right in ``region`` and where it may differ
     from ``q``: computed on the tiles that are not ``quiet(stats)`` (:mod:`depth3d.geometry.edges.tiles`),
     ``q`` itself elsewhere.  Identical to ``local(q, everywhere)``, as its row j, column i depends
-    on ``q`` within ``halo`` of (j, i) only, and equals ``q`` on the quiet tiles."""
-    t, still = tiling(q, halo, quiet)
+    on ``q`` within ``halo`` of (j, i) only, and equals ``q`` on the quiet tiles.  cache: the
+    tile statistics shared with the stages before (:class:`~depth3d.geometry.edges.tiles.TileCache`)."""
+    t, still = tiling(q, halo, quiet, cache)
     out = np.array(q, np.float32, order="C")  # row-major whatever q's order (as the stages after expect)
 
     def work(w: Window) -> None:

@@ -16,13 +16,13 @@ import numpy as np
 
 from .lines import Region, across_lines, by_tiles, continuation_weight, reach, straddles
 from .params import EdgeParams, resolve
-from .tiles import WindowStats, quiet_tiles
+from .tiles import TileCache, WindowStats, quiet_tiles
 
 __all__ = ["restore_creases", "sharpen_steps"]
 
 
 def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool = False,
-                  params: EdgeParams | None = None) -> np.ndarray:
+                  params: EdgeParams | None = None, tiles: TileCache | None = None) -> np.ndarray:
     """Turn blurred steps of disparity back into clean ones.
 
     q:         (ny, nx) float32 disparity (1/depth), NaN where there is no point.
@@ -33,6 +33,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
                ``curving_away`` (relative, either way: beside a silhouette it is curving away)
                become NaN: see below.
     params:    the tuning constants (:class:`~depth3d.geometry.edges.params.EdgeParams`; None: the defaults).
+    tiles:     tile statistics shared with the stages after (:class:`~depth3d.geometry.edges.tiles.TileCache`).
     Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
 
     Along rows, columns and diagonals, each side of a vertex predicts it by continuing that
@@ -60,7 +61,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
         return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: margin * lo / (1 + margin))
 
     return by_tiles(lambda part, own: _sharpen_steps(part, radius, threshold, drop_curving, p, own), q,
-                    reach(radius) + 1, quiet)
+                    reach(radius) + 1, quiet, tiles)
 
 
 def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool, p: EdgeParams,
@@ -126,11 +127,12 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
     return out.astype(np.float32, copy=False)
 
 
-def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgeParams | None = None) -> np.ndarray:
+def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgeParams | None = None,
+                    tiles: TileCache | None = None) -> np.ndarray:
     """Sharpen creases that blur has rounded: where two surfaces meet at an angle.
 
-    q: (ny, nx) float32 disparity, NaN where there is no point; radius, threshold and params as
-    for :func:`sharpen_steps`.  Returns a new (ny, nx) float32 array.
+    q: (ny, nx) float32 disparity, NaN where there is no point; radius, threshold, params and
+    tiles as for :func:`sharpen_steps`.  Returns a new (ny, nx) float32 array.
 
     Disparity is linear on planes, so a crease is a kink: the surface is the larger (convex)
     or the smaller (concave) of the two planes continued.  Blur lifts a convex kink above both
@@ -144,7 +146,8 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgePa
     def quiet(stats: WindowStats) -> np.ndarray:  # a crease moves a vertex by more than crease_min
         return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: 0.5 * p.crease_min * lo)
 
-    return by_tiles(lambda part, own: _restore_creases(part, radius, threshold, p, own), q, reach(radius) + 1, quiet)
+    return by_tiles(lambda part, own: _restore_creases(part, radius, threshold, p, own), q, reach(radius) + 1, quiet,
+                    tiles)
 
 
 def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams, region: Region) -> np.ndarray:
