@@ -76,7 +76,9 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             if holes:
                 vb = np.where(np.isnan(vb), v, vb)  # a missing neighbour predicts by copying
                 ub = np.where(np.isnan(ub), u, ub)
-            pred_u, pred_v = 2 * v - vb, 2 * u - ub
+            pred_u, pred_v = v * 2, u * 2
+            pred_u -= vb
+            pred_v -= ub
             # Both surfaces continued across the edge must miss the other end; and they must not
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(relative(u, pred_u), relative(v, pred_v)) > threshold
@@ -180,11 +182,19 @@ def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, thresho
     them, grazing ground, lies on the chord).
     """
     ramp = np.zeros(q.shape, bool)
+    off = threshold * q
+    miss = np.empty(q.shape, np.float32)
     with np.errstate(invalid="ignore"):
         for _, _, a, b in window_ends(np.pad(q, radius, mode="edge"), radius, radius, q.shape):
-            chord = np.float32(0.5) * (a + b)
-            ramp |= straddles(q, a, b, threshold) & (np.abs(q - chord) > threshold * q)
-    return ramp & (q == measured)
+            np.add(a, b, out=miss)
+            miss *= np.float32(0.5)  # the chord
+            np.subtract(q, miss, out=miss)
+            np.abs(miss, out=miss)
+            between = straddles(q, a, b, threshold)
+            between &= miss > off
+            ramp |= between
+    ramp &= q == measured
+    return ramp
 
 
 def edges_apart(q: np.ndarray, threshold: float) -> Cuts:

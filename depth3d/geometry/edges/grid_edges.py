@@ -42,7 +42,10 @@ def nonzero_2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def relative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|a − b| / max(a, b): 0 for equal disparities, towards 1 for very different ones."""
-    return np.abs(a - b) / np.maximum(a, b)
+    out = np.subtract(a, b)
+    np.abs(out, out=out)
+    out /= np.maximum(a, b)
+    return out
 
 
 def edge_ends(p: np.ndarray, kind: str, ny: int, nx: int, pad: int) -> list[np.ndarray]:

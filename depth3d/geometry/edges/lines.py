@@ -214,7 +214,16 @@ def window_ends(pp: np.ndarray, pad: int, radius: int, shape: tuple[int, ...]) -
 def straddles(q: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
     """The vertex lies strictly between the samples ``a`` and ``b``, which differ by more than
     the threshold (relative): it may be on a ramp between two surfaces."""
-    return (np.abs(a - b) > threshold * np.maximum(a, b)) & ((q - a) * (q - b) < 0)
+    d = np.subtract(a, b)
+    np.abs(d, out=d)
+    m = np.maximum(a, b)
+    m *= np.float32(threshold)
+    out = d > m
+    np.subtract(q, a, out=d)
+    np.subtract(q, b, out=m)
+    d *= m
+    out &= d < 0
+    return out
 
 
 Screen = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
