@@ -109,26 +109,6 @@ def _edge_flags(code: np.ndarray, located: np.ndarray | None) -> tuple[np.ndarra
     return (code == SPLIT) | located, tear, tear & ~located
 
 
-def _cells_of(flat: np.ndarray, width: int, dj: int, di: int, rows: int, cols: int) -> np.ndarray:
-    """Flat indices (``cols`` wide) of the cells (j, i) whose edge (j + dj, i + di) is among
-    ``flat`` (flat indices into an edge array ``width`` wide), those within ``rows`` × ``cols``."""
-    j, i = np.divmod(flat, width)
-    j -= dj
-    i -= di
-    inside = (j >= 0) & (j < rows) & (i >= 0) & (i < cols)
-    return j[inside] * cols + i[inside]
-
-
-def _flags_at(code: np.ndarray, flat: np.ndarray, flags: tuple[np.ndarray, ...], j: np.ndarray,
-              i: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`_edge_flags` of the edges (j, i) of ``code``'s kind, of which those at the sorted
-    flat indices ``flat`` have ``flags`` and the rest none (KEEP)."""
-    at = j * code.shape[1] + i
-    rank = np.minimum(np.searchsorted(flat, at), max(len(flat) - 1, 0))
-    hit = flat[rank] == at if len(flat) else np.zeros(len(at), bool)
-    return tuple(hit & f[rank] if len(flat) else hit for f in flags)
-
-
 def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts] | None = None,
                 params: EdgeParams | None = None) -> Triangulation:
     """Faces of the vertex grid, with triangles across cut edges split where the step is.
@@ -157,13 +137,11 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
         return Triangulation(grid_faces(first_ok, second_ok), empty, empty,
                              np.zeros((0,), np.float32), np.zeros((0,), np.float32),
                              int(np.count_nonzero(first_ok)), int(np.count_nonzero(second_ok)))
-    # the edges that are not KEEP (or are located), sparse: flat indices into each kind's array
-    marked = {kind: np.flatnonzero(c != KEEP if not located else (c != KEEP) | located[kind].located)
-              for kind, c in cuts.items()}
-    # cut: split at a midpoint (a SPLIT, or a located edge); tear: a TEAR; lost: a TEAR not located
-    flags = {kind: _edge_flags(cuts[kind].reshape(-1)[at], None if not located else
-                               located[kind].located.reshape(-1)[at]) for kind, at in marked.items()}
-    cut_at = {kind: marked[kind][flags[kind][0]] for kind in cuts}  # flat indices of cut edges, sorted
+    # per kind: marked (not KEEP, or located) and cut (split at a midpoint: a SPLIT, or located)
+    placed = {kind: located[kind].located for kind in cuts} if located else None
+    marked = {kind: c != KEEP if placed is None else (c != KEEP) | placed[kind] for kind, c in cuts.items()}
+    cut_at = {kind: np.flatnonzero(c == SPLIT if placed is None else (c == SPLIT) | placed[kind])
+              for kind, c in cuts.items()}  # flat indices of the cut edges, sorted
     ids_h = _MidIds(cut_at["h"], cuts["h"].shape[1], ny * nx)
     ids_v = _MidIds(cut_at["v"], cuts["v"].shape[1], ids_h.next)
     ids_d = _MidIds(cut_at["d"], cuts["d"].shape[1], ids_v.next)
@@ -178,10 +156,15 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
         edges = ((("v", 0, 0), ("d", 0, 0), ("h", 0, 0)) if not second else
                  (("d", 0, 0), ("h", 1, 0), ("v", 0, 1)))
         # the cells with a marked edge, row-major
-        touched = np.unique(np.concatenate([_cells_of(marked[kind], cuts[kind].shape[1], dj, di, ny - 1, cells)
-                                            for kind, dj, di in edges]))
+        views = [marked[kind][dj:dj + ny - 1, di:di + cells] for kind, dj, di in edges]
+        touched = np.flatnonzero(views[0] | views[1] | views[2])
+        del views
         j, i = np.divmod(touched, cells)
-        per_edge = [_flags_at(cuts[kind], marked[kind], flags[kind], j + dj, i + di) for kind, dj, di in edges]
+        per_edge = []
+        for kind, dj, di in edges:
+            at = (j + dj) * cuts[kind].shape[1] + (i + di)  # flat index of that edge of each touched cell
+            per_edge.append(_edge_flags(cuts[kind].reshape(-1)[at],
+                                        None if placed is None else placed[kind].reshape(-1)[at]))
         k = [f[0] for f in per_edge]  # cut
         n = k[0].astype(np.int8) + k[1] + k[2]
         torn = per_edge[0][1] | per_edge[1][1] | per_edge[2][1]
