@@ -83,9 +83,14 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(relative(u, pred_u), relative(v, pred_v)) > threshold
             code = step.astype(np.uint8)  # SPLIT where True, else KEEP
-            tj, ti = nonzero_2d(step)
-            cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
-            code[tj[cross], ti[cross]] = TEAR
+            if 8 * np.count_nonzero(step) > step.size:  # many steps (a noisy map): on the whole grid
+                cross = (u - pred_u) * (pred_v - v) <= 0
+                cross &= step
+                code[cross] = TEAR
+            else:
+                tj, ti = nonzero_2d(step)
+                cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
+                code[tj[cross], ti[cross]] = TEAR
             cuts[kind] = code
         if not radius:
             return cuts
