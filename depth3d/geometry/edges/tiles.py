@@ -116,16 +116,20 @@ class TileCache:
         self._fits: tuple[np.ndarray, ...] = ()
         self._stats: dict[int, WindowStats] = {}
 
-    def planes(self, q: np.ndarray, t: int, pad: int, shape: tuple[int, int]) -> tuple[tuple[np.ndarray, ...], bool]:
-        """(:func:`_tile_planes` of ``q``, whether they are those of the grid before: unchanged)."""
+    def planes(self, q: np.ndarray, t: int, pad: int,
+               shape: tuple[int, int]) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+        """``(planes, redone)``: :func:`_tile_planes` of ``q``, and the rows of tiles fitted again
+        since the grid before (None: all of them, there was none of this layout)."""
         key = (t, pad, *shape, *q.shape)
         before = self._q
+        redo: np.ndarray | None
         if before is None or key != self._key:
             fits = tuple(np.empty(shape, np.float32) for _ in range(4))
             _fit_rows(q, t, pad, range(shape[0]), fits)
-            same = False
+            redo = None
+            self._stats = {}
         elif q is before:
-            fits, same = self._fits, True
+            fits, redo = self._fits, np.zeros(0, np.intp)
         else:
             changed = (q != before).any(axis=1)  # NaN counts as changed: fitted again, the same
             # rows of q each row of tiles reads (clipped at the border, as _fit_rows does)
@@ -135,11 +139,8 @@ class TileCache:
             redo = np.flatnonzero(upto[last + 1] > upto[first])
             fits = tuple(f.copy() for f in self._fits) if len(redo) else self._fits
             _fit_rows(q, t, pad, redo.tolist(), fits)
-            same = not len(redo)
-        if not same:
-            self._stats = {}
         self._q, self._key, self._fits = q, key, fits
-        return _planes(fits, t), same
+        return _planes(fits, t), redo
 
     def stats(self, ring: int) -> WindowStats | None:
         """Window statistics over ``ring`` tiles of the grid last given, if already computed."""
@@ -160,24 +161,46 @@ def window_stats(q: np.ndarray, halo: int, t: int, cache: TileCache | None = Non
     shape = (-(-ny // t), -(-nx // t))
     ring = -(-halo // t)
     planes_shape = (shape[0] + 2 * ring, shape[1] + 2 * ring)
+    known: WindowStats | None = None
     if cache is None:
         planes = _tile_planes(q, t, ring * t, planes_shape)
     else:
-        planes, same = cache.planes(q, t, ring * t, planes_shape)
-        known = cache.stats(ring) if same else None
-        if known is not None:
-            return known
+        planes, redone = cache.planes(q, t, ring * t, planes_shape)
+        known = cache.stats(ring) if redone is not None else None
+        if known is not None and redone is not None:
+            if not len(redone):
+                return known
+            # a centre tile's window reads the rows of tiles within the ring: only those are new
+            new = np.zeros(shape[0] + 1, bool)
+            for p in redone.tolist():
+                new[max(0, p - 2 * ring):min(shape[0], p + 1)] = True
+    if known is None:
+        stats = WindowStats(*_window_rows(planes, ring, t, 0, shape[0]))
+    else:
+        stats = WindowStats(*(v.copy() for v in known))
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], new])))  # runs of new rows: starts, ends
+        for y0, y1 in zip(edges[0::2].tolist(), edges[1::2].tolist()):
+            for field, value in zip(stats, _window_rows(planes, ring, t, y0, y1)):
+                field[y0:y1] = value
+    if cache is not None:
+        cache.keep(ring, stats)
+    return stats
+
+
+def _window_rows(planes: tuple[np.ndarray, ...], ring: int, t: int, y0: int, y1: int) -> tuple[np.ndarray, ...]:
+    """:class:`WindowStats` fields of rows y0 … y1 of tiles, from :func:`_tile_planes`' ``planes``
+    (padded by ``ring`` tiles): each tile's by the same float64 operations, whichever rows."""
     alpha, beta, gamma, rho, qmin, qmax = planes
     ty, tx = rho.shape  # shape + 2·ring: every tile of q is a centre, its window on whole tiles
     h = (t - 1) / 2  # the largest |x|, |y| of a tile's centred coordinates
-    cy, cx = slice(ring, ty - ring), slice(ring, tx - ring)
+    cy, cx = slice(ring + y0, ring + y1), slice(ring, tx - ring)
     ac, bc, gc = alpha[cy, cx], beta[cy, cx], gamma[cy, cx]
     r = np.zeros(ac.shape)
     lo, hi = np.full(ac.shape, np.inf), np.full(ac.shape, -np.inf)
     with np.errstate(invalid="ignore"):
         for dy in range(-ring, ring + 1):
             for dx in range(-ring, ring + 1):
-                ny_, nx_ = slice(ring + dy, ty - ring + dy), slice(ring + dx, tx - ring + dx)
+                ny_, nx_ = slice(ring + y0 + dy, ring + y1 + dy), slice(ring + dx, tx - ring + dx)
                 # the neighbour's plane less the centre's, over the neighbour (in its coordinates)
                 stray = (np.abs(alpha[ny_, nx_] - ac - bc * (dx * t) - gc * (dy * t))
                          + (np.abs(beta[ny_, nx_] - bc) + np.abs(gamma[ny_, nx_] - gc)) * h)
@@ -185,10 +208,7 @@ def window_stats(q: np.ndarray, halo: int, t: int, cache: TileCache | None = Non
                 lo = np.minimum(lo, qmin[ny_, nx_])
                 hi = np.maximum(hi, qmax[ny_, nx_])
     # float64 rounding of the above: far below the slack already counted
-    stats = WindowStats(r * (1 + 1e-9), lo, hi)
-    if cache is not None:
-        cache.keep(ring, stats)
-    return stats
+    return r * (1 + 1e-9), lo, hi
 
 
 def quiet_tiles(stats: WindowStats, s: float, tolerance: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
