@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..mesh import grid_faces
-from .grid_edges import EDGE_KINDS, KEEP, SPLIT, TEAR, Cuts
+from .grid_edges import EDGE_KINDS, KEEP, SPLIT, TEAR, Cuts, nonzero_2d
 from .locate import LocatedCuts, half_steps
 from .params import EdgeParams
 
@@ -155,16 +155,23 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
         # c→d h (j+1, i), d→b v (j, i+1)
         edges = ((("v", 0, 0), ("d", 0, 0), ("h", 0, 0)) if not second else
                  (("d", 0, 0), ("h", 1, 0), ("v", 0, 1)))
-        # the cells with a marked edge, row-major
+        # the cells with a marked edge: few (a sharp map) are worked on through their indices,
+        # many (a noisy map) on the whole grid, the same way
         views = [marked[kind][dj:dj + ny - 1, di:di + cells] for kind, dj, di in edges]
-        touched = np.flatnonzero(views[0] | views[1] | views[2])
-        del views
-        j, i = np.divmod(touched, cells)
+        touched = views[0] | views[1] | views[2]
+        dense = 4 * np.count_nonzero(touched) > touched.size
+        if not dense:
+            j, i = nonzero_2d(touched)
         per_edge = []
         for kind, dj, di in edges:
-            at = (j + dj) * cuts[kind].shape[1] + (i + di)  # flat index of that edge of each touched cell
-            per_edge.append(_edge_flags(cuts[kind].reshape(-1)[at],
-                                        None if placed is None else placed[kind].reshape(-1)[at]))
+            if dense:
+                at: tuple[slice, slice] | np.ndarray = (slice(dj, dj + ny - 1), slice(di, di + cells))
+                code, here = cuts[kind][at], None if placed is None else placed[kind][at]
+            else:
+                at = (j + dj) * cuts[kind].shape[1] + (i + di)  # flat index of that edge of each touched cell
+                code, here = cuts[kind].reshape(-1)[at], None if placed is None else placed[kind].reshape(-1)[at]
+            per_edge.append(_edge_flags(code, here))
+        del views, touched
         k = [f[0] for f in per_edge]  # cut
         n = k[0].astype(np.int8) + k[1] + k[2]
         torn = per_edge[0][1] | per_edge[1][1] | per_edge[2][1]
@@ -172,11 +179,15 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
             bad = torn
         else:
             bad = per_edge[0][2] | per_edge[1][2] | per_edge[2][2] | (torn & (n < 2))
-        good = ok[j, i] & ~bad
+        good = (ok if dense else ok[j, i]) & ~bad
         s = good & (n >= 2)  # split
-        ok[j, i] = good & (n < 2)  # now: the whole triangles
+        if dense:
+            np.logical_and(good, n < 2, out=ok)  # now: the whole triangles
+            j, i = nonzero_2d(s)
+        else:
+            ok[j, i] = good & (n < 2)
+            j, i = j[s], i[s]
         counts.append(int(np.count_nonzero(ok)))
-        j, i = j[s], i[s]
         a = (j * nx + i).astype(np.int32)
         b, c, d = a + np.int32(1), a + np.int32(nx), a + np.int32(nx + 1)
         # mids: h edge (j, i) is a–b ([0] on a, [1] on b), h (j+1, i) c–d; v (j, i) a–c,
