@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .grid_edges import EDGE_KINDS, KEEP, TEAR, Cuts, edge_ends, edge_shape, nonzero_2d, relative, window_extreme
-from .lines import straddles, window_ends
+from .lines import Region, straddles, window_ends
 from .params import EdgeParams, resolve
 from .tiles import TileCache, Window, quiet_tiles, run_windows, tiling
 
@@ -50,8 +50,9 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
     cuts = {kind: np.zeros(edge_shape(kind, ny, nx), np.uint8) for kind in EDGE_KINDS}  # KEEP
 
     def work(w: Window) -> None:
+        own = (slice(w.lo - w.a, w.hi - w.a), slice(w.left - w.c, w.right - w.c))
         part = _cut_edges(q[w.a:w.b, w.c:w.d], threshold, radius, pitch,
-                          None if measured is None else measured[w.a:w.b, w.c:w.d], p)
+                          None if measured is None else measured[w.a:w.b, w.c:w.d], p, own)
         for kind, code in part.items():
             # edge (j, i) goes with vertex (j, i): "h" edges stop a column, "v" a row short
             # of the grid's end, "d" both
@@ -64,15 +65,21 @@ def cut_edges(q: np.ndarray, threshold: float, radius: int = 0,
 
 
 def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float, float],
-               measured: np.ndarray | None, p: EdgeParams) -> Cuts:
-    """:func:`cut_edges` on the whole of ``q``."""
+               measured: np.ndarray | None, p: EdgeParams, own: Region = (slice(None), slice(None))) -> Cuts:
+    """:func:`cut_edges` on ``q``, right for the edges (j, i) with (j, i) in ``own`` (rows and
+    columns of ``q``; the rest is read: the steps near them, the planes they may lie on)."""
     ny, nx = q.shape
+    r0, r1 = own[0].indices(ny)[:2]
+    c0, c1 = own[1].indices(nx)[:2]
     padded = np.pad(q, 1, mode="edge")
     holes = bool(np.isnan(q).any())
+    # the steps that matter: own's edges, and those within the window around their ends
+    m = radius + 1 if radius else 0
+    block = (slice(max(0, r0 - m), min(ny, r1 + m)), slice(max(0, c0 - m), min(nx, c1 + m)))
     cuts = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for kind in EDGE_KINDS:
-            vb, v, u, ub = edge_ends(padded, kind, ny, nx, 1)
+            vb, v, u, ub = (x[block] for x in edge_ends(padded, kind, ny, nx, 1))
             if holes:
                 vb = np.where(np.isnan(vb), v, vb)  # a missing neighbour predicts by copying
                 ub = np.where(np.isnan(ub), u, ub)
@@ -82,15 +89,17 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
             # Both surfaces continued across the edge must miss the other end; and they must not
             # cross on the way (that is a crease: two surfaces meeting within the edge).
             step = np.fmin(relative(u, pred_u), relative(v, pred_v)) > threshold
-            code = step.astype(np.uint8)  # SPLIT where True, else KEEP
+            part = step.astype(np.uint8)  # SPLIT where True, else KEEP
             if 8 * np.count_nonzero(step) > step.size:  # many steps (a noisy map): on the whole grid
                 cross = (u - pred_u) * (pred_v - v) <= 0
                 cross &= step
-                code[cross] = TEAR
+                part[cross] = TEAR
             else:
                 tj, ti = nonzero_2d(step)
                 cross = (u[tj, ti] - pred_u[tj, ti]) * (pred_v[tj, ti] - v[tj, ti]) <= 0
-                code[tj[cross], ti[cross]] = TEAR
+                part[tj[cross], ti[cross]] = TEAR
+            code = np.zeros(edge_shape(kind, ny, nx), np.uint8)  # KEEP beyond the block
+            code[block] = part
             cuts[kind] = code
         if not radius:
             return cuts
@@ -108,13 +117,18 @@ def _cut_edges(q: np.ndarray, threshold: float, radius: int, pitch: tuple[float,
         guessed = None
         if measured is not None:
             guessed = q < measured  # lowered by sharpening (NaN: False)
-            near |= _unsharpened_ramps(q, measured, radius, threshold)
+            # the ends of the edges in own: a ramp there puts them in the zone
+            ends = (slice(r0, min(ny, r1 + 1)), slice(c0, min(nx, c1 + 1)))
+            near[ends] |= _unsharpened_ramps(q, measured, radius, threshold, ends)
         zone = np.pad(near.astype(bool), 1, mode="edge")
         padded_nan = None
         for kind, code in cuts.items():
             _, zv, zu, _ = edge_ends(zone, kind, ny, nx, 1)
             (oj, oi), (sj, si) = EDGE_KINDS[kind]
-            ej, ei = nonzero_2d((zv | zu) & (code == KEEP))
+            mine = (slice(r0, r1), slice(c0, c1))  # the edges in own
+            ej, ei = nonzero_2d((zv[mine] | zu[mine]) & (code[mine] == KEEP))
+            ej += r0
+            ei += c0
             lv, lu = np.log(q[ej + oj, ei + oi]), np.log(q[ej + oj + sj, ei + oi + si])
             length = {"h": pitch[0], "v": pitch[1], "d": float(np.hypot(*pitch))}[kind]
             steep = np.abs(lu - lv) > p.zone_slope * length
@@ -177,8 +191,9 @@ def _on_plane(padded: np.ndarray, kind: str, ej: np.ndarray, ei: np.ndarray, rad
     return both
 
 
-def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, threshold: float) -> np.ndarray:
-    """(ny, nx) bool: vertices on a ramp that sharpening left alone.
+def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, threshold: float,
+                       region: Region = (slice(None), slice(None))) -> np.ndarray:
+    """bool of ``q[region]``'s shape: vertices on a ramp that sharpening left alone.
 
     A ramp as wide as the window, straight in disparity (a model's output upsampled
     bilinearly), predicts its own vertices and is not moved; nor is any of its edges a step.
@@ -186,11 +201,14 @@ def _unsharpened_ramps(q: np.ndarray, measured: np.ndarray, radius: int, thresho
     more than the threshold, and off their chord by more than the threshold (a plane between
     them, grazing ground, lies on the chord).
     """
+    ends = window_ends(np.pad(q, radius, mode="edge"), radius, radius, q.shape)
+    q, measured = q[region], measured[region]
     ramp = np.zeros(q.shape, bool)
     off = threshold * q
     miss = np.empty(q.shape, np.float32)
     with np.errstate(invalid="ignore"):
-        for _, _, a, b in window_ends(np.pad(q, radius, mode="edge"), radius, radius, q.shape):
+        for _, _, a, b in ends:
+            a, b = a[region], b[region]
             np.add(a, b, out=miss)
             miss *= np.float32(0.5)  # the chord
             np.subtract(q, miss, out=miss)
