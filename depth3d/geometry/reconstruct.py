@@ -31,6 +31,7 @@ from .edges import (
     sharpen_steps,
     triangulate,
 )
+from .edges.tiles import TileCache
 from .grid import grid_positions, grid_shape, grid_step, grid_uv, resample
 from .mesh import compact, kept_grid_index
 from .projection import perspective_at, perspective_points, relief_at, relief_points
@@ -150,7 +151,8 @@ GEOMETRIES = tuple(c.value for c in field_of(Options, "geometry").spec.choices)
 PROJECTIONS = tuple(c.value for c in field_of(Options, "projection").spec.choices)
 
 
-def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int):
+def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, ny: int,
+                   tiles: TileCache | None = None):
     """Disparity (1/depth; relief: 1/(1 + height)) on the edge grid, NaN where there is no point,
     with blurred steps and creases sharpened (:mod:`depth3d.geometry.edges`).
 
@@ -186,11 +188,11 @@ def grid_disparity(raw_depth: np.ndarray, kind: str, options: Options, nx: int, 
             q = np.where(z > 0, np.float32(1.0) / z, np.float32(np.nan)).astype(np.float32)
     if threshold <= 0:
         return q, None, k
-    return _sharpen(q, threshold, drop_curving=k == 1), q, k
+    return _sharpen(q, threshold, drop_curving=k == 1, tiles=tiles), q, k
 
 
-def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
-              pitch: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict[str, LocatedCuts] | None]:
+def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float, pitch: tuple[float, float],
+              tiles: TileCache | None = None) -> tuple[dict[str, np.ndarray], dict[str, LocatedCuts] | None]:
     """:func:`~depth3d.geometry.edges.cut_edges` of the vertex grid, every k-th vertex of the edge grid
     ``q`` (sharpened; ``measured`` before), whose spacing is ``pitch`` (x, y) in tan-angle units.
 
@@ -203,7 +205,7 @@ def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
     (:func:`~depth3d.geometry.edges.locate_cuts`; ``None`` for k = 1).
     """
     radius = edge_window_radius(q.shape[1], q.shape[0])
-    cuts = cut_edges(q, threshold, radius, (pitch[0] / k, pitch[1] / k), measured)
+    cuts = cut_edges(q, threshold, radius, (pitch[0] / k, pitch[1] / k), measured, tiles=tiles)
     if k == 1:
         return cuts, None
     coarse = np.ascontiguousarray(q[::k, ::k])
@@ -216,10 +218,12 @@ def grid_cuts(q: np.ndarray, measured: np.ndarray, k: int, threshold: float,
     return merged, locate_cuts(q, cuts, k, merged)
 
 
-def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool) -> np.ndarray:
-    """Blurred steps, then blurred creases of a (ny, nx) disparity grid made sharp again."""
+def _sharpen(q: np.ndarray, threshold: float, drop_curving: bool, tiles: TileCache | None = None) -> np.ndarray:
+    """Blurred steps, then blurred creases of a (ny, nx) disparity grid made sharp again (tiles:
+    the stages' shared tile statistics, :class:`~depth3d.geometry.edges.tiles.TileCache`)."""
     radius = edge_window_radius(q.shape[1], q.shape[0])
-    return restore_creases(sharpen_steps(q, radius, threshold, drop_curving), radius, threshold)
+    return restore_creases(sharpen_steps(q, radius, threshold, drop_curving, tiles=tiles), radius, threshold,
+                           tiles=tiles)
 
 
 def reconstruct(
@@ -243,7 +247,8 @@ def reconstruct(
     span = (raw_depth.shape[1], raw_depth.shape[0])
     nx, ny = grid_shape(*span, options.resolution)
 
-    edge_q, measured, k = grid_disparity(raw_depth, kind, options, nx, ny)
+    tiles = TileCache()  # the edge rule's stages share their tile statistics
+    edge_q, measured, k = grid_disparity(raw_depth, kind, options, nx, ny, tiles)
     q = edge_q if k == 1 else np.ascontiguousarray(edge_q[::k, ::k])
     if not np.isfinite(q).any():
         raise InputError("no point in front of the camera: every depth is <= 0 after scale/shift "
@@ -271,7 +276,8 @@ def reconstruct(
     else:
         pitch = (step[0], step[1] / camera.aspect)
     threshold = options.edge_threshold
-    cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch) if threshold > 0 else (None, None)
+    cuts, located = grid_cuts(edge_q, measured, k, threshold, pitch, tiles) if threshold > 0 else (None, None)
+    del tiles
     tri = triangulate(q, cuts, located)
     faces, own, other, mid_q, mid_frac = tri.faces, tri.mid_own, tri.mid_other, tri.mid_q, tri.mid_t
     blocks = (tri.first, tri.second)  # how many faces, at the start, are the grid's own triangles
@@ -301,9 +307,12 @@ def reconstruct(
     u_grid, v_grid = s_grid.astype(np.float32), (1.0 - t_grid).astype(np.float32)  # as grid_uv
 
     def uv_at(index):
-        return np.stack([u_grid[index % nx], v_grid[index // nx]], axis=1)
+        row, col = np.divmod(index, nx)
+        return np.stack([u_grid[col], v_grid[row]], axis=1)
 
-    mid_uv = uv_at(own) + mid_frac[:, None] * (uv_at(other) - uv_at(own))
+    own_uv = uv_at(own)
+    mid_uv = own_uv + mid_frac[:, None] * (uv_at(other) - own_uv)
+    del own_uv
     mid_z = np.float32(1.0) / mid_q
     mid_s, mid_t = mid_uv[:, 0], np.float32(1.0) - mid_uv[:, 1]
     if options.projection == "perspective":

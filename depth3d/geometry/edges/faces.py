@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..mesh import grid_faces
-from .grid_edges import EDGE_KINDS, SPLIT, TEAR, Cuts
+from .grid_edges import EDGE_KINDS, KEEP, SPLIT, TEAR, Cuts, nonzero_2d
 from .locate import LocatedCuts, half_steps
 from .params import EdgeParams
 
@@ -49,12 +49,13 @@ class Triangulation(NamedTuple):
 
 
 class _MidIds:
-    """Ids of the two midpoint vertices of every cut edge of one kind, numbered from ``base`` in
-    row-major order of the edges (two each): ``at(j, i, which)`` for cut edges at (j, i)."""
+    """Ids of the two midpoint vertices of every cut edge of one kind (at the sorted flat
+    indices ``flat`` of its array, ``width`` wide), numbered from ``base`` in row-major order of
+    the edges (two each): ``at(j, i, which)`` for cut edges at (j, i)."""
 
-    def __init__(self, cut: np.ndarray, base: int) -> None:
-        self.flat = np.flatnonzero(cut)
-        self.width = cut.shape[1]
+    def __init__(self, flat: np.ndarray, width: int, base: int) -> None:
+        self.flat = flat
+        self.width = width
         self.base = base
         self.next = base + 2 * len(self.flat)
 
@@ -99,11 +100,13 @@ def _split(corners: tuple[np.ndarray, ...], cut: tuple[np.ndarray, ...],
     return faces
 
 
-def _triangle_edges(e: dict[str, np.ndarray]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """Per-edge arrays → the edges of each grid cell's two triangles, (ny−1, nx−1) each:
-    ``((ab, ac, bc), (bc, cd, bd))`` for the cell a = (j, i), b = (j, i+1), c = (j+1, i),
-    d = (j+1, i+1), whose first triangle is (a, c, b) and second (b, c, d)."""
-    return ((e["h"][:-1], e["v"][:, :-1], e["d"]), (e["d"], e["h"][1:], e["v"][:, 1:]))
+def _edge_flags(code: np.ndarray, located: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(cut, tear, lost)`` bool of edges with ``code`` (and ``located``, or None): split at a
+    midpoint (a SPLIT or a located edge), a TEAR, and a TEAR whose place is not known."""
+    tear = code == TEAR
+    if located is None:
+        return code == SPLIT, tear, tear
+    return (code == SPLIT) | located, tear, tear & ~located
 
 
 def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts] | None = None,
@@ -120,79 +123,103 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
     Returns a :class:`Triangulation`.
     """
     ny, nx = q.shape
-    valid = ~np.isnan(q)
-    first_ok = valid[:-1, :-1] & valid[1:, :-1] & valid[:-1, 1:]
-    second_ok = valid[:-1, 1:] & valid[1:, :-1] & valid[1:, 1:]
+    missing = np.isnan(q)
+    if missing.any():
+        valid = ~missing
+        first_ok = valid[:-1, :-1] & valid[1:, :-1] & valid[:-1, 1:]
+        second_ok = valid[:-1, 1:] & valid[1:, :-1] & valid[1:, 1:]
+        del valid
+    else:
+        first_ok, second_ok = np.ones((2, ny - 1, nx - 1), bool)
+    del missing
     if cuts is None:
         empty = np.zeros((0,), np.int32)
         return Triangulation(grid_faces(first_ok, second_ok), empty, empty,
                              np.zeros((0,), np.float32), np.zeros((0,), np.float32),
                              int(np.count_nonzero(first_ok)), int(np.count_nonzero(second_ok)))
-    tear = {kind: c == TEAR for kind, c in cuts.items()}
-    if located:
-        cut = {kind: (c == SPLIT) | located[kind].located for kind, c in cuts.items()}
-        unplaced = _triangle_edges({kind: tear[kind] & ~located[kind].located for kind in cuts})
-    else:  # every TEAR is unplaced
-        cut = {kind: c == SPLIT for kind, c in cuts.items()}
-        unplaced = None
-    ch, cv, cd = cut["h"], cut["v"], cut["d"]
-    (ab, ac, bc), (_, cdd, bd) = _triangle_edges(cut)
-    # a step crosses a triangle through two of its edges; one cut edge alone (the step passes
-    # a corner, or a coarse cell's neighbour saw it) leaves the triangle whole — or drops it,
-    # when that edge is a TEAR; so does a TEAR whose place is not known
-    first_n = ab.astype(np.int8) + ac + bc
-    second_n = bc.astype(np.int8) + cdd + bd
-    tears = _triangle_edges(tear)
-    for side, (ok, n) in enumerate(((first_ok, first_n), (second_ok, second_n))):
-        t = tears[side]
-        if unplaced is None:
-            ok &= ~(t[0] | t[1] | t[2])
-        else:
-            lost = unplaced[side]
-            ok &= ~(lost[0] | lost[1] | lost[2] | ((t[0] | t[1] | t[2]) & (n < 2)))
-    first_cut = first_n >= 2
-    second_cut = second_n >= 2
-
-    ids_h = _MidIds(ch, ny * nx)
-    ids_v = _MidIds(cv, ids_h.next)
-    ids_d = _MidIds(cd, ids_v.next)
+    # per kind: marked (not KEEP, or located) and cut (split at a midpoint: a SPLIT, or located)
+    placed = {kind: located[kind].located for kind in cuts} if located else None
+    marked = {kind: c != KEEP if placed is None else (c != KEEP) | placed[kind] for kind, c in cuts.items()}
+    cut_at = {kind: np.flatnonzero(c == SPLIT if placed is None else (c == SPLIT) | placed[kind])
+              for kind, c in cuts.items()}  # flat indices of the cut edges, sorted
+    ids_h = _MidIds(cut_at["h"], cuts["h"].shape[1], ny * nx)
+    ids_v = _MidIds(cut_at["v"], cuts["v"].shape[1], ids_h.next)
+    ids_d = _MidIds(cut_at["d"], cuts["d"].shape[1], ids_v.next)
     base = ids_d.next
     split: list[np.ndarray] = []
-    for second, s in enumerate((first_ok & first_cut, second_ok & second_cut)):
-        j, i = np.nonzero(s)
+    counts = []
+    cells = nx - 1
+    for second, ok in enumerate((first_ok, second_ok)):
+        # the triangle's edges as (kind, row offset, column offset) from its cell (j, i): the first
+        # (a, c, b) has a→c v (j, i), c→b d (j, i), b→a h (j, i); the second (b, c, d) b→c d (j, i),
+        # c→d h (j+1, i), d→b v (j, i+1)
+        edges = ((("v", 0, 0), ("d", 0, 0), ("h", 0, 0)) if not second else
+                 (("d", 0, 0), ("h", 1, 0), ("v", 0, 1)))
+        # the cells with a marked edge: few (a sharp map) are worked on through their indices,
+        # many (a noisy map) on the whole grid, the same way
+        views = [marked[kind][dj:dj + ny - 1, di:di + cells] for kind, dj, di in edges]
+        touched = views[0] | views[1] | views[2]
+        dense = 4 * np.count_nonzero(touched) > touched.size
+        if not dense:
+            j, i = nonzero_2d(touched)
+        per_edge = []
+        for kind, dj, di in edges:
+            if dense:
+                at: tuple[slice, slice] | np.ndarray = (slice(dj, dj + ny - 1), slice(di, di + cells))
+                code, here = cuts[kind][at], None if placed is None else placed[kind][at]
+            else:
+                at = (j + dj) * cuts[kind].shape[1] + (i + di)  # flat index of that edge of each touched cell
+                code, here = cuts[kind].reshape(-1)[at], None if placed is None else placed[kind].reshape(-1)[at]
+            per_edge.append(_edge_flags(code, here))
+        del views, touched
+        k = [f[0] for f in per_edge]  # cut
+        n = k[0].astype(np.int8) + k[1] + k[2]
+        torn = per_edge[0][1] | per_edge[1][1] | per_edge[2][1]
+        if not located:  # every TEAR is unplaced
+            bad = torn
+        else:
+            bad = per_edge[0][2] | per_edge[1][2] | per_edge[2][2] | (torn & (n < 2))
+        good = (ok if dense else ok[j, i]) & ~bad
+        s = good & (n >= 2)  # split
+        if dense:
+            np.logical_and(good, n < 2, out=ok)  # now: the whole triangles
+            j, i = nonzero_2d(s)
+        else:
+            ok[j, i] = good & (n < 2)
+            j, i = j[s], i[s]
+        counts.append(int(np.count_nonzero(ok)))
         a = (j * nx + i).astype(np.int32)
         b, c, d = a + np.int32(1), a + np.int32(nx), a + np.int32(nx + 1)
         # mids: h edge (j, i) is a–b ([0] on a, [1] on b), h (j+1, i) c–d; v (j, i) a–c,
         # v (j, i+1) b–d; d (j, i) b–c ([0] on b, [1] on c)
         if not second:  # first triangle (a, c, b): edges a→c, c→b, b→a
             split += _split(
-                (a, c, b), (ac[s], bc[s], ab[s]),
+                (a, c, b), (k[0][s], k[1][s], k[2][s]),
                 ((ids_v.at(j, i, 0), ids_v.at(j, i, 1)), (ids_d.at(j, i, 1), ids_d.at(j, i, 0)),
                  (ids_h.at(j, i, 1), ids_h.at(j, i, 0))),
             )
         else:  # second triangle (b, c, d): edges b→c, c→d, d→b
             split += _split(
-                (b, c, d), (bc[s], cdd[s], bd[s]),
+                (b, c, d), (k[0][s], k[1][s], k[2][s]),
                 ((ids_d.at(j, i, 0), ids_d.at(j, i, 1)), (ids_h.at(j + 1, i, 0), ids_h.at(j + 1, i, 1)),
                  (ids_v.at(j, i + 1, 1), ids_v.at(j, i + 1, 0))),
             )
-    first_whole, second_whole = first_ok & ~first_cut, second_ok & ~second_cut
-    n_first, n_second = int(np.count_nonzero(first_whole)), int(np.count_nonzero(second_whole))
-    faces = grid_faces(first_whole, second_whole, *split)
-    del first_whole, second_whole
+    n_first, n_second = counts
+    faces = grid_faces(first_ok, second_ok, *split)
+    del first_ok, second_ok
 
     # split vertices, in id order: per edge kind, per cut edge, (first end, second end)
     parts: tuple[list[np.ndarray], ...] = ([], [], [], [])
     own_, other_, mq_, mt_ = parts
-    for kind, sel in (("h", ch), ("v", cv), ("d", cd)):
+    for kind in ("h", "v", "d"):
         (oj, oi), (sj, si) = EDGE_KINDS[kind]
-        ej, ei = np.nonzero(sel)
+        ej, ei = np.divmod(cut_at[kind], cuts[kind].shape[1])
         gv = ((ej + oj) * nx + (ei + oi)).astype(np.int32)
         gu = ((ej + oj + sj) * nx + (ei + oi + si)).astype(np.int32)
         qv, qu = half_steps(q, cuts, kind, ej, ei, params)
         tv, tu = np.full(len(qv), 0.5, np.float32), np.full(len(qv), 0.5, np.float32)
         if located:
-            here, t_v, q_v, t_u, q_u = (x[sel] for x in located[kind])
+            here, t_v, q_v, t_u, q_u = (x.reshape(-1)[cut_at[kind]] for x in located[kind])
             qv, qu = np.where(here, q_v, qv), np.where(here, q_u, qu)
             tv, tu = np.where(here, t_v, tv), np.where(here, np.float32(1.0) - t_u, tu)
         own_.append(np.stack([gv, gu], axis=1).ravel())

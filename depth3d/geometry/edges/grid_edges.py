@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["EDGE_KINDS", "KEEP", "SPLIT", "TEAR", "Cuts", "along", "edge_ends", "edge_shape", "relative",
-           "shifted", "window_extreme"]
+__all__ = ["EDGE_KINDS", "KEEP", "SPLIT", "TEAR", "Cuts", "along", "edge_ends", "edge_shape", "nonzero_2d",
+           "relative", "shifted", "window_extreme"]
 
 KEEP, SPLIT, TEAR = 0, 1, 2  # edge codes of cut_edges
 
@@ -34,9 +34,18 @@ def shifted(p: np.ndarray, pad: int, dj: int, di: int, shape: tuple[int, ...]) -
     return p[pad + dj: pad + dj + ny, pad + di: pad + di + nx]
 
 
+def nonzero_2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-d bool array (rows, columns; row-major), through the flat indices:
+    several times faster where few are set."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def relative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|a − b| / max(a, b): 0 for equal disparities, towards 1 for very different ones."""
-    return np.abs(a - b) / np.maximum(a, b)
+    out = np.subtract(a, b)
+    np.abs(out, out=out)
+    out /= np.maximum(a, b)
+    return out
 
 
 def edge_ends(p: np.ndarray, kind: str, ny: int, nx: int, pad: int) -> list[np.ndarray]:

@@ -16,13 +16,13 @@ import numpy as np
 
 from .lines import Region, across_lines, by_tiles, continuation_weight, reach, straddles
 from .params import EdgeParams, resolve
-from .tiles import WindowStats, quiet_tiles
+from .tiles import TileCache, WindowStats, quiet_tiles
 
 __all__ = ["restore_creases", "sharpen_steps"]
 
 
 def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool = False,
-                  params: EdgeParams | None = None) -> np.ndarray:
+                  params: EdgeParams | None = None, tiles: TileCache | None = None) -> np.ndarray:
     """Turn blurred steps of disparity back into clean ones.
 
     q:         (ny, nx) float32 disparity (1/depth), NaN where there is no point.
@@ -33,6 +33,7 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
                ``curving_away`` (relative, either way: beside a silhouette it is curving away)
                become NaN: see below.
     params:    the tuning constants (:class:`~depth3d.geometry.edges.params.EdgeParams`; None: the defaults).
+    tiles:     tile statistics shared with the stages after (:class:`~depth3d.geometry.edges.tiles.TileCache`).
     Returns a new (ny, nx) float32 array; vertices off ramps keep their value.
 
     Along rows, columns and diagonals, each side of a vertex predicts it by continuing that
@@ -60,21 +61,25 @@ def sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bo
         return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: margin * lo / (1 + margin))
 
     return by_tiles(lambda part, own: _sharpen_steps(part, radius, threshold, drop_curving, p, own), q,
-                    reach(radius) + 1, quiet)
+                    reach(radius) + 1, quiet, tiles)
 
 
 def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: bool, p: EdgeParams,
                    region: Region) -> np.ndarray:
     """:func:`sharpen_steps` on ``q``, right in ``region`` (outside it, ``q``'s vertices are only read)."""
-    p1 = np.pad(q, 1, mode="edge")
     out = q.copy()
     best_gap = np.zeros(q.shape, np.float32)
 
     def screen(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return straddles(q, a, b, threshold)  # the samples differ, and the vertex is between them
 
+    def settled(q: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return ~(np.abs(left - right) > threshold * np.maximum(left, right))  # the sides agree: no step
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        for dj, di, jj, ii, sides, (flat, base, st) in across_lines(q, radius, threshold, screen, p, region):
+        # a ramp vertex takes its nearer side's prediction, one from a straight triple
+        lines = across_lines(q, radius, threshold, screen, p, region, exact="either", settled=settled)
+        for _, _, jj, ii, sides, (flat, base, st) in lines:
             (left, right), exact, bends, _ = sides
             gap = np.abs(left - right)
             # the two sides' continuations must differ (on most screened vertices, a smooth
@@ -101,8 +106,8 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
             ramp[ask] = ~sharp & (off[ask] > np.float32(p.ramp_margin_blurred) * nearer[ask])
             ramp &= (left > 0) & (right > 0)
             ramp &= np.where(near_left, exact[0], exact[1])
-            back = qv - p1[jj + 1 - dj, ii + 1 - di]
-            ahead = p1[jj + 1 + dj, ii + 1 + di] - qv
+            back = qv - flat[base - st]  # the neighbours along the line (the border value beyond)
+            ahead = flat[base + st] - qv
             least = np.minimum(gap * np.float32(p.ramp_slope / (2 * radius)),
                                qv * np.float32(p.ramp_relative_slope))
             sloped = (back * ahead > 0) & (np.abs(back) > least) & (np.abs(ahead) > least)
@@ -122,11 +127,12 @@ def _sharpen_steps(q: np.ndarray, radius: int, threshold: float, drop_curving: b
     return out.astype(np.float32, copy=False)
 
 
-def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgeParams | None = None) -> np.ndarray:
+def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgeParams | None = None,
+                    tiles: TileCache | None = None) -> np.ndarray:
     """Sharpen creases that blur has rounded: where two surfaces meet at an angle.
 
-    q: (ny, nx) float32 disparity, NaN where there is no point; radius, threshold and params as
-    for :func:`sharpen_steps`.  Returns a new (ny, nx) float32 array.
+    q: (ny, nx) float32 disparity, NaN where there is no point; radius, threshold, params and
+    tiles as for :func:`sharpen_steps`.  Returns a new (ny, nx) float32 array.
 
     Disparity is linear on planes, so a crease is a kink: the surface is the larger (convex)
     or the smaller (concave) of the two planes continued.  Blur lifts a convex kink above both
@@ -140,7 +146,8 @@ def restore_creases(q: np.ndarray, radius: int, threshold: float, params: EdgePa
     def quiet(stats: WindowStats) -> np.ndarray:  # a crease moves a vertex by more than crease_min
         return quiet_tiles(stats, continuation_weight(radius, p), lambda lo, hi: 0.5 * p.crease_min * lo)
 
-    return by_tiles(lambda part, own: _restore_creases(part, radius, threshold, p, own), q, reach(radius) + 1, quiet)
+    return by_tiles(lambda part, own: _restore_creases(part, radius, threshold, p, own), q, reach(radius) + 1, quiet,
+                    tiles)
 
 
 def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams, region: Region) -> np.ndarray:
@@ -151,8 +158,13 @@ def _restore_creases(q: np.ndarray, radius: int, threshold: float, p: EdgeParams
     def screen(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.abs(q - np.float32(0.5) * (a + b)) > np.float32(p.crease_min) * q  # off the chord
 
+    def settled(q: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:  # on a continuation
+        return ~(np.fmin(np.abs(q - left), np.abs(q - right)) > np.float32(p.crease_min) * q)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region):
+        # a kink needs both sides' predictions from straight triples
+        for _, _, jj, ii, sides, _ in across_lines(q, radius, threshold, screen, p, region, exact="both",
+                                                   settled=settled):
             qv = q[jj, ii]
             (left, right), (el, er), (bl, br), (sl, sr) = sides
             # off both continuations by crease_min (on a smooth surface they meet the vertex):
