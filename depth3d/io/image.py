@@ -25,7 +25,7 @@ from ..errors import InputError, quote_path
 from ..geometry.camera import exif_orientation, fov_from_exif
 from .depth_io import EXR_MAGIC, exr_size, read_exr
 from .image_header import JPEG_CUT, ImageHeader, looks_complete, read_header
-from .jpeg_scan import scan_complete
+from .jpeg_scan import ScanCheck
 
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp", ".exr"}
@@ -224,8 +224,14 @@ def _decode_pillow(data: bytes, where: str, max_pixels: int | None):
     try:
         with _truncated_images_refused(), Image.open(io.BytesIO(data)) as im:
             check_size(im.width, im.height, where, max_pixels)
-            im.load()  # the full decode happens here: a truncated file raises now
-            if im.format in ("JPEG", "MPO") and not scan_complete(data, im):
+            scans = ScanCheck(data) if im.format in ("JPEG", "MPO") else None  # decodes beside
+            try:
+                im.load()  # the full decode happens here: a truncated file raises now
+            except BaseException:
+                if scans is not None:
+                    scans.wait()
+                raise
+            if scans is not None and not scans.complete(im):
                 raise InputError(f"{where}: {JPEG_CUT}")  # cut, end marker kept: libjpeg padded it
             exif = _exif(im)
             rgb = _pil_to_rgb8(im)
