@@ -192,20 +192,34 @@ def _glb_images(path: Path) -> list:
     return [Image.open(io.BytesIO(data)).convert("RGB") for data in _glb_image_bytes(path)]
 
 
-def test_the_photos_metadata_stays_out_of_the_glb_and_the_blend(tmp_path, main):
-    """A phone's JPEG (EXIF with a GPS position, XMP, ICC, a comment): the .glb's texture and the
-    .blend's packed image are its own JPEG without them, every pixel as it was."""
-    from test_texture_jpeg import picture, with_metadata
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+def test_the_photos_metadata_stays_out_of_the_glb_and_the_blend(tmp_path, main, suffix):
+    """A phone's photo (EXIF with a GPS position, XMP, ICC, a comment or text): the .glb's texture
+    and the .blend's packed image are its own file without them, every pixel as it was."""
+    import io
 
-    from depth3d.io.jpeg_texture import texture_jpeg
+    from PIL import PngImagePlugin
+    from test_texture_file import picture, with_metadata
 
-    photo = tmp_path / "phone.jpg"
-    photo.write_bytes(with_metadata(picture(96, 72)))
+    from depth3d.io.texture_file import texture_file
+
+    photo = tmp_path / f"phone.{suffix}"
+    if suffix == "jpg":
+        photo.write_bytes(with_metadata(picture(96, 72)))
+    else:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Comment", "holiday")
+        info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>secret</x:xmpmeta>")
+        exif = Image.Exif()
+        exif[0x010F] = "PhoneMaker"
+        out = io.BytesIO()
+        picture(96, 72).save(out, "PNG", pnginfo=info, exif=exif)
+        photo.write_bytes(out.getvalue())
     depth = box_depth(tmp_path / "phone.npy", (96, 72))
     out, blend = tmp_path / "phone.glb", tmp_path / "phone.blend"
     assert main(["convert", str(photo), "-o", str(out), "--depth", str(depth), "--blend", str(blend)]) == 0
     assert_valid_gltf(out)
-    assert _glb_image_bytes(out) == [texture_jpeg(photo.read_bytes())]
+    assert _glb_image_bytes(out) == [texture_file(photo.read_bytes())]
     for written in (out, blend):
         data = written.read_bytes()
         assert b"PhoneMaker" not in data and b"holiday" not in data and b"secret" not in data, written.name

@@ -41,7 +41,7 @@ from ..errors import Depth3DError, UsageError, quote_path
 from ..geometry.reconstruct import Geometry
 from ..io.atomic import atomic_path
 from ..io.image_header import read_header, web_ready
-from ..io.jpeg_texture import texture_jpeg
+from ..io.texture_file import texture_file
 from ..pipeline import run_photo, summary
 from .build import create_object, export_gltf
 from .depth_source import BackendSettings, backend_for, backend_from_spec
@@ -143,8 +143,8 @@ def convert_photo(
         if photo.data is None or not ready:  # EXIF-rotated, CMYK, 16-bit…: texture from the pixels
             _discard(made)
             made, image = [], None
-        elif image in made and (jpeg := texture_jpeg(photo.data)) is not None:
-            image.pack(data=jpeg, data_len=len(jpeg))  # the file's EXIF (GPS…) stays out of the .glb
+        elif image in made and (own := texture_file(photo.data)) is not None:
+            image.pack(data=own, data_len=len(own))  # the file's EXIF (GPS…) stays out of the .glb
         geometry = run_photo(photo, backend, options).geometry
         collection = bpy.data.collections.new(photo.name)
         made.append(collection)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...io.jpeg_texture import texture_jpeg
+from ...io.texture_file import texture_jpeg
 from .buffer import Document
 
 __all__ = [
@@ -92,7 +92,7 @@ def encode_image(rgb: np.ndarray, max_side: int = MAX_TEXTURE_SIZE, power_of_two
 def photo_image(data: bytes | None, width: int, height: int, max_side: int = MAX_TEXTURE_SIZE,
                 power_of_two: bool = False) -> EncodedImage | None:
     """The ``width`` × ``height`` photo's own JPEG file ``data`` as the texture, its metadata
-    dropped and nothing re-encoded (:func:`depth3d.io.jpeg_texture.texture_jpeg`), when the
+    dropped and nothing re-encoded (:func:`depth3d.io.texture_file.texture_jpeg`), when the
     texture keeps the photo's size; ``None`` otherwise (no file, not such a JPEG, resized)."""
     if data is None or texture_size(width, height, max_side, power_of_two) != (width, height):
         return None

@@ -1,4 +1,4 @@
-"""The photo's own JPEG as the glTF texture (depth3d.io.jpeg_texture, exchange.gltf.material.photo_image).
+"""The photo's own JPEG as the glTF texture (depth3d.io.texture_file, exchange.gltf.material.photo_image).
 
 A texture at the photo's size is the photo's file with its metadata left out: the same pixels
 for every decoder, no EXIF/GPS/XMP/ICC/comment, nothing after the end-of-image marker.  Files a
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import assert_valid_gltf, box_depth  # noqa: E402
 from test_targets import read_glb  # noqa: E402
 
 from depth3d.cli import main  # noqa: E402
-from depth3d.io.jpeg_texture import texture_jpeg  # noqa: E402
+from depth3d.io.texture_file import texture_jpeg  # noqa: E402
 
 GPS_LATITUDE = b"GPSLatitudeRef"
 
@@ -134,3 +134,29 @@ def test_encoded_from_the_pixels_where_the_file_cannot_serve(tmp_path):
         (image,) = convert(tmp_path, plain, *extra)["images"]
         assert image != own, extra
         assert b"Exif" not in image and GPS_LATITUDE not in image
+
+
+def test_a_png_keeps_its_image_chunks_only():
+    from depth3d.io.texture_file import texture_file, texture_png
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "holiday")
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>secret</x:xmpmeta>")
+    for mode in ("RGB", "RGBA", "P", "L"):
+        out = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x010F] = "PhoneMaker"
+        picture().convert(mode).save(out, "PNG", pnginfo=info, exif=exif, icc_profile=b"\x00" * 300)
+        data = out.getvalue()
+        png = texture_png(data)
+        assert png is not None and texture_file(data) == png, mode
+        for secret in (b"holiday", b"secret", b"PhoneMaker", b"eXIf", b"iCCP", b"tEXt", b"iTXt"):
+            assert secret not in png, (mode, secret)
+        with Image.open(io.BytesIO(png)) as im, Image.open(io.BytesIO(data)) as original:
+            assert im.mode == original.mode
+            assert np.array_equal(np.asarray(im), np.asarray(original)), mode
+            if mode == "P":
+                assert im.getpalette() == original.getpalette()
+    assert texture_png(data[:-12]) is None  # no IEND
+    assert texture_png(data[:40]) is None  # a chunk past the end
+    assert texture_file(b"GIF89a" + data[6:]) is None

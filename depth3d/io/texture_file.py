@@ -1,4 +1,4 @@
-"""A photo's own JPEG as a texture: what decoding needs kept byte for byte, its metadata dropped.
+"""A photo's own file as a texture: what decoding needs kept byte for byte, its metadata dropped.
 
 Re-encoding a 12 MP photo for a glTF file costs ~0.15 s and a generation of JPEG loss; the file
 already holds exactly the pixels the texture shows (when no EXIF rotation was applied to them).
@@ -11,11 +11,15 @@ The pixels a decoder makes are those of the original file.
 
 Only a JPEG every glTF viewer decodes is taken: Huffman-coded baseline, extended or progressive,
 8-bit, grey or three components; arithmetic coding, lossless, hierarchical, 12-bit, CMYK/YCCK
-give ``None`` (encode the pixels instead).  Standard library only.
+give ``None`` (encode the pixels instead).
+
+:func:`texture_png` does the same for a PNG (the Blender batch embeds 8-bit PNG photos as they
+are): its image chunks kept, its text, EXIF, time, colour and private chunks left out.
+:func:`texture_file` takes either.  Standard library only.
 """
 from __future__ import annotations
 
-__all__ = ["texture_jpeg"]
+__all__ = ["texture_file", "texture_jpeg", "texture_png"]
 
 SOF_TAKEN = frozenset({0xC0, 0xC1, 0xC2})  # Huffman: baseline, extended sequential, progressive
 KEPT = frozenset({0xDB, 0xC4, 0xDD, 0xE0, 0xEE})  # DQT, DHT, DRI, APP0 (JFIF), APP14 (Adobe)
@@ -84,3 +88,40 @@ def _scan_end(data: bytes, pos: int) -> int:
             pos += 2
             continue
         return at
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_KEPT = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"})
+"""The chunks decoding reads.  Every ancillary chunk is left out: text (tEXt/zTXt/iTXt), eXIf,
+tIME, private ones, and the colour chunks (gAMA, cHRM, sRGB, iCCP) — as for a JPEG's ICC profile,
+the texture's stored values are its sRGB colours, as the core reads and re-encodes them."""
+
+
+def texture_png(data: bytes) -> bytes | None:
+    """The PNG ``data`` with only its :data:`PNG_KEPT` chunks (each copied whole, its CRC with
+    it), or ``None`` when it is no whole PNG (chunks past the end, no IEND) or an APNG."""
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    parts, pos, size = [PNG_SIGNATURE], len(PNG_SIGNATURE), len(data)
+    while pos + 12 <= size:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > size:
+            return None
+        if kind == b"acTL":
+            return None  # an animated PNG: its frames are more than one texture
+        if kind in PNG_KEPT:
+            parts.append(data[pos:end])
+        if kind == b"IEND":
+            return b"".join(parts)
+        pos = end
+    return None
+
+
+def texture_file(data: bytes) -> bytes | None:
+    """:func:`texture_jpeg` or :func:`texture_png` of ``data``, by its signature; ``None`` for
+    anything else."""
+    if data.startswith(PNG_SIGNATURE):
+        return texture_png(data)
+    return texture_jpeg(data)
