@@ -15,7 +15,7 @@ from typing import BinaryIO, NamedTuple
 
 __all__ = [
     "JPEG_CUT", "JPEG_FILLER", "TIFF_INT32_LIMIT", "TIFF_INT32_TOO_LARGE", "ImageHeader", "JpegScans",
-    "jpeg_filled", "jpeg_scans", "looks_complete", "read_header", "tiff_depth_scale", "web_ready",
+    "jpeg_filled", "jpeg_scan_end", "jpeg_scans", "looks_complete", "read_header", "tiff_depth_scale", "web_ready",
 ]
 
 
@@ -227,20 +227,30 @@ def jpeg_scans(data: bytes) -> JpegScans | None:
         pos += 2 + length
         if marker != 0xDA:
             continue
-        while True:  # entropy-coded data: up to the first marker that is no stuffed byte or RSTn
-            pos = data.find(b"\xff", pos)
-            if pos < 0 or pos + 1 >= size:
-                return None
-            marker_at = pos
-            while pos + 1 < size and data[pos + 1] == 0xFF:  # fill bytes before a marker
-                pos += 1
-            following = data[pos + 1] if pos + 1 < size else 0xD9
-            if following == 0x00 or 0xD0 <= following <= 0xD7:
-                pos += 2
-                continue
-            ends.append(marker_at)
-            break
+        pos = jpeg_scan_end(data, pos)
+        if pos < 0:
+            return None
+        ends.append(pos)
     return None
+
+
+def jpeg_scan_end(data: bytes, pos: int) -> int:
+    """Offset of the marker that ends the entropy-coded data starting at ``pos`` — the first
+    0xFF that is no stuffed byte (0xFF00) or restart marker (RSTn), before any fill bytes — or
+    -1 when ``data`` ends first."""
+    size = len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= size:
+            return -1
+        marker_at = pos
+        while pos + 1 < size and data[pos + 1] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        following = data[pos + 1] if pos + 1 < size else 0xD9
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+            continue
+        return marker_at
 
 
 JPEG_FILLER = b"\xaa" + random.Random(0x1D3).randbytes(2047).replace(b"\xff", b"\x5a")

@@ -19,6 +19,8 @@ are): its image chunks kept, its text, EXIF, time, colour and private chunks lef
 """
 from __future__ import annotations
 
+from .image_header import jpeg_scan_end
+
 __all__ = ["texture_file", "texture_jpeg", "texture_png"]
 
 SOF_TAKEN = frozenset({0xC0, 0xC1, 0xC2})  # Huffman: baseline, extended sequential, progressive
@@ -58,7 +60,7 @@ def texture_jpeg(data: bytes) -> bytes | None:
         elif marker == SOS:
             if not frame:
                 return None
-            end = _scan_end(data, end)
+            end = jpeg_scan_end(data, end)
             if end < 0:
                 return None
             scanned = True
@@ -70,24 +72,6 @@ def texture_jpeg(data: bytes) -> bytes | None:
         parts.append(data[pos:end])
         pos = end
     return None  # no end-of-image marker
-
-
-def _scan_end(data: bytes, pos: int) -> int:
-    """Offset of the marker that ends the entropy-coded data starting at ``pos`` (stuffed 0xFF00
-    bytes and restart markers are part of it; fill bytes before the marker are not), or -1."""
-    size = len(data)
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= size:
-            return -1
-        at = pos
-        while pos + 1 < size and data[pos + 1] == 0xFF:
-            pos += 1
-        following = data[pos + 1] if pos + 1 < size else EOI
-        if following == 0x00 or 0xD0 <= following <= 0xD7:
-            pos += 2
-            continue
-        return at
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
