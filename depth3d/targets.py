@@ -51,9 +51,9 @@ class Target:
     quantize:      KHR_mesh_quantization.
     compression:   "none", "meshopt" or "draco".
     jpeg_quality:  of the texture.
+    infill:        the background layer a moving head sees (:mod:`depth3d.geometry.infill`) by default.
     photo_jpeg:    a texture at the photo's size is the photo's own JPEG (``full``), not re-encoded
                    at ``jpeg_quality`` (the budgeted targets: a phone's JPEG may be larger).
-    infill:        the background layer a moving head sees (:mod:`depth3d.geometry.infill`) by default.
     """
 
     name: str

@@ -77,7 +77,6 @@ class Job:
         self.mesh: bpy.types.Mesh | None = None  # that mesh,
         self.buffers: dict | None = None  # its arrays, to write into (build.mesh_buffers) or None,
         self.ready = threading.Event()  # set when they are known
-        self.written = False  # whether the arrays went straight into the mesh
         self.make_arrays = True  # in run (off the main thread); False: build.fill_mesh makes them
         self.error: str | None = None
         self.done = threading.Event()
@@ -109,8 +108,8 @@ class Job:
             faces = self.geometry.faces
             if faces is not None and len(faces) and self.make_arrays and not self.cancel.is_set():
                 arrays = build.mesh_arrays(self.geometry, counts=self._counted)  # NumPy only
-                self.written = self.buffers is not None
-                self.arrays = None if self.written else arrays._asdict()  # views of the mesh: dropped
+                written = self.buffers is not None  # the main thread's mesh_buffers, set meanwhile
+                self.arrays = None if written else arrays._asdict()  # views of the mesh: dropped
         except BaseException as exc:  # reported on the main thread (pipeline.Cancelled: not at all)
             self.error = user_message(exc)
         finally:
