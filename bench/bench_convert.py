@@ -18,8 +18,10 @@ Every run is a fresh child process (``python -c``), timed from its start to the 
 command sees it) and measured for peak resident memory (``ru_maxrss`` from ``os.wait4``).
 Printed for the default grid and ``--resolution 0`` (a vertex per pixel), each against the
 reference of the same run: the speed-up reference / ours and how many times less peak memory
-ours takes (best of ``--repeat``), then the issue's goals at 12 MP: ``--resolution 0`` ≥ 4×
-faster and ≥ 2× less memory, the default grid ≥ 10× faster and under 1.5 GB.
+ours takes (best of ``--repeat``), and both runs' CPU seconds (user + system, steadier than
+the wall where other work shares the cores); then the issue's goals at 12 MP: ``--resolution 0``
+≥ 4× faster and ≥ 2× less memory, the default grid ≥ 10× faster and under 1.5 GB.  Then ours
+stage by stage in one more child (wall and system CPU of each stage).
 
 ``--profile MP``: instead, ``reconstruct`` on that input at ``--resolution`` (default 0) under
 cProfile (CPU time), once warm: its wall and CPU time, then the 30 entries of most cumulative time.
@@ -101,8 +103,9 @@ mesh.export({out!r})
 """
 
 
-def run_child(code: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter → (wall seconds, peak RSS in MB)."""
+def run_child(code: str) -> tuple[float, float, float]:
+    """Run ``code`` in a fresh interpreter → (wall seconds, peak RSS in MB, CPU seconds: user +
+    system, all threads)."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -110,32 +113,38 @@ def run_child(code: str) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{code}")
-    return wall, usage.ru_maxrss / 1024  # Linux: kB
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # Linux: kB
 
 
 STAGES = """
-import time
-t = [time.perf_counter()]
+import resource, time
+def now():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_stime
+t = [now()]
 from depth3d.backends.file import FileBackend
 from depth3d.exchange import export
 from depth3d.exchange.gltf import export_glb
 from depth3d.io.image import read_photo
+from depth3d.memory import huge_page_hint_off
 from depth3d.pipeline import estimate_depth
 from depth3d.geometry.reconstruct import Options, reconstruct
 import trimesh.exchange.gltf
-t.append(time.perf_counter())
-p = read_photo({photo!r})
-t.append(time.perf_counter())
-result = estimate_depth(p, FileBackend({depth!r}))
-t.append(time.perf_counter())
-geometry = reconstruct(p.rgb, result.depth, result.kind, Options(fov=60.0, resolution={resolution!r}), name=p.name)
-t.append(time.perf_counter())
-import resource
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-export(geometry, {out!r})
-t.append(time.perf_counter())
+t.append(now())
+with huge_page_hint_off():  # as the CLI runs
+    p = read_photo({photo!r})
+    t.append(now())
+    result = estimate_depth(p, FileBackend({depth!r}))
+    t.append(now())
+    geometry = reconstruct(p.rgb, result.depth, result.kind, Options(fov=60.0, resolution={resolution!r}),
+                           name=p.name)
+    t.append(now())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    export(geometry, {out!r})
+    t.append(now())
 names = ("imports", "read photo", "read depth", "reconstruct", "export .glb")
-print("    ours by stage: " + ", ".join(f"{{n}} {{b - a:.2f}} s" for n, a, b in zip(names, t, t[1:]))
+print("    ours by stage (wall, system CPU): " + ", ".join(
+    f"{{n}} {{b[0] - a[0]:.2f}} s ({{b[1] - a[1]:.2f}})" for n, a, b in zip(names, t, t[1:]))
       + f"; peak RSS before export {{peak:.0f}} MB")
 """
 
@@ -188,7 +197,7 @@ def main() -> None:
         return profile(args.profile, args.resolution)
 
     print(f"{'photo':>14} {'grid':>7}  {'ours s':>7} {'ref s':>7} {'faster':>7}   {'ours MB':>8} {'ref MB':>8} "
-          f"{'smaller':>7}")
+          f"{'smaller':>7}   {'CPU s: ours':>11} {'ref':>6} {'less':>6}")
     verdicts = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -207,7 +216,8 @@ def main() -> None:
                 speed, memory = ref[0] / ours[0], ref[1] / ours[1]
                 grid = "full" if resolution == 0 else "default"
                 print(f"{f'{mp} MP {w}x{h}':>14} {grid:>7}  {ours[0]:7.2f} {ref[0]:7.2f} {speed:6.2f}x   "
-                      f"{ours[1]:8.0f} {ref[1]:8.0f} {memory:6.2f}x")
+                      f"{ours[1]:8.0f} {ref[1]:8.0f} {memory:6.2f}x   {ours[2]:11.2f} {ref[2]:6.2f} "
+                      f"{ref[2] / ours[2]:5.2f}x")
                 print(f"    files: ours {(tmp / 'ours.glb').stat().st_size / 1e6:.1f} MB, "
                       f"reference {(tmp / 'ref.glb').stat().st_size / 1e6:.1f} MB")
                 subprocess.run([sys.executable, "-c", STAGES.format(

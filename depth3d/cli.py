@@ -21,6 +21,7 @@ from .errors import UsageError, user_message
 from .exchange import FORMATS
 from .geometry.reconstruct import Options
 from .io.outputs import check_outputs, check_written
+from .memory import huge_page_hint_off
 from .schema import add_arguments, flag, values_from_args
 
 if TYPE_CHECKING:
@@ -340,6 +341,7 @@ def run_command(parser: argparse.ArgumentParser, command: Callable[[], int]) -> 
     return EXIT_USAGE
 
 
+@huge_page_hint_off()
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

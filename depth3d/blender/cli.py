@@ -42,6 +42,7 @@ from ..geometry.reconstruct import Geometry
 from ..io.atomic import atomic_path
 from ..io.image_header import read_header, web_ready
 from ..io.texture_file import texture_file
+from ..memory import huge_page_hint_off
 from ..pipeline import run_photo, summary
 from .build import create_object, export_gltf
 from .depth_source import BackendSettings, backend_for, backend_from_spec
@@ -230,6 +231,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return status
 
 
+@huge_page_hint_off()
 def main(argv: Sequence[str]) -> int:
     """``blender -b -c depth3d ARGS…`` (``argv`` = ARGS): the exit status, never an exception."""
     parser = build_parser()

@@ -8,10 +8,12 @@ returning; for a photo file with a depth file and a mesh, the geometry is made i
 while Blender decodes the photo, and the mesh arrays are written into the mesh the main thread
 allocates meanwhile (``DEPTH3D_OT_generate_mesh._overlapped``).
 """
+import functools
 import math
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import bpy
@@ -24,6 +26,7 @@ from ..backends import BackendError
 from ..errors import Depth3DError
 from ..geometry.reconstruct import Options
 from ..io.image import Photo
+from ..memory import huge_page_hint_off
 from ..pipeline import STAGES, depth_to_geometry, estimate_depth, run_photo, stage_spans
 from . import build, cache, depth_source
 from .exif import read_exif_info
@@ -33,6 +36,18 @@ from .prefs import get_prefs
 from .props import COMPRESSION_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, SCENE_OPTIONS, TARGET_ITEMS
 
 USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
+
+
+
+def without_huge_page_hint(method: Callable) -> Callable:
+    """An operator's ``method(self, context)`` run inside
+    :func:`~depth3d.memory.huge_page_hint_off` (Blender refuses a ``*args`` wrapper: it counts
+    a callback's own arguments)."""
+    @functools.wraps(method)
+    def run(self, context):
+        with huge_page_hint_off():
+            return method(self, context)
+    return run
 
 
 def user_message(exc: BaseException) -> str:
@@ -95,6 +110,7 @@ class Job:
         elapsed = time.monotonic() - self.stage_started
         return self.reached + (end - self.reached) * (1.0 - math.exp(-elapsed / STAGE_TIME_S))
 
+    @huge_page_hint_off()
     def run(self) -> None:
         """Depth estimation (unless :attr:`result` holds it already), reconstruction and the
         mesh's arrays (NumPy only; safe in a worker thread)."""
@@ -319,6 +335,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
 
     # ------------------------------------------------------------------ result (main thread)
 
+    @huge_page_hint_off()
     def _finish(self, context, job: Job) -> set[str]:
         if job.error:
             job.discard()
@@ -372,6 +389,7 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
 
     # ------------------------------------------------------------------ entry points
 
+    @without_huge_page_hint
     def execute(self, context):
         if not any(self._is_set(name) for name in self.properties.bl_rna.properties.keys()
                    if name != "rna_type"):
@@ -457,6 +475,7 @@ class DEPTH3D_OT_remesh(bpy.types.Operator):
     def poll(cls, context):
         return cache.has_cache(context.active_object)
 
+    @without_huge_page_hint
     def execute(self, context):
         obj = context.active_object
         started = time.perf_counter()
@@ -494,6 +513,7 @@ class DEPTH3D_OT_export_target(bpy.types.Operator, ExportHelper):
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
+    @without_huge_page_hint
     def execute(self, context):
         from ..targets import resolve_target
         from .export import export_object, fallback_note

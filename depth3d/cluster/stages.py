@@ -35,6 +35,7 @@ from ..backends import BackendError, BackendSpec, DepthResult, get_backend
 from ..errors import Depth3DError
 from ..geometry.reconstruct import Options
 from ..io.image import Photo
+from ..memory import huge_page_hint_off
 from ..pipeline import check_result, depth_to_geometry, estimate_depth, find_depth_file, read_input, write_geometry
 from .storage import Place, read_bytes, write_bytes
 
@@ -78,6 +79,7 @@ _NO_RGB = np.zeros((0, 0, 3), np.uint8)
 _NO_DEPTH = np.zeros((0, 0), np.float32)
 
 
+@huge_page_hint_off()
 def read_photo_row(row: dict[str, Any]) -> dict[str, Any]:
     """Stage 1: the photo's bytes, decoded (every pixel; EXIF orientation applied), and the bytes
     themselves where they can serve as they are (``data``: :attr:`Photo.data`, else empty)."""
@@ -113,6 +115,7 @@ def _file_backend_for(spec: BackendSpec, stem: str):
     return get_backend("file", path=path, **dict(spec.options))
 
 
+@huge_page_hint_off()
 def depth_row(row: dict[str, Any], spec: BackendSpec) -> dict[str, Any]:
     """Stage 2 for the ``file`` and ``remote`` backends (no model on the worker): a CPU task."""
     if row["error"]:
@@ -162,6 +165,7 @@ class DepthActor:
         except (BackendError, Depth3DError, OSError) as exc:
             self.setup_error = str(exc)
 
+    @huge_page_hint_off()
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["index"])
         errors = [str(e) for e in batch["error"]]
@@ -209,6 +213,7 @@ def write_place(geometry, out: Place, job: Job) -> None:
     write_bytes(out, data)
 
 
+@huge_page_hint_off()
 def geometry_row(row: dict[str, Any], job: Job) -> dict[str, Any]:
     """Stage 3: geometry, export, write.  Returns the row without its arrays."""
     result = {k: row[k] for k in ("index", "input", "output", "error")}

@@ -27,6 +27,7 @@ from .. import __version__
 from ..backends import BackendError, DepthBackend, DepthResult, get_backend, protocol
 from ..errors import Depth3DError, InputError, user_message
 from ..io.image import ImageTooLarge, Photo
+from ..memory import huge_page_hint_off
 from ..pipeline import read_input, run_backend
 from .protocol import add_serve_arguments
 
@@ -406,6 +407,7 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+@huge_page_hint_off()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="depth3d serve", description=run_serve.__doc__)
     add_serve_arguments(parser)
