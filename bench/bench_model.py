@@ -23,6 +23,12 @@ then the medians.  ``--before DIR`` also times ``convert`` from another checkout
 commit's tree) in the same turns; ``--keep DIR`` builds the model and photos there once and
 reuses them.  ``--profile`` then runs ``convert`` once more with its stages timed (wall and
 the CPU time of the thread running each: a timeline per thread) and prints the table.
+
+``--service``: one more row per number type — a ``depth3d serve`` of the same model, started
+and loaded before the runs (as Blender's local service, or a batch machine's, is), and in each
+turn a fresh ``depth3d convert PHOTOS/ -o OUT/ --backend remote --server URL`` process timed as
+``ours`` is.  Like the reference, it counts no model load; it counts its own imports,
+decoding, the requests (the depth at the vertex grid's size, ``?size=``), geometry and files.
 """
 from __future__ import annotations
 
@@ -128,6 +134,32 @@ def run_ours(photos: Path, out: Path, model: str, tree: Path, extra: tuple[str, 
     return time.perf_counter() - start
 
 
+def run_remote(photos: Path, out: Path, url: str) -> float:
+    """Seconds of a fresh ``depth3d convert --backend remote --server url`` process."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "depth3d", "convert", str(photos), "-o", str(out), "--quiet",
+                    "--backend", "remote", "--server", url], check=True, cwd=REPO,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    return time.perf_counter() - start
+
+
+def turn(n: int, args, photos: Path, out: Path, model: str, dtypes: list, extras: dict, label: dict,
+         services: dict) -> tuple[dict, float | None, float, str]:
+    """One turn: ours per number type (and through each warm service), before, the reference."""
+    at = load()
+    ours = {d: run_ours(photos, out, model, REPO, extras[d]) for d in dtypes}
+    for d, (_, url) in services.items():
+        ours[f"service {d}"] = run_remote(photos, out, url)
+    before = run_ours(photos, out, model, args.before.resolve()) if args.before else None
+    done = subprocess.run([sys.executable, "-c", REFERENCE, model, str(photos)], check=True,
+                          capture_output=True, text=True, cwd=REPO)
+    ref = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    was = f", before {before:6.2f} s ({ref / before:.2f}x)" if before is not None else ""
+    times = ", ".join(f"{label[d]} {t:6.2f} s ({ref / t:.2f}x)" for d, t in ours.items())
+    print(f"run {n + 1}: load {at}: {times}, reference {ref:6.2f} s{was}", flush=True)
+    return ours, before, ref, at
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=6)
@@ -138,6 +170,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="build the model and photos in this folder once, reuse them")
     ap.add_argument("--profile", action="store_true", help="then time convert's stages once (per --dtype)")
     ap.add_argument("--dtype", help="ours with --dtype D, one row per D of a comma list (default: convert's default)")
+    ap.add_argument("--service", action="store_true", help="also convert through a warm `depth3d serve`")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,24 +187,29 @@ def main() -> None:
         dtypes = args.dtype.split(",") if args.dtype else [None]
         extras = {d: ("--dtype", d) if d else () for d in dtypes}
         label = {d: f"ours --dtype {d}" if d else "ours" for d in dtypes}
-        runs = []  # ({dtype: ours}, before or None, reference, load before the turn)
-        for n in range(args.repeat):
-            at = load()
-            ours = {d: run_ours(photos, out, model, REPO, extras[d]) for d in dtypes}
-            before = run_ours(photos, out, model, args.before.resolve()) if args.before else None
-            done = subprocess.run([sys.executable, "-c", REFERENCE, model, str(photos)], check=True,
-                                  capture_output=True, text=True, cwd=REPO)
-            ref = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-            runs.append((ours, before, ref, at))
-            was = f", before {before:6.2f} s ({ref / before:.2f}x)" if before is not None else ""
-            times = ", ".join(f"{label[d]} {t:6.2f} s ({ref / t:.2f}x)" for d, t in ours.items())
-            print(f"run {n + 1}: load {at}: {times}, reference {ref:6.2f} s{was}", flush=True)
+        services = {}
+        if args.service:
+            sys.path.insert(0, str(REPO / "bench"))
+            from bench_service import start_service
+
+            for d in dtypes:
+                services[d] = start_service(model, *extras[d])
+                label[f"service {d}"] = f"warm service{f' --dtype {d}' if d else ''} + convert --backend remote"
+        runs = []  # ({dtype, or "service dtype": seconds}, before or None, reference, load before the turn)
+        try:
+            for n in range(args.repeat):
+                runs.append(turn(n, args, photos, out, model, dtypes, extras, label, services))
+        finally:
+            for process, _ in services.values():
+                process.terminate()
+                process.wait()
         r = statistics.median(x[2] for x in runs)
         name = "Depth Anything V2 Small (random weights)" if args.model is None else model
         print(f"{args.photos} photos {size[0]}x{size[1]} through {name}, medians of {args.repeat}:")
-        for d in dtypes:
+        for d in runs[0][0]:
             o = statistics.median(x[0][d] for x in runs)
-            what = f"{label[d]}, whole convert (imports, model load, decode, depth, geometry, .glb):"
+            what = (f"{label[d]}, whole convert (imports, model load, decode, depth, geometry, .glb):"
+                    if d in extras else f"{label[d]}, whole convert (no model load):")
             print(f"  {what:74}{o:7.2f} s (speed-up {statistics.median(x[2] / x[0][d] for x in runs):.2f}x, "
                   "median of the runs' ratios)")
         if args.before:

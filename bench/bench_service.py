@@ -9,6 +9,11 @@ Service: a ``python -m depth3d.service`` child on loopback, driven by ``RemoteBa
 reference; both sides share this machine's cores, so they are comparable only with each other.
 Both use ``--threads`` torch threads (default 1): on a small shared machine, OpenMP's spinning
 workers make multi-threaded CPU timings swing by 10-50x whenever another process wakes up.
+
+``--photo 4000x3000 --size 1024x768``: instead, one client's requests for photos of that size,
+the depth asked at the photo's size (the reference) and at ``--size`` (``?size=``: what
+``depth3d convert`` asks for its vertex grid), interleaved: median seconds per request, the
+ratio, the answer's bytes and the server's steps.
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from depth3d.backends.hf import TransformersBackend  # noqa: E402
-from depth3d.backends.protocol import decode_npy  # noqa: E402
+from depth3d.backends.protocol import decode_npy, format_size, parse_size  # noqa: E402
 from depth3d.backends.remote import RemoteBackend  # noqa: E402
 from depth3d.io.image import read_photo_bytes  # noqa: E402
 
@@ -98,9 +103,11 @@ def median_run(runs: list[tuple[list[float], float]]) -> tuple[list[float], floa
     return sorted(runs, key=lambda run: run[1])[len(runs) // 2]
 
 
-def start_service(model: str) -> tuple[subprocess.Popen, str]:
+def start_service(model: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    """A ``python -m depth3d.service`` child on a free port (``extra``: more of its options),
+    once its model is loaded → (the process, its URL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "depth3d.service", "--port", "0", "--model", model, "--device", "cpu"],
+        [sys.executable, "-m", "depth3d.service", "--port", "0", "--model", model, "--device", "cpu", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )
     url = process.stdout.readline().decode().split(" on ", 1)[1].strip()
@@ -123,6 +130,32 @@ def row(name: str, latencies: list[float], wall: float, ref: tuple[float, float]
     return rate, p50
 
 
+def sized(url: str, photo_size: tuple[int, int], size: tuple[int, int], count: int, rounds: int) -> None:
+    """One client, photos of ``photo_size``: depth at their size (reference) vs at ``size``."""
+    photos = [read_photo_bytes(d, name=f"p{i}") for i, d in enumerate(jpegs(4, photo_size))]
+    remote = RemoteBackend(url, timeout=600)
+    modes = {"at the photo's size (reference)": None, f"at {format_size(size)} (?size=)": size}
+    for photo in photos[:2]:
+        for wanted in modes.values():
+            remote.estimate(photo, wanted)  # warm-up
+    latencies: dict[str, list[float]] = {name: [] for name in modes}
+    shapes = {}
+    for _ in range(rounds):  # interleaved: load from elsewhere hits both alike
+        for name, wanted in modes.items():
+            for i in range(count):
+                start = time.perf_counter()
+                shapes[name] = remote.estimate(photos[i % len(photos)], wanted).depth.shape
+                latencies[name].append(time.perf_counter() - start)
+    print(f"{rounds} rounds of {count} requests, one client: {format_size(photo_size)} JPEG "
+          f"(~{np.mean([len(p.data or b'') for p in photos]) / 1e6:.1f} MB) in")
+    ref = float(np.median(latencies[next(iter(modes))]))
+    for name, values in latencies.items():
+        h, w = shapes[name]
+        median = float(np.median(values))
+        print(f"  depth {name:<34} {median:7.3f} s per request   {ref / median:5.2f}x faster   "
+              f"answer {4 * w * h / 1e6:5.1f} MB ({w}x{h})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
@@ -130,6 +163,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides (default 1)")
     parser.add_argument("--model", help="model folder (default: the tests' tiny Depth Anything)")
+    parser.add_argument("--photo", type=parse_size, help="WxH: time ?size= on photos of this size instead")
+    parser.add_argument("--size", type=parse_size, default=(1024, 768), help="WxH the depth is asked at (--photo)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads, here and in the server
     import torch
@@ -146,6 +181,13 @@ def main() -> None:
         photos = [read_photo_bytes(d, name=f"p{i}") for i, d in enumerate(data)]
         items = [photos[i % len(photos)] for i in range(args.requests)]
 
+        if args.photo:
+            process, url = start_service(args.model)
+            try:
+                return sized(url, args.photo, args.size, count=4, rounds=args.rounds)
+            finally:
+                process.terminate()
+                process.wait()
         local = TransformersBackend(model=args.model, device="cpu")
         process, url = start_service(args.model)
         try:

@@ -29,6 +29,7 @@ from depth3d.backends import BackendError, protocol
 from depth3d.backends.hf import TransformersBackend
 from depth3d.backends.remote import RemoteBackend
 from depth3d.io.image import Photo, read_photo, read_photo_bytes
+from depth3d.overlap import decode_small
 from depth3d.service.manager import LocalService, ServiceError, create_backend_venv, venv_python
 
 TOKEN = "correct horse battery staple"
@@ -205,6 +206,39 @@ def test_posted_jpeg_gives_float32_depth_equal_to_in_process(server, local, tmp_
     assert_same_depth(result.depth, want)
     other = local.estimate(read_photo_bytes(photo_bytes(2, (160, 120)))).depth
     assert not np.allclose(other, want, rtol=0, atol=1e-3 * float(np.abs(want).max()))
+
+
+def test_size_gives_the_depth_at_that_size_from_a_reduced_decode(server, local):
+    """``?size=WxH``: the depth at W × H, the model fed the JPEG decoded at a reduced scale —
+    what ``depth3d convert`` runs in-process — not a full-size map to resample."""
+    data = photo_bytes(6, (640, 480))
+    status, headers, body = request(server.url, "POST", protocol.DEPTH_PATH + "?size=96x72", data,
+                                    {"Content-Type": "image/jpeg"})
+    assert status == 200, body
+    depth = np.load(io.BytesIO(body), allow_pickle=False)
+    assert depth.dtype == np.float32 and depth.shape == (72, 96)
+
+    photo = read_photo_bytes(data)
+    photo.small = decode_small(photo, local.small_side())
+    assert photo.small is not None and photo.small.shape == (120, 160, 3)  # 1/4: the tiny model's 56 px x 2
+    want = local.estimate(photo, (96, 72)).depth
+    assert_same_depth(depth, want)
+    result = RemoteBackend(server.url, token=TOKEN).estimate(read_photo_bytes(data), (96, 72))
+    assert_same_depth(result.depth, want)
+    full = local.estimate(read_photo_bytes(data), (96, 72)).depth  # the model fed the full decode
+    assert not np.allclose(full, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("size=96", "WIDTHxHEIGHT"),
+    ("size=0x72", "WIDTHxHEIGHT"),
+    ("size=96x72&size=48x36", "once"),
+    ("size=641x480", "larger than the image (640x480)"),
+])
+def test_bad_size_400(server, query, message):
+    status, _, answer = request(server.url, "POST", f"{protocol.DEPTH_PATH}?{query}", photo_bytes(6, (640, 480)),
+                                {"Content-Type": "image/jpeg"})
+    assert status == 400 and message in json.loads(answer)["error"]
 
 
 def test_pixels_without_file_bytes_are_sent_as_png(server, local):

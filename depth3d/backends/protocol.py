@@ -4,7 +4,8 @@ Here, beside its client (:mod:`.remote`), so that the service depends on the bac
 not the reverse; :mod:`depth3d.service.protocol` re-exports it with the server's options.
 
 ``GET /v1/health`` answers JSON; ``POST /v1/depth`` takes an encoded image and answers the
-depth map as a ``.npy`` file (float32, (H, W)).  See ``docs/service.md``.
+depth map as a ``.npy`` file (float32, (H, W)): at the image's size, or at ``?size=WxH``.  See
+``docs/service.md``.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ KIND_HEADER = "X-Depth-Kind"
 FOV_HEADER = "X-Fov-Deg"
 MODEL_HEADER = "X-Model"
 TOKEN_ENV = "DEPTH3D_TOKEN"
+SIZE_PARAM = "size"  # POST /v1/depth?size=WxH: the depth at W × H pixels instead of the image's size
 
 # (offset, magic, content type): enough to label what Pillow reads; the server sniffs again.
 _MAGIC = (
@@ -61,6 +63,21 @@ def is_image_type(content_type: str | None) -> bool:
     """Whether a ``Content-Type`` header value is ``image/<something>`` (parameters ignored)."""
     main = (content_type or "").split(";", 1)[0].strip().lower()
     return main.startswith("image/") and len(main) > len("image/")
+
+
+def format_size(size: tuple[int, int]) -> str:
+    """(width, height) → ``"WxH"``, :data:`SIZE_PARAM`'s value."""
+    width, height = size
+    return f"{int(width)}x{int(height)}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` (two positive decimal integers) → (width, height); ``ValueError`` otherwise."""
+    width, sep, height = text.strip().lower().partition("x")
+    if not (sep and all(v.isascii() and v.isdigit() for v in (width, height)) and int(width) > 0
+            and int(height) > 0):
+        raise ValueError(f"size must look like WIDTHxHEIGHT in pixels, e.g. 1024x768, not {text!r}")
+    return int(width), int(height)
 
 
 def encode_npy(depth: np.ndarray) -> bytes:
@@ -107,6 +124,6 @@ def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
 
 __all__ = [
     "DEFAULT_HOST", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "DEFAULT_PORT", "DEPTH_PATH", "FOV_HEADER",
-    "HEALTH_PATH", "JSON_TYPE", "KIND_HEADER", "MODEL_HEADER", "NPY_TYPE", "PNG_TYPE", "TOKEN_ENV",
-    "decode_npy", "encode_npy", "encode_png", "image_content_type", "is_image_type",
+    "HEALTH_PATH", "JSON_TYPE", "KIND_HEADER", "MODEL_HEADER", "NPY_TYPE", "PNG_TYPE", "SIZE_PARAM", "TOKEN_ENV",
+    "decode_npy", "encode_npy", "encode_png", "format_size", "image_content_type", "is_image_type", "parse_size",
 ]

@@ -28,6 +28,7 @@ from ..backends import BackendError, DepthBackend, DepthResult, get_backend, pro
 from ..errors import Depth3DError, InputError, user_message
 from ..io.image import ImageTooLarge, Photo
 from ..memory import huge_page_hint_off
+from ..overlap import decode_small, prepare_imports
 from ..pipeline import read_input, run_backend
 from .protocol import add_serve_arguments
 
@@ -119,12 +120,15 @@ class DepthServer(ThreadingHTTPServer):
             "max_pixels": self.max_pixels,
         }
 
-    def estimate(self, data: bytes) -> tuple[DepthResult, dict[str, float]]:
+    def estimate(self, data: bytes, size: tuple[int, int] | None = None) -> tuple[DepthResult, dict[str, float]]:
         """Encoded image → (:class:`DepthResult`, milliseconds spent per step).
 
         The pipeline's ``read`` stage and the backend call of its ``depth`` stage
         (:mod:`depth3d.pipeline`; the depth is served as the model gives it, the client checks
-        it).  Decoding runs in the request's thread; the model runs one request at a time.
+        it).  ``size`` (width, height; at most the image's): the depth at that size, the model
+        fed a reduced decode of a JPEG where that serves it as well (as ``depth3d convert``
+        does in-process), instead of resampled to the image's size.  Decoding runs in the
+        request's thread; the model runs one request at a time.
         """
         clock = [time.perf_counter()]
 
@@ -138,11 +142,18 @@ class DepthServer(ThreadingHTTPServer):
             raise HTTPError(413, user_message(exc)) from None
         except InputError as exc:
             raise HTTPError(400, user_message(exc)) from None
+        if size is not None:
+            if size[0] > photo.width or size[1] > photo.height:
+                raise HTTPError(400, f"size {protocol.format_size(size)} is larger than the image "
+                                     f"({photo.width}x{photo.height})")
+            side = getattr(self.backend, "small_side", lambda: None)()
+            if side is not None:
+                photo.small = decode_small(photo, side)
         steps = {"decode": lap()}
         try:
             with self.model_lock:
                 steps["queue"] = lap()
-                result = run_backend(photo, self.backend)
+                result = run_backend(photo, self.backend, size)
                 steps["model"] = lap()
         except (BackendError, Depth3DError) as exc:
             raise HTTPError(500, f"depth estimation failed: {user_message(exc)}") from None
@@ -207,10 +218,10 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def _depth(self) -> None:
-        length = self._check_depth_request()
+        length, size = self._check_depth_request()
         with self.server.slots:
             data = self._read_body(length)
-            result, steps = self.server.estimate(data)
+            result, steps = self.server.estimate(data, size)
         headers = {
             protocol.KIND_HEADER: result.kind,
             protocol.MODEL_HEADER: _header_safe(self.server.model),
@@ -220,8 +231,8 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
             headers[protocol.FOV_HEADER] = repr(float(result.fov_deg))
         self._send(200, protocol.NPY_TYPE, protocol.encode_npy(result.depth), headers)
 
-    def _check_depth_request(self) -> int:
-        """Everything judged from the headers alone; returns the body's length."""
+    def _check_depth_request(self) -> tuple[int, tuple[int, int] | None]:
+        """Everything judged from the headers alone → (the body's length, ``?size=`` or ``None``)."""
         query = self._route(protocol.DEPTH_PATH)
         server = self.server
         content_type = self.headers.get("Content-Type")
@@ -233,7 +244,14 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
         for wanted in query.get("model", []):
             if wanted not in (server.model, server.requested_model):
                 raise HTTPError(503, f"model {wanted!r} is not available; this server has {server.model!r}")
-        return length
+        sizes = query.get(protocol.SIZE_PARAM, [])
+        if len(sizes) > 1:
+            raise HTTPError(400, f"give {protocol.SIZE_PARAM}= once, not {len(sizes)} times")
+        try:
+            size = protocol.parse_size(sizes[0]) if sizes else None
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
+        return length, size
 
     def _content_length(self) -> int:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -362,6 +380,7 @@ def run_serve(args: argparse.Namespace) -> int:
                      f"(or ${protocol.TOKEN_ENV}); use --host 127.0.0.1 for local use", 2)
     from PIL import Image
 
+    prepare_imports()  # what decoding imports on first use, here: requests decode in threads
     Image.MAX_IMAGE_PIXELS = args.max_pixels  # Pillow refuses 2x this in Image.open; we refuse 1x
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     try:
