@@ -271,9 +271,11 @@ def test_mesh_arrays_written_into_the_mesh(scene_files):
     for geometry in (grid, reconstruct(rgb, depth, "depth", Options(resolution=12)), replace(grid, layout=None)):
         mesh = bpy.data.meshes.new("direct")
 
-        def into(counts, mesh=mesh):
-            build.allocate_mesh(mesh, counts)
-            return build.mesh_buffers(mesh)
+        def into(counts, mesh=mesh, geometry=geometry):
+            build.allocate_mesh(mesh, counts, len(geometry.vertices))
+            buffers = build.mesh_buffers(mesh)
+            assert buffers is not None
+            return buffers
 
         made = build.mesh_arrays(geometry, counts=into)  # its arrays are the mesh's own
         build.set_vertices_and_polygons(

@@ -109,6 +109,8 @@ class Job:
             if faces is not None and len(faces) and self.make_arrays and not self.cancel.is_set():
                 arrays = build.mesh_arrays(self.geometry, counts=self._counted)  # NumPy only
                 written = self.buffers is not None  # the main thread's mesh_buffers, set meanwhile
+                if written:
+                    build.write_positions(self.buffers, self.geometry)
                 self.arrays = None if written else arrays._asdict()  # views of the mesh: dropped
         except BaseException as exc:  # reported on the main thread (pipeline.Cancelled: not at all)
             self.error = user_message(exc)
@@ -270,10 +272,12 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             job.image, job.created_image = image, created
             job.counted.wait()  # the geometry is made, and how many polygons its mesh has
             if job.counts is not None:  # room for them, which the worker then writes into
-                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.counts)
+                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.counts,
+                                               len(job.geometry.vertices))
                 job.buffers = build.mesh_buffers(job.mesh)  # None: it makes arrays of its own
                 job.ready.set()
-                build.set_vertices_and_polygons(job.mesh, job.geometry, job.counts)  # meanwhile
+                if job.buffers is None:  # else the worker writes them too
+                    build.set_vertices_and_polygons(job.mesh, job.geometry, job.counts)  # meanwhile
         except BaseException:
             job.cancel.set()  # the photo's error is the one to report; the rest is dropped
             job.ready.set()

@@ -74,12 +74,12 @@ class MeshCounts(NamedTuple):
         return 4 * self.n_quads + 3 * self.n_triangles
 
 
-def loop_starts(n_quads: int, n_triangles: int) -> np.ndarray:
-    """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads)."""
-    loop_start = np.arange(n_quads + n_triangles, dtype=np.int32)
-    loop_start[:n_quads] *= np.int32(4)
-    loop_start[n_quads:] *= np.int32(3)
-    loop_start[n_quads:] += np.int32(n_quads)
+def loop_starts(n_quads: int, n_triangles: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads);
+    written into ``out`` ((P,) int32) when given."""
+    loop_start = np.empty(n_quads + n_triangles, dtype=np.int32) if out is None else out
+    loop_start[:n_quads] = np.arange(0, 4 * n_quads, 4, dtype=np.int32)
+    loop_start[n_quads:] = np.arange(4 * n_quads, 4 * n_quads + 3 * n_triangles, 3, dtype=np.int32)
     return loop_start
 
 
@@ -92,8 +92,8 @@ def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | N
     quads: read ``geometry.layout`` for quads (``False``, or no layout: triangles as they are).
     counts: called with the :class:`MeshCounts` as soon as they are known, before the corners are
     written; it may return the arrays to write them into, ``corner_vert`` and ``corner_edge``
-    (C,) int32, ``corner_uv`` (C, 2) float32 and ``edges`` (E, 2) int32 (C-contiguous: a mesh's
-    own arrays, say), which the result then holds.
+    (C,) int32, ``corner_uv`` (C, 2) float32 and ``edges`` (E, 2) int32, and optionally
+    ``loop_start`` (P,) int32 (C-contiguous: a mesh's own arrays, say), which the result then holds.
     """
     faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
     uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
@@ -112,7 +112,7 @@ def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | N
         corner_vert, corner_edge, corner_uv, edges = (
             into[name] for name in ("corner_vert", "corner_edge", "corner_uv", "edges"))
     return MeshArrays(
-        loop_start=loop_starts(0, len(faces)), corner_vert=corner_vert,
+        loop_start=loop_starts(0, len(faces), out=(into or {}).get("loop_start")), corner_vert=corner_vert,
         edges=edges, corner_edge=corner_edge, corner_uv=corner_uv, n_quads=0,
     )
 
@@ -220,12 +220,7 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
         present.reshape(-1)[odd_ids] = True
         keys = np.minimum(va, vb).astype(np.int64) * n_vertices + np.maximum(va, vb)
         extra, extra_inverse = np.unique(keys[~on_grid], return_inverse=True)
-    # rank[id] = how many grid edges come before edge id: its index in the edge list
-    rank = np.empty(3 * n_grid + 1, dtype=np.int32)
-    rank[0] = 0
-    rank[1:] = present.reshape(-1)
-    np.cumsum(rank[1:], out=rank[1:])  # in int32 throughout (a bool → int32 cumsum casts block by block)
-    n_grid_edges = int(rank[-1])
+    n_grid_edges = int(np.count_nonzero(present))
 
     # -- polygons: quads, then the first and second triangles left, then the split ones
     kinds = (  # cells, corners (offsets from a), corner edges (edge ids − a)
@@ -239,6 +234,12 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
     n_corners = 4 * n_quads + 3 * n_tris
     n_edges = n_grid_edges + (len(extra) if len(others) else 0)
     into = report(MeshCounts(n_quads, n_tris, n_edges)) if report is not None else None
+    # rank[id] = how many grid edges come before edge id: its index in the edge list (made
+    # after the report: a mesh's room can be made meanwhile)
+    rank = np.empty(3 * n_grid + 1, dtype=np.int32)
+    rank[0] = 0
+    rank[1:] = present.reshape(-1)
+    np.cumsum(rank[1:], out=rank[1:])  # in int32 throughout (a bool → int32 cumsum casts block by block)
     if into is None:
         corner_vert = np.empty(n_corners, dtype=np.int32)
         corner_edge = np.empty(n_corners, dtype=np.int32)
@@ -310,7 +311,8 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
         edge_verts[n_grid_edges:, 0] = extra // n_vertices
         edge_verts[n_grid_edges:, 1] = extra % n_vertices
     return MeshArrays(
-        loop_start=loop_starts(n_quads, n_tris), corner_vert=corner_vert, edges=edge_verts, corner_edge=corner_edge,
+        loop_start=loop_starts(n_quads, n_tris, out=(into or {}).get("loop_start")), corner_vert=corner_vert,
+        edges=edge_verts, corner_edge=corner_edge,
         corner_uv=corner_uv.view(np.float32).reshape(-1, 2), n_quads=n_quads,
     )
 
