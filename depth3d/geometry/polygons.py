@@ -37,6 +37,7 @@ ROUNDING = 1e-5
 TINY = 1e-30
 _CHUNK_CELLS = 1 << 15  # grid cells per block of the fold test (its temporaries stay in cache)
 _BLOCK = 1 << 14  # polygons per block of corner writes
+_STARTS_BLOCK = 1 << 16  # polygons per block of loop_starts
 
 
 class MeshArrays(NamedTuple):
@@ -76,10 +77,14 @@ class MeshCounts(NamedTuple):
 
 def loop_starts(n_quads: int, n_triangles: int, out: np.ndarray | None = None) -> np.ndarray:
     """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads);
-    written into ``out`` ((P,) int32) when given."""
+    written into ``out`` ((P,) int32) when given, a block at a time (no polygon-sized temporary)."""
     loop_start = np.empty(n_quads + n_triangles, dtype=np.int32) if out is None else out
-    loop_start[:n_quads] = np.arange(0, 4 * n_quads, 4, dtype=np.int32)
-    loop_start[n_quads:] = np.arange(4 * n_quads, 4 * n_quads + 3 * n_triangles, 3, dtype=np.int32)
+    counts = np.arange(min(_STARTS_BLOCK, len(loop_start)), dtype=np.int32)
+    for starts, first, size in ((loop_start[:n_quads], 0, 4), (loop_start[n_quads:], 4 * n_quads, 3)):
+        steps = counts * np.int32(size)
+        for b0 in range(0, len(starts), _STARTS_BLOCK):
+            block = starts[b0:b0 + _STARTS_BLOCK]
+            np.add(steps[:len(block)], np.int32(first + size * b0), out=block)
     return loop_start
 
 
