@@ -258,10 +258,13 @@ def test_a_failure_in_the_worker_leaves_nothing(scene_files):
     assert threading.active_count() == threads
 
 
-def test_mesh_arrays_written_into_the_mesh(scene_files):
+@pytest.mark.parametrize("later", [False, True])
+def test_mesh_arrays_written_into_the_mesh(scene_files, later):
     """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers; what
     fill_mesh does when it makes the arrays) makes the mesh that copying them in makes: on the
-    grid layout (quads), a coarse grid with split vertices, and plain triangles (no layout)."""
+    grid layout (quads), a coarse grid with split vertices, and plain triangles (no layout);
+    the arrays handed back at once or (``later``, as the operator's worker gets them) by a
+    function mesh_arrays calls when it needs them."""
     from dataclasses import replace
 
     from depth3d.geometry.polygons import MeshCounts
@@ -275,7 +278,7 @@ def test_mesh_arrays_written_into_the_mesh(scene_files):
             build.allocate_mesh(mesh, counts, len(geometry.vertices))
             buffers = build.mesh_buffers(mesh)
             assert buffers is not None
-            return buffers
+            return (lambda: buffers) if later else buffers
 
         made = build.mesh_arrays(geometry, counts=into)  # its arrays are the mesh's own
         build.set_vertices_and_polygons(

@@ -236,7 +236,8 @@ def mesh_arrays(geometry: Geometry, counts: Destinations | None = None) -> MeshA
     its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
     triangles (as it was before the layout was explicit; its triangles would be the same).
     ``counts``: called with the :class:`~depth3d.geometry.polygons.MeshCounts` once known (it may
-    return arrays to write into: :func:`mesh_buffers`).  NumPy only: safe in a worker thread."""
+    return arrays to write into, :func:`mesh_buffers`, or a function giving them).  NumPy only:
+    safe in a worker thread."""
     return _mesh_arrays(geometry, quads=not has_atlas(geometry), counts=counts)
 
 

@@ -118,13 +118,17 @@ class Job:
             self.done.set()
             self.counted.set()
 
-    def _counted(self, counts) -> dict | None:
-        """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: the mesh's arrays to write into,
-        once the main thread made the mesh ready (:attr:`prepared`), else ``None``."""
+    def _counted(self, counts):
+        """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: where the main thread makes the
+        mesh ready (:attr:`prepared`), a function giving its arrays to write into
+        (:meth:`_buffers`), else ``None``."""
         self.counts = counts
         self.counted.set()
-        if not self.prepared:
-            return None
+        return self._buffers if self.prepared else None
+
+    def _buffers(self) -> dict | None:
+        """The mesh's arrays to write into, once the main thread has made them (``None``: it
+        could not show them, or the job was cancelled meanwhile)."""
         while not self.ready.wait(0.05):
             if self.cancel.is_set():
                 return None
