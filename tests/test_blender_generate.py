@@ -294,6 +294,25 @@ def test_mesh_arrays_written_into_the_mesh(scene_files, later):
             assert other.validate() is False
 
 
+def test_polygon_starts_without_a_view(scene_files, monkeypatch):
+    """Where Blender's polygon offsets cannot be shown as an array (mesh_buffers' probe fails),
+    fill_mesh sets the polygons' starts, and every other array, through Blender's API: the
+    same mesh, quads and triangles, as through the views."""
+    photo, depth_file, rgb, depth = scene_files
+    geometry = reconstruct(rgb, depth, "depth", Options(resolution=0))
+    arrays = build.mesh_arrays(geometry)
+    assert 0 < arrays.n_quads < len(arrays.loop_start)
+    viewed = _mesh_data(build.build_mesh(geometry, "viewed"))
+    copied = _mesh_data(_copied_mesh(geometry))
+    monkeypatch.setattr(build, "_items_view", lambda *args: None)
+    for mesh in (build.build_mesh(geometry, "set"), _copied_mesh(geometry, "set copied")):
+        ours = _mesh_data(mesh)
+        for name in viewed:
+            np.testing.assert_array_equal(ours[name], viewed[name], err_msg=name)
+            np.testing.assert_array_equal(ours[name], copied[name], err_msg=name)
+        assert mesh.validate() is False
+
+
 def test_point_cloud(scene_files):
     photo, depth_file, rgb, depth = scene_files
     obj, _ = _generate(filepath=str(photo), depth_filepath=str(depth_file), geometry="points",
