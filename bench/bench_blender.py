@@ -21,8 +21,9 @@ cProfile — the main thread and each thread it starts profiled apart (the opera
 geometry and mesh arrays in a worker while the main thread has Blender decode the photo and
 allocate the mesh) — printing each thread's N functions of most cumulative time, with the wall,
 CPU (user, system) and minor page faults of the profiled run.  ``--runs N``: instead, that
-operator N times in a row, each run's wall, user and system CPU seconds (all threads) and the
-process's peak RSS so far (the first run's memory is fresh to the process; the later ones reuse).
+operator N times in a row, each run's wall, user and system CPU seconds (all threads), minor page
+faults and the process's peak RSS so far (the first run's memory is fresh to the process; the
+later ones reuse).
 
 Stage by stage, ``build object + camera`` is split into the mesh arrays (NumPy,
 :mod:`depth3d.geometry.polygons`), the Blender mesh (``fill_mesh``: ``add`` and ``foreach_set``), object and
@@ -331,7 +332,7 @@ def profile_operator(top: int) -> None:
 
 
 def operator_runs(n: int) -> None:
-    """The full-resolution operator ``n`` times: wall, user and system CPU, peak RSS of each."""
+    """The full-resolution operator ``n`` times: wall, user and system CPU, page faults, peak RSS of each."""
     import resource
 
     import bpy
@@ -350,8 +351,9 @@ def operator_runs(n: int) -> None:
                 wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
                 assert result == {"FINISHED"}, result
                 print(f"operator run {i + 1}: {wall:5.2f} s wall, {r1.ru_utime - r0.ru_utime:5.2f} s user + "
-                      f"{r1.ru_stime - r0.ru_stime:5.2f} s system CPU, peak RSS {r1.ru_maxrss / 2**20:.2f} GiB, "
-                      f"load average {os.getloadavg()[0]:.2f}", flush=True)
+                      f"{r1.ru_stime - r0.ru_stime:5.2f} s system CPU, {r1.ru_minflt - r0.ru_minflt} minor page "
+                      f"faults, peak RSS {r1.ru_maxrss / 2**20:.2f} GiB, load average {os.getloadavg()[0]:.2f}",
+                      flush=True)
                 bpy.data.batch_remove(_new_ids(before))
         finally:
             extension.unregister()

@@ -258,10 +258,13 @@ def test_a_failure_in_the_worker_leaves_nothing(scene_files):
     assert threading.active_count() == threads
 
 
-def test_mesh_arrays_written_into_the_mesh(scene_files):
+@pytest.mark.parametrize("later", [False, True])
+def test_mesh_arrays_written_into_the_mesh(scene_files, later):
     """mesh_arrays writing straight into Blender's arrays (allocate_mesh, mesh_buffers; what
     fill_mesh does when it makes the arrays) makes the mesh that copying them in makes: on the
-    grid layout (quads), a coarse grid with split vertices, and plain triangles (no layout)."""
+    grid layout (quads), a coarse grid with split vertices, and plain triangles (no layout);
+    the arrays handed back at once or (``later``, as the operator's worker gets them) by a
+    function mesh_arrays calls when it needs them."""
     from dataclasses import replace
 
     from depth3d.geometry.polygons import MeshCounts
@@ -271,9 +274,11 @@ def test_mesh_arrays_written_into_the_mesh(scene_files):
     for geometry in (grid, reconstruct(rgb, depth, "depth", Options(resolution=12)), replace(grid, layout=None)):
         mesh = bpy.data.meshes.new("direct")
 
-        def into(counts, mesh=mesh):
-            build.allocate_mesh(mesh, counts)
-            return build.mesh_buffers(mesh)
+        def into(counts, mesh=mesh, geometry=geometry):
+            build.allocate_mesh(mesh, counts, len(geometry.vertices))
+            buffers = build.mesh_buffers(mesh)
+            assert buffers is not None
+            return (lambda: buffers) if later else buffers
 
         made = build.mesh_arrays(geometry, counts=into)  # its arrays are the mesh's own
         build.set_vertices_and_polygons(
@@ -287,6 +292,25 @@ def test_mesh_arrays_written_into_the_mesh(scene_files):
                 np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
             assert list(other.attributes.keys()) == list(expect.attributes.keys())
             assert other.validate() is False
+
+
+def test_polygon_starts_without_a_view(scene_files, monkeypatch):
+    """Where Blender's polygon offsets cannot be shown as an array (mesh_buffers' probe fails),
+    fill_mesh sets the polygons' starts, and every other array, through Blender's API: the
+    same mesh, quads and triangles, as through the views."""
+    photo, depth_file, rgb, depth = scene_files
+    geometry = reconstruct(rgb, depth, "depth", Options(resolution=0))
+    arrays = build.mesh_arrays(geometry)
+    assert 0 < arrays.n_quads < len(arrays.loop_start)
+    viewed = _mesh_data(build.build_mesh(geometry, "viewed"))
+    copied = _mesh_data(_copied_mesh(geometry))
+    monkeypatch.setattr(build, "_items_view", lambda *args: None)
+    for mesh in (build.build_mesh(geometry, "set"), _copied_mesh(geometry, "set copied")):
+        ours = _mesh_data(mesh)
+        for name in viewed:
+            np.testing.assert_array_equal(ours[name], viewed[name], err_msg=name)
+            np.testing.assert_array_equal(ours[name], copied[name], err_msg=name)
+        assert mesh.validate() is False
 
 
 def test_point_cloud(scene_files):

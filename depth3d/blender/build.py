@@ -13,9 +13,10 @@ Polygons, edges and corner UVs come from the grid structure in NumPy
 (:mod:`depth3d.geometry.polygons`, read from the geometry's grid layout: quads where both triangles of
 a grid cell are kept, so half as many polygons to set one by one) instead of ``Mesh.update(calc_edges=True)``, which
 costs ten times more.  The operator goes further (:mod:`.operators`): :func:`allocate_mesh` makes
-room from the counts :func:`mesh_arrays` reports early, and a worker thread writes the corners,
-edges and UVs straight into Blender's arrays (:func:`mesh_buffers`) — no arrays of its own, no
-copy — while the main thread sets the vertices and polygons.
+room from the counts :func:`mesh_arrays` reports early, and a worker thread writes the vertex
+positions, the polygons' starts, the corners, edges and UVs straight into Blender's arrays
+(:func:`mesh_buffers`) — no arrays of its own, no copy, and no ``foreach_set("loop_start")``,
+which RNA runs polygon by polygon holding the GIL (0.3–0.5 s for 12 M polygons).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from ..io.atomic import atomic_path
 __all__ = [
     "MATERIALS", "create_object", "update_object_geometry", "add_camera", "update_camera",
     "photo_material", "image_from_rgb", "build_mesh", "fill_mesh", "mesh_arrays", "export_gltf",
-    "allocate_mesh", "mesh_buffers", "set_vertices_and_polygons", "write_mesh_arrays",
+    "allocate_mesh", "mesh_buffers", "set_vertices_and_polygons", "write_positions", "write_mesh_arrays",
     "has_atlas", "set_texture",
 ]
 
@@ -83,7 +84,7 @@ def fill_mesh(mesh: bpy.types.Mesh, geometry: Geometry,
     parts = arrays if isinstance(arrays, dict) else arrays._asdict()
     n_quads = parts["n_quads"]
     counts = MeshCounts(n_quads, len(parts["loop_start"]) - n_quads, len(parts["edges"]))
-    allocate_mesh(mesh, counts)
+    allocate_mesh(mesh, counts, len(geometry.vertices))
     set_vertices_and_polygons(mesh, geometry, counts, parts.pop("loop_start"))
     return write_mesh_arrays(mesh, parts)
 
@@ -92,20 +93,21 @@ def _fill_directly(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
     """:func:`fill_mesh` making the arrays: room made in ``mesh`` when :func:`mesh_arrays`
     reports the counts, which then writes into it (:func:`mesh_buffers`; else into arrays of
     its own, copied then)."""
-    reported: list = []  # (counts, whether the arrays go into the mesh)
+    reported: list = []  # (counts, the mesh's arrays or None)
 
     def into(counts: MeshCounts) -> dict[str, np.ndarray] | None:
-        allocate_mesh(mesh, counts)
-        buffers = mesh_buffers(mesh)
-        reported.append((counts, buffers is not None))
-        return buffers
+        allocate_mesh(mesh, counts, len(geometry.vertices))
+        reported.append((counts, mesh_buffers(mesh)))
+        return reported[0][1]
 
     made = mesh_arrays(geometry, counts=into)
-    counts, written = reported[0]
-    set_vertices_and_polygons(mesh, geometry, counts, made.loop_start)
-    if written:  # what made holds are views of the mesh's arrays
+    counts, buffers = reported.pop()
+    if buffers is not None:  # what made holds are views of the mesh's arrays
         del made
+        write_positions(buffers, geometry)
+        del buffers
         return write_mesh_arrays(mesh, None)
+    set_vertices_and_polygons(mesh, geometry, counts, made.loop_start)
     parts = made._asdict()
     del made
     return write_mesh_arrays(mesh, parts)
@@ -113,16 +115,22 @@ def _fill_directly(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
 
 def _set_positions(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
     mesh.vertices.add(len(geometry.vertices))
+    _write_positions(mesh, geometry)
+
+
+def _write_positions(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
     _set_attribute(mesh.attributes, "position", mesh.vertices, "vector", "co", _mv(geometry.vertices, np.float32))
 
 
-def allocate_mesh(mesh: bpy.types.Mesh, counts: MeshCounts) -> bpy.types.Mesh:
-    """Room in an empty ``mesh`` for what :func:`mesh_arrays` writes — corners, edges and the UV
-    map — from its ``counts`` alone, which it reports before it writes them: on the main thread
-    while a worker makes the arrays, Blender's allocations (page faults mostly) overlap it, and
-    the worker can write straight into them (:func:`mesh_buffers`).
-    :func:`set_vertices_and_polygons` and :func:`write_mesh_arrays` complete the mesh."""
-    mesh.loops.add(counts.n_corners)
+def allocate_mesh(mesh: bpy.types.Mesh, counts: MeshCounts, n_vertices: int) -> bpy.types.Mesh:
+    """Room in an empty ``mesh`` for ``n_vertices`` vertices and what :func:`mesh_arrays` writes
+    — polygons, corners, edges and the UV map — from its ``counts`` alone, which it reports
+    before it writes them: on the main thread while a worker makes the arrays, and the worker
+    can write straight into them (:func:`mesh_buffers`, :func:`write_positions`; else
+    :func:`set_vertices_and_polygons` and :func:`write_mesh_arrays` copy them in)."""
+    mesh.vertices.add(n_vertices)
+    mesh.loops.add(counts.n_corners)  # before the polygons: their end offset is the corner count
+    mesh.polygons.add(counts.n_polygons)
     mesh.edges.add(counts.n_edges)
     mesh.uv_layers.new(name=UV_MAP, do_init=False)
     return mesh
@@ -130,55 +138,80 @@ def allocate_mesh(mesh: bpy.types.Mesh, counts: MeshCounts) -> bpy.types.Mesh:
 
 def set_vertices_and_polygons(mesh: bpy.types.Mesh, geometry: Geometry, counts: MeshCounts,
                               loop_start: np.ndarray | None = None) -> bpy.types.Mesh:
-    """``geometry``'s vertices and the polygons of a mesh :func:`allocate_mesh` made room in:
-    their starts are ``loop_start``, else :func:`~depth3d.geometry.polygons.loop_starts` (the
-    same).  Touches neither corners nor edges: it may run while a worker writes those."""
-    _set_positions(mesh, geometry)
-    mesh.polygons.add(counts.n_polygons)
+    """``geometry``'s vertex positions and the polygons' starts in a mesh :func:`allocate_mesh`
+    made room in: the starts are ``loop_start``, else :func:`~depth3d.geometry.polygons.loop_starts`
+    of the ``counts`` (the same), written through a view of the mesh's polygon offsets where
+    Blender shows them (:func:`mesh_buffers`), else by ``foreach_set`` (RNA sets them polygon by
+    polygon: 0.3–0.5 s for 12 M).  Touches neither corners nor edges: it may run while a worker
+    writes those."""
+    _write_positions(mesh, geometry)
+    offsets = _items_view(mesh.polygons, "loop_start", np.int32, 1)
+    if offsets is not None:
+        if loop_start is None:
+            loop_starts(counts.n_quads, counts.n_triangles, out=offsets)
+        else:
+            offsets[...] = loop_start
+        return mesh
     if loop_start is None:
         loop_start = loop_starts(counts.n_quads, counts.n_triangles)
     mesh.polygons.foreach_set("loop_start", memoryview(loop_start))
     return mesh
 
 
-_BUFFERS = (  # mesh_buffers: (name, attribute, its data type, dtype, components)
+def write_positions(buffers: dict[str, np.ndarray], geometry: Geometry) -> None:
+    """``geometry``'s vertices into the ``position`` view of :func:`mesh_buffers` (NumPy only:
+    safe in a worker thread)."""
+    np.copyto(buffers["position"], geometry.vertices, casting="same_kind")
+
+
+_BUFFERS = (  # mesh_buffers' attributes: (name, attribute, its data type, dtype, components)
+    ("position", "position", "FLOAT_VECTOR", np.float32, 3),
     ("corner_vert", ".corner_vert", "INT", np.int32, 1), ("corner_edge", ".corner_edge", "INT", np.int32, 1),
     ("corner_uv", UV_MAP, "FLOAT2", np.float32, 2), ("edges", ".edge_verts", "INT32_2D", np.int32, 2),
 )
 
 
 def mesh_buffers(mesh: bpy.types.Mesh) -> dict[str, np.ndarray] | None:
-    """Writable NumPy views of the corner, edge and UV arrays of a mesh :func:`allocate_mesh`
-    made room in — Blender's own memory, for :func:`mesh_arrays` to write into (no array of its
-    own, no copy): ``corner_vert``, ``corner_edge`` (C,) int32, ``corner_uv`` (C, 2) float32,
+    """Writable NumPy views of the arrays of a mesh :func:`allocate_mesh` made room in — Blender's
+    own memory, for :func:`mesh_arrays` and :func:`write_positions` to write into (no array of
+    their own, no copy): ``position`` (V, 3) float32, ``loop_start`` (P,) int32 (the polygons'
+    offsets), ``corner_vert``, ``corner_edge`` (C,) int32, ``corner_uv`` (C, 2) float32,
     ``edges`` (E, 2) int32.
 
-    Each attribute's items must lie one after the other (their addresses, ``as_pointer()``, step
-    by the item's size), and a value written through the view must read back through Blender's
-    own API at the first and last item; else ``None`` (then :func:`write_mesh_arrays` copies).
-    Valid until the mesh changes; the mesh may be touched by no one while a worker writes.
+    Each array's items must lie one after the other (their addresses, ``as_pointer()``, step by
+    the item's size), and a value written through the view must read back through Blender's
+    own API at the first and last item; else ``None`` (then :func:`set_vertices_and_polygons`
+    and :func:`write_mesh_arrays` copy).  Valid until the mesh changes; the mesh may be touched
+    by no one while a worker writes.
     """
     views = {}
     for name, attribute, data_type, dtype, width in _BUFFERS:
         attr = mesh.attributes.get(attribute)
         if attr is None or attr.data_type != data_type:
             return None
-        data = attr.data
-        n = len(data)
-        size = np.dtype(dtype).itemsize * width
-        first, last = (data[0].as_pointer(), data[n - 1].as_pointer()) if n else (0, 0)
-        if not first or last - first != (n - 1) * size:
+        prop = "vector" if dtype == np.float32 else "value"
+        views[name] = _items_view(attr.data, prop, dtype, width)
+    views["loop_start"] = _items_view(mesh.polygons, "loop_start", np.int32, 1)
+    return None if any(view is None for view in views.values()) else views
+
+
+def _items_view(items, prop: str, dtype, width: int) -> np.ndarray | None:
+    """(N, width) (or (N,) for 1) view of the memory behind ``items`` (a collection of N
+    Blender items, each ``width`` values of ``dtype`` read as ``item.<prop>``), or ``None``
+    where the items do not lie one after the other or a value written does not read back."""
+    n = len(items)
+    size = np.dtype(dtype).itemsize * width
+    first, last = (items[0].as_pointer(), items[n - 1].as_pointer()) if n else (0, 0)
+    if not first or last - first != (n - 1) * size:
+        return None
+    view = np.ctypeslib.as_array((ctypes.c_char * (n * size)).from_address(first)).view(dtype)
+    view = view.reshape(n, width) if width > 1 else view
+    for i in (0, n - 1):  # what is written here is what Blender reads
+        probe = np.arange(i + 1, i + 1 + width).astype(dtype)
+        view[i] = probe if width > 1 else probe[0]
+        if not np.array_equal(np.ravel(np.asarray(getattr(items[i], prop), dtype)), probe):
             return None
-        view = np.ctypeslib.as_array((ctypes.c_char * (n * size)).from_address(first)).view(dtype)
-        view = view.reshape(n, width) if width > 1 else view
-        for i in (0, n - 1):  # what is written here is what Blender reads
-            probe = np.arange(i + 1, i + 1 + width).astype(dtype)
-            view[i] = probe if width > 1 else probe[0]
-            got = data[i].vector if dtype == np.float32 else data[i].value
-            if not np.array_equal(np.ravel(np.asarray(got, dtype)), probe):
-                return None
-        views[name] = view
-    return views
+    return view
 
 
 def write_mesh_arrays(mesh: bpy.types.Mesh, arrays: dict[str, np.ndarray] | None) -> bpy.types.Mesh:
@@ -212,7 +245,8 @@ def mesh_arrays(geometry: Geometry, counts: Destinations | None = None) -> MeshA
     its grid layout, except for an in-fill atlas (:func:`has_atlas`), whose mesh stays plain
     triangles (as it was before the layout was explicit; its triangles would be the same).
     ``counts``: called with the :class:`~depth3d.geometry.polygons.MeshCounts` once known (it may
-    return arrays to write into: :func:`mesh_buffers`).  NumPy only: safe in a worker thread."""
+    return arrays to write into, :func:`mesh_buffers`, or a function giving them).  NumPy only:
+    safe in a worker thread."""
     return _mesh_arrays(geometry, quads=not has_atlas(geometry), counts=counts)
 
 

@@ -125,6 +125,8 @@ class Job:
             if faces is not None and len(faces) and self.make_arrays and not self.cancel.is_set():
                 arrays = build.mesh_arrays(self.geometry, counts=self._counted)  # NumPy only
                 written = self.buffers is not None  # the main thread's mesh_buffers, set meanwhile
+                if written:
+                    build.write_positions(self.buffers, self.geometry)
                 self.arrays = None if written else arrays._asdict()  # views of the mesh: dropped
         except BaseException as exc:  # reported on the main thread (pipeline.Cancelled: not at all)
             self.error = user_message(exc)
@@ -132,13 +134,17 @@ class Job:
             self.done.set()
             self.counted.set()
 
-    def _counted(self, counts) -> dict | None:
-        """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: the mesh's arrays to write into,
-        once the main thread made the mesh ready (:attr:`prepared`), else ``None``."""
+    def _counted(self, counts):
+        """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: where the main thread makes the
+        mesh ready (:attr:`prepared`), a function giving its arrays to write into
+        (:meth:`_buffers`), else ``None``."""
         self.counts = counts
         self.counted.set()
-        if not self.prepared:
-            return None
+        return self._buffers if self.prepared else None
+
+    def _buffers(self) -> dict | None:
+        """The mesh's arrays to write into, once the main thread has made them (``None``: it
+        could not show them, or the job was cancelled meanwhile)."""
         while not self.ready.wait(0.05):
             if self.cancel.is_set():
                 return None
@@ -286,10 +292,12 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
             job.image, job.created_image = image, created
             job.counted.wait()  # the geometry is made, and how many polygons its mesh has
             if job.counts is not None:  # room for them, which the worker then writes into
-                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.counts)
+                job.mesh = build.allocate_mesh(bpy.data.meshes.new(job.photo.name), job.counts,
+                                               len(job.geometry.vertices))
                 job.buffers = build.mesh_buffers(job.mesh)  # None: it makes arrays of its own
                 job.ready.set()
-                build.set_vertices_and_polygons(job.mesh, job.geometry, job.counts)  # meanwhile
+                if job.buffers is None:  # else the worker writes them too
+                    build.set_vertices_and_polygons(job.mesh, job.geometry, job.counts)  # meanwhile
         except BaseException:
             job.cancel.set()  # the photo's error is the one to report; the rest is dropped
             job.ready.set()

@@ -50,9 +50,16 @@ def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarra
 def kept_grid_index(used: np.ndarray, n_grid: int) -> np.ndarray:
     """(K,) int32 grid position of each vertex :func:`compact` keeps (``used``: its mask over
     ``n_grid`` grid vertices, row-major, then other vertices, which get −1)."""
-    grid = np.flatnonzero(used[:n_grid]).astype(np.int32)
-    out = np.full(len(grid) + int(np.count_nonzero(used[n_grid:])), -1, np.int32)
-    out[:len(grid)] = grid
+    keep = used[:n_grid]
+    n = int(np.count_nonzero(keep))
+    out = np.empty(n + int(np.count_nonzero(used[n_grid:])), np.int32)
+    out[n:] = -1
+    at = 0
+    for p0 in range(0, n_grid, CHUNK):  # the positions a chunk at a time: no grid-sized intp array
+        part = np.flatnonzero(keep[p0:p0 + CHUNK])
+        part += p0
+        out[at:at + len(part)] = part
+        at += len(part)
     return out
 
 

@@ -37,6 +37,7 @@ ROUNDING = 1e-5
 TINY = 1e-30
 _CHUNK_CELLS = 1 << 15  # grid cells per block of the fold test (its temporaries stay in cache)
 _BLOCK = 1 << 14  # polygons per block of corner writes
+_STARTS_BLOCK = 1 << 16  # polygons per block of loop_starts
 
 
 class MeshArrays(NamedTuple):
@@ -74,16 +75,26 @@ class MeshCounts(NamedTuple):
         return 4 * self.n_quads + 3 * self.n_triangles
 
 
-def loop_starts(n_quads: int, n_triangles: int) -> np.ndarray:
-    """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads)."""
-    loop_start = np.arange(n_quads + n_triangles, dtype=np.int32)
-    loop_start[:n_quads] *= np.int32(4)
-    loop_start[n_quads:] *= np.int32(3)
-    loop_start[n_quads:] += np.int32(n_quads)
+def loop_starts(n_quads: int, n_triangles: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads);
+    written into ``out`` ((P,) int32) when given, a block at a time (no polygon-sized temporary)."""
+    loop_start = np.empty(n_quads + n_triangles, dtype=np.int32) if out is None else out
+    counts = np.arange(min(_STARTS_BLOCK, len(loop_start)), dtype=np.int32)
+    for starts, first, size in ((loop_start[:n_quads], 0, 4), (loop_start[n_quads:], 4 * n_quads, 3)):
+        steps = counts * np.int32(size)
+        for b0 in range(0, len(starts), _STARTS_BLOCK):
+            block = starts[b0:b0 + _STARTS_BLOCK]
+            np.add(steps[:len(block)], np.int32(first + size * b0), out=block)
     return loop_start
 
 
-Destinations = Callable[[MeshCounts], "dict[str, np.ndarray] | None"]
+Destinations = Callable[[MeshCounts], "dict[str, np.ndarray] | Callable[[], dict[str, np.ndarray] | None] | None"]
+
+
+def _destinations(reported) -> dict[str, np.ndarray] | None:
+    """What a :data:`Destinations` callback returned: the arrays to write into (or ``None``),
+    asked for now when it returned a function that gives them."""
+    return reported() if callable(reported) else reported
 
 
 def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | None = None) -> MeshArrays:
@@ -92,8 +103,10 @@ def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | N
     quads: read ``geometry.layout`` for quads (``False``, or no layout: triangles as they are).
     counts: called with the :class:`MeshCounts` as soon as they are known, before the corners are
     written; it may return the arrays to write them into, ``corner_vert`` and ``corner_edge``
-    (C,) int32, ``corner_uv`` (C, 2) float32 and ``edges`` (E, 2) int32 (C-contiguous: a mesh's
-    own arrays, say), which the result then holds.
+    (C,) int32, ``corner_uv`` (C, 2) float32 and ``edges`` (E, 2) int32, and optionally
+    ``loop_start`` (P,) int32 (C-contiguous: a mesh's own arrays, say), which the result then
+    holds — or a function that gives them (or ``None``), called only once they are needed: what
+    the writes need besides is made first, while the caller makes them.
     """
     faces = np.ascontiguousarray(geometry.faces, dtype=np.int32)
     uv = np.ascontiguousarray(geometry.uv, dtype=np.float32)
@@ -104,7 +117,7 @@ def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | N
     edges, corner_edge = sorted_edges(faces, len(geometry.vertices))
     corner_vert = faces.reshape(-1)
     corner_uv = gather_uv(uv, corner_vert)
-    into = counts(MeshCounts(0, len(faces), len(edges))) if counts is not None else None
+    into = _destinations(counts(MeshCounts(0, len(faces), len(edges)))) if counts is not None else None
     if into is not None:
         for name, a in (("corner_vert", corner_vert), ("corner_edge", corner_edge), ("corner_uv", corner_uv),
                         ("edges", edges)):
@@ -112,7 +125,7 @@ def mesh_arrays(geometry: Geometry, quads: bool = True, counts: Destinations | N
         corner_vert, corner_edge, corner_uv, edges = (
             into[name] for name in ("corner_vert", "corner_edge", "corner_uv", "edges"))
     return MeshArrays(
-        loop_start=loop_starts(0, len(faces)), corner_vert=corner_vert,
+        loop_start=loop_starts(0, len(faces), out=(into or {}).get("loop_start")), corner_vert=corner_vert,
         edges=edges, corner_edge=corner_edge, corner_uv=corner_uv, n_quads=0,
     )
 
@@ -220,12 +233,7 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
         present.reshape(-1)[odd_ids] = True
         keys = np.minimum(va, vb).astype(np.int64) * n_vertices + np.maximum(va, vb)
         extra, extra_inverse = np.unique(keys[~on_grid], return_inverse=True)
-    # rank[id] = how many grid edges come before edge id: its index in the edge list
-    rank = np.empty(3 * n_grid + 1, dtype=np.int32)
-    rank[0] = 0
-    rank[1:] = present.reshape(-1)
-    np.cumsum(rank[1:], out=rank[1:])  # in int32 throughout (a bool → int32 cumsum casts block by block)
-    n_grid_edges = int(rank[-1])
+    n_grid_edges = int(np.count_nonzero(present))
 
     # -- polygons: quads, then the first and second triangles left, then the split ones
     kinds = (  # cells, corners (offsets from a), corner edges (edge ids − a)
@@ -238,7 +246,24 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
     n_tris = counts[1] + counts[2] + len(others)
     n_corners = 4 * n_quads + 3 * n_tris
     n_edges = n_grid_edges + (len(extra) if len(others) else 0)
-    into = report(MeshCounts(n_quads, n_tris, n_edges)) if report is not None else None
+    reported = report(MeshCounts(n_quads, n_tris, n_edges)) if report is not None else None
+    # made after the report, before the arrays are asked for (the caller may be making them):
+    # rank[id] = how many grid edges come before edge id: its index in the edge list
+    rank = np.empty(3 * n_grid + 1, dtype=np.int32)
+    rank[0] = 0
+    rank[1:] = present.reshape(-1)
+    np.cumsum(rank[1:], out=rank[1:])  # in int32 throughout (a bool → int32 cumsum casts block by block)
+    to_vertex = None
+    if not full:
+        to_vertex = np.zeros(n_grid, dtype=np.int32)
+        to_vertex[g_on] = v_on
+    # the vertex at each grid position (= the position when all are kept)
+    vertex_grid = (np.arange(n_grid, dtype=np.int32) if full else to_vertex).reshape(ny, nx)
+    if len(others):  # the split triangles' corner edges
+        other_edges = np.empty(len(on_grid), dtype=np.int32)
+        other_edges[on_grid] = rank[odd_ids]
+        other_edges[~on_grid] = n_grid_edges + extra_inverse.reshape(-1).astype(np.int32)
+    into = _destinations(reported)
     if into is None:
         corner_vert = np.empty(n_corners, dtype=np.int32)
         corner_edge = np.empty(n_corners, dtype=np.int32)
@@ -248,14 +273,8 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
         corner_vert, corner_edge = into["corner_vert"], into["corner_edge"]
         corner_uv = into["corner_uv"].view(np.int64).reshape(-1)
         edges = into["edges"].view(np.int64).reshape(-1)
-    to_vertex = None
-    if not full:
-        to_vertex = np.zeros(n_grid, dtype=np.int32)
-        to_vertex[g_on] = v_on
     # corners are interleaved per polygon: written in blocks of grid rows, from slices of the
     # grid arrays (compressed to the block's cells unless it has them all)
-    # the vertex at each grid position (= the position when all are kept)
-    vertex_grid = (np.arange(n_grid, dtype=np.int32) if full else to_vertex).reshape(ny, nx)
     uv_grid = uv_grid.reshape(ny, nx)
     rank_grids = [rank[t * n_grid:(t + 1) * n_grid].reshape(ny, nx) for t in range(3)]
     rows = max(1, _BLOCK // nx)
@@ -302,15 +321,13 @@ def _grid_arrays(vertices, faces, uv, layout, nx: int, ny: int, report: Destinat
     edge_verts = edges.view(np.int32).reshape(-1, 2)
     if len(others):
         corner_vert[at:] = others.reshape(-1)
-        rest = np.empty(len(on_grid), dtype=np.int32)
-        rest[on_grid] = rank[odd_ids]
-        rest[~on_grid] = n_grid_edges + extra_inverse.reshape(-1).astype(np.int32)
-        corner_edge[at:] = rest
+        corner_edge[at:] = other_edges
         corner_uv[at:] = uv64[others.reshape(-1)]
         edge_verts[n_grid_edges:, 0] = extra // n_vertices
         edge_verts[n_grid_edges:, 1] = extra % n_vertices
     return MeshArrays(
-        loop_start=loop_starts(n_quads, n_tris), corner_vert=corner_vert, edges=edge_verts, corner_edge=corner_edge,
+        loop_start=loop_starts(n_quads, n_tris, out=(into or {}).get("loop_start")), corner_vert=corner_vert,
+        edges=edge_verts, corner_edge=corner_edge,
         corner_uv=corner_uv.view(np.float32).reshape(-1, 2), n_quads=n_quads,
     )
 
