@@ -47,16 +47,36 @@ def grid_faces(keep_first: np.ndarray, keep_second: np.ndarray, *more: np.ndarra
     return out
 
 
+CHUNK = 1 << 20  # indices per pass: numpy widens index arrays to intp, so they go a chunk at a time
+
+
 def kept_grid_index(used: np.ndarray, n_grid: int) -> np.ndarray:
     """(K,) int32 grid position of each vertex :func:`compact` keeps (``used``: its mask over
-    ``n_grid`` grid vertices, row-major, then other vertices, which get −1)."""
-    grid = np.flatnonzero(used[:n_grid]).astype(np.int32)
-    out = np.full(len(grid) + int(np.count_nonzero(used[n_grid:])), -1, np.int32)
-    out[:len(grid)] = grid
+    ``n_grid`` grid vertices, row-major, then other vertices, which get −1).  Found a chunk
+    at a time, straight into the result (no full-size intp positions)."""
+    n_kept = int(np.count_nonzero(used[:n_grid]))
+    out = np.empty(n_kept + int(np.count_nonzero(used[n_grid:])), np.int32)
+    at = 0
+    for start in range(0, n_grid, CHUNK):
+        found = np.flatnonzero(used[start:min(n_grid, start + CHUNK)])
+        np.add(found, start, out=out[at:at + len(found)], casting="unsafe")
+        at += len(found)
+    out[n_kept:] = -1
     return out
 
 
-CHUNK = 1 << 20  # indices per pass: numpy widens index arrays to intp, so they go a chunk at a time
+def _running_count(used: np.ndarray) -> np.ndarray:
+    """(N,) int32 new index of each vertex ``used`` ((N,) bool) keeps: the running count of kept
+    vertices up to it, less one (for one not kept, the kept one before it, or −1).  Counted a
+    chunk at a time into the result (a cumulative sum casts its whole input first)."""
+    out = np.empty(len(used), np.int32)
+    carry = np.int32(-1)
+    for start in range(0, len(used), CHUNK):
+        part = out[start:start + CHUNK]
+        np.cumsum(used[start:start + CHUNK], dtype=np.int32, out=part)
+        np.add(part, carry, out=part)
+        carry = part[-1]
+    return out
 
 
 def _or_shifted(used: np.ndarray, mark: np.ndarray, shift: int) -> None:
@@ -106,8 +126,7 @@ def compact(faces: np.ndarray, n_vertices: int, in_place: bool = False,
     if not in_place:
         faces = faces.copy()
     if not used.all():
-        new_index = np.cumsum(used, dtype=np.int32)
-        np.subtract(new_index, np.int32(1), out=new_index)
+        new_index = _running_count(used)
         flat = faces.reshape(-1)
         for start in range(0, len(flat), CHUNK):
             part = flat[start:start + CHUNK]

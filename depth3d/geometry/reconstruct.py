@@ -323,8 +323,10 @@ def reconstruct(
 
     # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
     # row band straight into the kept rows: no full-size intermediate
+    z_band = np.empty((min(ny, max(1, BAND_VERTICES // nx)), nx), np.float32)  # as _kept's bands
+
     def points_rows(a, b, out=None):
-        z = np.float32(1.0) / q[a:b]
+        z = np.divide(np.float32(1.0), q[a:b], out=z_band[:b - a])
         if options.projection == "perspective":
             return perspective_at(s_grid[None, :], t_grid[a:b, None], z, camera, out=out)
         return relief_at(s_grid[None, :], t_grid[a:b, None], z - np.float32(1.0), camera.aspect, out=out)
@@ -359,6 +361,7 @@ def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray
     n = int(np.count_nonzero(keep_grid))
     out = np.empty((n + int(np.count_nonzero(keep_extra)), extra.shape[1]), extra.dtype)
     rows, at = max(1, BAND_VERTICES // nx), 0
+    scratch = None  # one band, for the bands that lose vertices
     for a in range(0, ny, rows):
         b = min(ny, a + rows)
         keep = keep_grid[a:b].reshape(-1)
@@ -366,7 +369,11 @@ def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray
         if m == len(keep):
             grid_rows(a, b, out=out[at:at + m].reshape(b - a, nx, out.shape[1]))
         else:
-            np.compress(keep, grid_rows(a, b).reshape(-1, out.shape[1]), axis=0, out=out[at:at + m])
+            if scratch is None:
+                scratch = np.empty((min(rows, ny), nx, out.shape[1]), out.dtype)
+            band = grid_rows(a, b, out=scratch[:b - a])
+            # (np.compress would write a copy of its ``out`` first: take's "raise" mode does)
+            np.take(band.reshape(-1, out.shape[1]), np.flatnonzero(keep), axis=0, out=out[at:at + m], mode="clip")
         at += m
     out[at:] = extra[keep_extra]
     return out
