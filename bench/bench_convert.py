@@ -20,6 +20,9 @@ Printed for the default grid and ``--resolution 0`` (a vertex per pixel), each a
 reference of the same run: the speed-up reference / ours and how many times less peak memory
 ours takes (best of ``--repeat``), then the issue's goals at 12 MP: ``--resolution 0`` ≥ 4×
 faster and ≥ 2× less memory, the default grid ≥ 10× faster and under 1.5 GB.
+After each, one more child runs the stages by hand: each stage's wall time, then its user and
+system CPU seconds and minor page faults (``getrusage``: a fault is a fresh 4 KB page, and on
+these virtual machines fresh memory costs system time).
 
 ``--profile MP``: instead, ``reconstruct`` on that input at ``--resolution`` (default 0) under
 cProfile (CPU time), once warm: its wall and CPU time, then the 30 entries of most cumulative time.
@@ -114,8 +117,11 @@ def run_child(code: str) -> tuple[float, float]:
 
 
 STAGES = """
-import time
-t = [time.perf_counter()]
+import resource, time
+def now():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_utime, r.ru_stime, r.ru_minflt
+t = [now()]
 from depth3d.backends.file import FileBackend
 from depth3d.exchange import export
 from depth3d.exchange.gltf import export_glb
@@ -123,20 +129,22 @@ from depth3d.io.image import read_photo
 from depth3d.pipeline import estimate_depth
 from depth3d.geometry.reconstruct import Options, reconstruct
 import trimesh.exchange.gltf
-t.append(time.perf_counter())
+t.append(now())
 p = read_photo({photo!r})
-t.append(time.perf_counter())
+t.append(now())
 result = estimate_depth(p, FileBackend({depth!r}))
-t.append(time.perf_counter())
+t.append(now())
 geometry = reconstruct(p.rgb, result.depth, result.kind, Options(fov=60.0, resolution={resolution!r}), name=p.name)
-t.append(time.perf_counter())
-import resource
+t.append(now())
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 export(geometry, {out!r})
-t.append(time.perf_counter())
+t.append(now())
 names = ("imports", "read photo", "read depth", "reconstruct", "export .glb")
-print("    ours by stage: " + ", ".join(f"{{n}} {{b - a:.2f}} s" for n, a, b in zip(names, t, t[1:]))
+print("    ours by stage: " + ", ".join(f"{{n}} {{b[0] - a[0]:.2f}} s" for n, a, b in zip(names, t, t[1:]))
       + f"; peak RSS before export {{peak:.0f}} MB")
+print("      CPU user/system s, thousands of minor page faults: " + ", ".join(
+    f"{{n}} {{b[1] - a[1]:.2f}}/{{b[2] - a[2]:.2f}}, {{(b[3] - a[3]) / 1000:.0f}}k"
+    for n, a, b in zip(names, t, t[1:])))
 """
 
 
