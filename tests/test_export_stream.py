@@ -44,8 +44,9 @@ def test_grid_faces_band_by_band_are_the_grid_triangles(monkeypatch, cells):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_compact_from_grid_blocks_equals_the_plain_way(seed):
-    """Random cells kept, a few split triangles after them: the same mask and faces either way,
-    and the faces index the kept vertices as np.unique numbers them."""
+    """Random cells kept, a few split triangles after them: the same mask and faces either way
+    (from the faces, from the blocks' counts, from the cells' masks), and the faces index the
+    kept vertices as np.unique numbers them."""
     rng = np.random.default_rng(seed)
     ny, nx = rng.integers(2, 40, size=2)
     keep_first, keep_second = rng.random((2, ny - 1, nx - 1)) < rng.uniform(0.05, 1.0)
@@ -57,6 +58,9 @@ def test_compact_from_grid_blocks_equals_the_plain_way(seed):
     n = n_grid + n_extra + 3  # three vertices nothing uses, at the end
     plain_used, plain = compact(faces, n)
     used, fast = compact(faces.copy(), n, in_place=True, blocks=blocks)
+    np.testing.assert_array_equal(used, plain_used)
+    np.testing.assert_array_equal(fast, plain)
+    used, fast = compact(faces.copy(), n, cells=(keep_first, keep_second))
     np.testing.assert_array_equal(used, plain_used)
     np.testing.assert_array_equal(fast, plain)
     kept, renumbered = np.unique(faces, return_inverse=True)

@@ -87,14 +87,33 @@ def _or_shifted(used: np.ndarray, mark: np.ndarray, shift: int) -> None:
         np.logical_or(used[:shift], mark[-shift:], out=used[:shift])
 
 
-def _mark_used(faces: np.ndarray, used: np.ndarray, blocks: tuple[int, int, int] | None) -> None:
-    """Set ``used`` at every index of ``faces``.  With ``blocks`` = (nx, first, second) (the
-    :func:`grid_faces` triangles at the start, as triangulate counts them), their vertices come
-    from one corner each — a first triangle's a marks a, a+nx, a+1; a second one's c = a+nx
-    marks a+1, c, c+1 — as three shifted ORs of that mark: one scattered write a face, not three."""
+def _mark_cells(used: np.ndarray, keep_first: np.ndarray, keep_second: np.ndarray) -> int:
+    """Set ``used`` at the corners of the triangles :func:`grid_faces` makes of ``keep_first``,
+    ``keep_second`` ((ny−1, nx−1) bool; ``used`` starts with the (ny, nx) grid's vertices,
+    row-major): each mask OR-ed onto its triangle's three corners, (a, c, b) and (b, c, d),
+    without reading a face.  Returns how many triangles that is."""
+    ny, nx = keep_first.shape[0] + 1, keep_first.shape[1] + 1
+    grid = used[:ny * nx].reshape(ny, nx)
+    for keep, corners in ((keep_first, ((0, 0), (1, 0), (0, 1))), (keep_second, ((0, 1), (1, 0), (1, 1)))):
+        for dj, di in corners:
+            corner = grid[dj:dj + ny - 1, di:di + nx - 1]
+            np.logical_or(corner, keep, out=corner)
+    return int(np.count_nonzero(keep_first)) + int(np.count_nonzero(keep_second))
+
+
+def _mark_used(faces: np.ndarray, used: np.ndarray, blocks: tuple[int, int, int] | None,
+               cells: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Set ``used`` at every index of ``faces``.  With ``cells`` (as :func:`compact` takes them)
+    the grid's triangles at the start are marked from those masks (:func:`_mark_cells`).  Else
+    with ``blocks`` = (nx, first, second) (the :func:`grid_faces` triangles at the start, as
+    triangulate counts them), their vertices come from one corner each — a first triangle's a
+    marks a, a+nx, a+1; a second one's c = a+nx marks a+1, c, c+1 — as three shifted ORs of that
+    mark: one scattered write a face, not three."""
     flat = faces.reshape(-1)
     grid = 0
-    if blocks is not None:
+    if cells is not None:
+        grid = _mark_cells(used, *cells)
+    elif blocks is not None:
         nx, first, second = blocks
         grid = first + second
         mark = np.zeros_like(used)
@@ -111,18 +130,23 @@ def _mark_used(faces: np.ndarray, used: np.ndarray, blocks: tuple[int, int, int]
 
 
 def compact(faces: np.ndarray, n_vertices: int, in_place: bool = False,
-            blocks: tuple[int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            blocks: tuple[int, int, int] | None = None,
+            cells: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Drop vertices no face uses.
 
     blocks: ``(nx, first, second)`` when ``faces`` start with ``first`` first and ``second``
     second triangles of :func:`grid_faces` on a grid ``nx`` vertices wide (as
     :func:`~depth3d.geometry.edges.triangulate` counts them; a faster way to the same result), else ``None``.
+    cells:  ``(keep_first, keep_second)``, (ny−1, nx−1) bool, when ``faces`` start with the
+            triangles :func:`grid_faces` makes of these masks (the grid's ny·nx vertices first):
+            their vertices are read off the masks (faster still; ``blocks`` is then not needed).
     Returns ``(used, faces)``: (n_vertices,) bool mask of kept vertices and the (F, 3) int32
     faces renumbered to index the kept vertices only (``faces`` itself, renumbered, with
     ``in_place``).
     """
-    used = np.zeros(n_vertices, dtype=bool)
-    _mark_used(faces, used, blocks)
+    used = np.empty(n_vertices, dtype=bool)
+    used.fill(False)  # written before it is read: a fresh page faults once (np.zeros': read as zeros, then copied)
+    _mark_used(faces, used, blocks, cells)
     if not in_place:
         faces = faces.copy()
     if not used.all():

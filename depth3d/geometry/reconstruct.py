@@ -281,6 +281,7 @@ def reconstruct(
     tri = triangulate(q, cuts, located)
     faces, own, other, mid_q, mid_frac = tri.faces, tri.mid_own, tri.mid_other, tri.mid_q, tri.mid_t
     blocks = (tri.first, tri.second)  # how many faces, at the start, are the grid's own triangles
+    cells: tuple[np.ndarray, np.ndarray] | None = tri.cells  # ... and of which cells (None once decimated)
     del tri
     del edge_q, measured  # freed before the vertex arrays are built
     # under a budget with in-fill, the background layer gets up to INFILL_SHARE of it
@@ -296,7 +297,7 @@ def reconstruct(
             coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),
                                model_fov, exif_fov, name)
-        faces = cut.faces[:budget]  # (cut only on a 2 × 2 grid with a budget of 1)
+        faces, cells = cut.faces[:budget], None  # (cut only on a 2 × 2 grid with a budget of 1)
         blocks = (min(cut.first, budget), min(cut.second, budget - min(cut.first, budget)))
         meta["max_error"] = cut.error
     if not options.infill:
@@ -319,7 +320,8 @@ def reconstruct(
         mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
         mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
-    used, faces = compact(faces, nx * ny + len(mid), in_place=True, blocks=(nx, *blocks))
+    used, faces = compact(faces, nx * ny + len(mid), in_place=True, blocks=(nx, *blocks), cells=cells)
+    del cells
 
     # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
     # row band straight into the kept rows: no full-size intermediate
