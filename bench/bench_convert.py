@@ -20,8 +20,11 @@ Printed for the default grid and ``--resolution 0`` (a vertex per pixel), each a
 reference of the same run: the speed-up reference / ours and how many times less peak memory
 ours takes (best of ``--repeat``), and both runs' CPU seconds (user + system, steadier than
 the wall where other work shares the cores); then the issue's goals at 12 MP: ``--resolution 0``
-≥ 4× faster and ≥ 2× less memory, the default grid ≥ 10× faster and under 1.5 GB.  Then ours
-stage by stage in one more child (wall and system CPU of each stage).
+≥ 4× faster and ≥ 2× less memory, the default grid ≥ 10× faster and under 1.5 GB.
+After each, one more child runs the stages by hand, as the CLI does (NumPy's huge-page hint off:
+:mod:`depth3d.memory`): each stage's wall time, then its user and system CPU seconds and minor
+page faults (``getrusage``: a fault is a fresh 4 KB page, and on these virtual machines fresh
+memory costs system time).
 
 ``--profile MP``: instead, ``reconstruct`` on that input at ``--resolution`` (default 0) under
 cProfile (CPU time), once warm: its wall and CPU time, then the 30 entries of most cumulative time.
@@ -120,7 +123,7 @@ STAGES = """
 import resource, time
 def now():
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return time.perf_counter(), r.ru_stime
+    return time.perf_counter(), r.ru_utime, r.ru_stime, r.ru_minflt
 t = [now()]
 from depth3d.backends.file import FileBackend
 from depth3d.exchange import export
@@ -143,9 +146,11 @@ with huge_page_hint_off():  # as the CLI runs
     export(geometry, {out!r})
     t.append(now())
 names = ("imports", "read photo", "read depth", "reconstruct", "export .glb")
-print("    ours by stage (wall, system CPU): " + ", ".join(
-    f"{{n}} {{b[0] - a[0]:.2f}} s ({{b[1] - a[1]:.2f}})" for n, a, b in zip(names, t, t[1:]))
+print("    ours by stage: " + ", ".join(f"{{n}} {{b[0] - a[0]:.2f}} s" for n, a, b in zip(names, t, t[1:]))
       + f"; peak RSS before export {{peak:.0f}} MB")
+print("      CPU user/system s, thousands of minor page faults: " + ", ".join(
+    f"{{n}} {{b[1] - a[1]:.2f}}/{{b[2] - a[2]:.2f}}, {{(b[3] - a[3]) / 1000:.0f}}k"
+    for n, a, b in zip(names, t, t[1:])))
 """
 
 

@@ -321,6 +321,8 @@ def test_triangulate_splits_a_tiny_grid_at_its_one_step_exactly():
     # each side extended half a step: the planes are level, so at their own disparity
     assert tri.mid_q.tolist() == [0.5, 0.25, 0.5, 0.25, 0.25, 0.5]
     assert tri.mid_t.tolist() == [0.5] * 6
+    assert (tri.first, tri.second) == (1, 1)
+    assert [c.tolist() for c in tri.cells] == [[[True, False]], [[True, False]]]  # cell (0, 0)'s, whole
 
 
 def test_triangulate_drops_torn_triangles_and_keeps_all_without_cuts():

@@ -173,9 +173,13 @@ def test_triangulate_lists_the_grid_triangles_first():
     tri = triangulate(np.ascontiguousarray(fine_q[::k, ::k]), coarse, locate_cuts(fine_q, fine, k, coarse))
     faces, own, other, frac, blocks = tri.faces, tri.mid_own, tri.mid_other, tri.mid_t, (tri.first, tri.second)
     assert blocks == (2, 1)  # cells 0 and 1 first, cell 0 second
+    assert [c.tolist() for c in tri.cells] == [[[True, True]], [[True, False]]]
     uv = grid_uv(nx, ny, span)
     uv = np.concatenate([uv, uv[own] + frac[:, None] * (uv[other] - uv[own])])
+    from_cells = compact(faces.copy(), len(uv), cells=tri.cells)
     used, faces = compact(faces, len(uv))
+    for a, b in zip(from_cells, (used, faces)):
+        np.testing.assert_array_equal(a, b)
     assert used[:nx * ny].tolist() == [True] * 5 + [False]
     index = kept_grid_index(used, nx * ny)
     assert index[:5].tolist() == [0, 1, 2, 3, 4] and (index[5:] == -1).all() and len(index) == used.sum()

@@ -120,8 +120,8 @@ def to_metric_disparity(
     resamples exactly, and a disparity map needs no division at all.  Elementwise, given the
     whole map's ``limits`` (:func:`disparity_limits`) when ``raw`` holds only some of its samples.
     """
-    v = _scaled(raw, kind, scale, shift, limits)
-    return v if kind == "disparity" else np.float32(1.0) / v
+    v = _scaled(raw, kind, scale, shift, limits)  # a new array: the reciprocal goes in its place
+    return v if kind == "disparity" else np.divide(np.float32(1.0), v, out=v)
 
 
 def disparity_limits(raw: np.ndarray, kind: str) -> tuple[float, float] | None:

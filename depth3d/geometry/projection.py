@@ -32,8 +32,8 @@ def perspective_at(s: np.ndarray, t: np.ndarray, depth: np.ndarray, camera: Came
     tx = ((np.asarray(s, np.float64) * 2.0 - 1.0) * camera.tan_half_x).astype(np.float32)
     ty = ((1.0 - np.asarray(t, np.float64) * 2.0) * camera.tan_half_y).astype(np.float32)
     pts = _points_out(np.broadcast_shapes(tx.shape, ty.shape, depth.shape), out)
-    pts[..., 0] = depth * tx
-    pts[..., 1] = depth * ty
+    np.multiply(depth, tx, out=pts[..., 0])
+    np.multiply(depth, ty, out=pts[..., 1])
     np.negative(depth, out=pts[..., 2])
     return pts
 

@@ -281,6 +281,7 @@ def reconstruct(
     tri = triangulate(q, cuts, located)
     faces, own, other, mid_q, mid_frac = tri.faces, tri.mid_own, tri.mid_other, tri.mid_q, tri.mid_t
     blocks = (tri.first, tri.second)  # how many faces, at the start, are the grid's own triangles
+    cells: tuple[np.ndarray, np.ndarray] | None = tri.cells  # ... and of which cells (None once decimated)
     del tri
     del edge_q, measured  # freed before the vertex arrays are built
     # under a budget with in-fill, the background layer gets up to INFILL_SHARE of it
@@ -296,7 +297,7 @@ def reconstruct(
             coarser = max(2, min(max(nx, ny) - 1, int(max(nx, ny) * (budget / len(cut.faces)) ** 0.5)))
             return reconstruct(rgb, raw_depth, kind, replace(options, resolution=coarser),
                                model_fov, exif_fov, name)
-        faces = cut.faces[:budget]  # (cut only on a 2 × 2 grid with a budget of 1)
+        faces, cells = cut.faces[:budget], None  # (cut only on a 2 × 2 grid with a budget of 1)
         blocks = (min(cut.first, budget), min(cut.second, budget - min(cut.first, budget)))
         meta["max_error"] = cut.error
     if not options.infill:
@@ -319,12 +320,15 @@ def reconstruct(
         mid = perspective_at(mid_s, mid_t, mid_z, camera)
     else:
         mid = relief_at(mid_s, mid_t, mid_z - np.float32(1.0), camera.aspect)
-    used, faces = compact(faces, nx * ny + len(mid), in_place=True, blocks=(nx, *blocks))
+    used, faces = compact(faces, nx * ny + len(mid), in_place=True, blocks=(nx, *blocks), cells=cells)
+    del cells
 
     # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
     # row band straight into the kept rows: no full-size intermediate
+    z_band = np.empty((min(ny, max(1, BAND_VERTICES // nx)), nx), np.float32)  # as _kept's bands
+
     def points_rows(a, b, out=None):
-        z = np.float32(1.0) / q[a:b]
+        z = np.divide(np.float32(1.0), q[a:b], out=z_band[:b - a])
         if options.projection == "perspective":
             return perspective_at(s_grid[None, :], t_grid[a:b, None], z, camera, out=out)
         return relief_at(s_grid[None, :], t_grid[a:b, None], z - np.float32(1.0), camera.aspect, out=out)
@@ -359,6 +363,7 @@ def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray
     n = int(np.count_nonzero(keep_grid))
     out = np.empty((n + int(np.count_nonzero(keep_extra)), extra.shape[1]), extra.dtype)
     rows, at = max(1, BAND_VERTICES // nx), 0
+    scratch = None  # one band, for the bands that lose vertices
     for a in range(0, ny, rows):
         b = min(ny, a + rows)
         keep = keep_grid[a:b].reshape(-1)
@@ -366,7 +371,11 @@ def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray
         if m == len(keep):
             grid_rows(a, b, out=out[at:at + m].reshape(b - a, nx, out.shape[1]))
         else:
-            np.compress(keep, grid_rows(a, b).reshape(-1, out.shape[1]), axis=0, out=out[at:at + m])
+            if scratch is None:
+                scratch = np.empty((min(rows, ny), nx, out.shape[1]), out.dtype)
+            band = grid_rows(a, b, out=scratch[:b - a])
+            # (np.compress would write a copy of its ``out`` first: take's "raise" mode does)
+            np.take(band.reshape(-1, out.shape[1]), np.flatnonzero(keep), axis=0, out=out[at:at + m], mode="clip")
         at += m
     out[at:] = extra[keep_extra]
     return out

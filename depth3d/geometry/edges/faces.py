@@ -46,6 +46,9 @@ class Triangulation(NamedTuple):
     """How many faces, at the start, are grid cells' whole first triangles."""
     second: int
     """How many faces, after those, are grid cells' whole second triangles."""
+    cells: tuple[np.ndarray, np.ndarray]
+    """(ny−1, nx−1) bool each: the cells whose whole first / second triangle those are (the masks
+    :func:`~depth3d.geometry.mesh.grid_faces` made them of: ``compact``'s ``cells``)."""
 
 
 class _MidIds:
@@ -136,7 +139,8 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
         empty = np.zeros((0,), np.int32)
         return Triangulation(grid_faces(first_ok, second_ok), empty, empty,
                              np.zeros((0,), np.float32), np.zeros((0,), np.float32),
-                             int(np.count_nonzero(first_ok)), int(np.count_nonzero(second_ok)))
+                             int(np.count_nonzero(first_ok)), int(np.count_nonzero(second_ok)),
+                             (first_ok, second_ok))
     # per kind: marked (not KEEP, or located) and cut (split at a midpoint: a SPLIT, or located)
     placed = {kind: located[kind].located for kind in cuts} if located else None
     marked = {kind: c != KEEP if placed is None else (c != KEEP) | placed[kind] for kind, c in cuts.items()}
@@ -206,7 +210,6 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
             )
     n_first, n_second = counts
     faces = grid_faces(first_ok, second_ok, *split)
-    del first_ok, second_ok
 
     # split vertices, in id order: per edge kind, per cut edge, (first end, second end)
     parts: tuple[list[np.ndarray], ...] = ([], [], [], [])
@@ -238,4 +241,4 @@ def triangulate(q: np.ndarray, cuts: Cuts | None, located: dict[str, LocatedCuts
             remap[ny * nx + at_corner] = own[at_corner]
             faces = remap[faces]
             faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
-    return Triangulation(faces, own, other, mq, mt, n_first, n_second)
+    return Triangulation(faces, own, other, mq, mt, n_first, n_second, (first_ok, second_ok))
