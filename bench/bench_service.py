@@ -13,7 +13,7 @@ workers make multi-threaded CPU timings swing by 10-50x whenever another process
 ``--photo 4000x3000 --size 1024x768``: instead, one client's requests for photos of that size,
 the depth asked at the photo's size (the reference) and at ``--size`` (``?size=``: what
 ``depth3d convert`` asks for its vertex grid), interleaved: median seconds per request, the
-ratio, the answer's bytes and the server's steps.
+ratio and the answer's size.
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -43,17 +44,41 @@ def _hint_setter() -> Callable[[bool], bool] | None:
     return None
 
 
+_SET_HINT = _hint_setter()  # found once, here: never import in a worker thread
+
+
+class _Holders:
+    """Who is inside :func:`huge_page_hint_off`, process-wide: the setting is NumPy's, one for
+    every thread, and threads enter and leave in any order — the first in turns the hint off,
+    the last out restores what it was."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.saved = True
+
+
+_HOLDERS = _Holders()
+
+
 @contextmanager
 def huge_page_hint_off() -> Iterator[None]:
-    """Arrays allocated inside are not marked for huge pages; NumPy's setting is restored on
-    leaving.  Nothing changes where ``NUMPY_MADVISE_HUGEPAGE`` is set or NumPy has no hint.
-    The setting is NumPy's, for the whole process (every thread)."""
-    set_hint = None if ENV in os.environ else _hint_setter()
+    """Arrays allocated inside are not marked for huge pages; NumPy's setting is restored when
+    the last thread inside leaves.  Nothing changes where ``NUMPY_MADVISE_HUGEPAGE`` is set or
+    NumPy has no hint."""
+    set_hint = None if ENV in os.environ else _SET_HINT
     if set_hint is None:
         yield
         return
-    before = set_hint(False)
+    holders = _HOLDERS
+    with holders.lock:
+        if holders.count == 0:
+            holders.saved = set_hint(False)
+        holders.count += 1
     try:
         yield
     finally:
-        set_hint(before)
+        with holders.lock:
+            holders.count -= 1
+            if holders.count == 0:
+                set_hint(holders.saved)

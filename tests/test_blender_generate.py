@@ -267,22 +267,20 @@ def test_mesh_arrays_written_into_the_mesh(scene_files, later):
     function mesh_arrays calls when it needs them."""
     from dataclasses import replace
 
-    from depth3d.geometry.polygons import MeshCounts
-
     photo, depth_file, rgb, depth = scene_files
     grid = reconstruct(rgb, depth, "depth", Options(resolution=0))
     for geometry in (grid, reconstruct(rgb, depth, "depth", Options(resolution=12)), replace(grid, layout=None)):
-        mesh = bpy.data.meshes.new("direct")
+        mesh, shown = bpy.data.meshes.new("direct"), []
 
-        def into(counts, mesh=mesh, geometry=geometry):
+        def into(counts, mesh=mesh, geometry=geometry, shown=shown):
             build.allocate_mesh(mesh, counts, len(geometry.vertices))
-            buffers = build.mesh_buffers(mesh)
-            assert buffers is not None
-            return (lambda: buffers) if later else buffers
+            shown.append(build.mesh_buffers(mesh))
+            assert shown[0] is not None
+            return (lambda: shown[0]) if later else shown[0]
 
         made = build.mesh_arrays(geometry, counts=into)  # its arrays are the mesh's own
-        build.set_vertices_and_polygons(
-            mesh, geometry, MeshCounts(made.n_quads, len(made.loop_start) - made.n_quads, len(made.edges)))
+        build.write_positions(shown.pop(), geometry)  # as the operator's worker does
+        del made
         build.write_mesh_arrays(mesh, None)
         expect = _copied_mesh(geometry)
         built = build.build_mesh(geometry, "built")  # the same, made straight into the mesh by fill_mesh

@@ -17,15 +17,15 @@ pytestmark = pytest.mark.skipif(
     not (Path("/proc/self/smaps").exists() and THP.exists() and "[never]" not in THP.read_text()),
     reason="Linux with transparent huge pages only (where NumPy's hint means something)")
 
-# Counts, in a fresh interpreter, the memory marked for huge pages: that of one array of 40 MB
-# (more than glibc's largest mmap threshold, so a mapping of its own, never marked before)
-# made inside huge_page_hint_off, then outside it.  Prints "inside outside restored".
-PROBE = textwrap.dedent("""
+# Whether the memory of an array is marked for huge pages, as the kernel says: a page inside
+# it (madvise covers whole pages) and the VmFlags of the mapping that holds it.  Each probe
+# makes arrays of 40 MB: more than glibc's largest mmap threshold, so a mapping of their own,
+# never marked before.
+MARKED = textwrap.dedent("""
     import numpy as np
-    from depth3d.memory import _hint_setter, huge_page_hint_off
 
     def marked(a):
-        address = a.ctypes.data + 4096  # a page inside the array: madvise covers whole pages
+        address = a.ctypes.data + 4096
         hit = False
         for line in open("/proc/self/smaps"):
             head = line.split(" ", 1)[0]
@@ -36,12 +36,45 @@ PROBE = textwrap.dedent("""
                 return " hg" in line
         raise AssertionError("no mapping holds the array")
 
-    before = _hint_setter()(True); _hint_setter()(before)
+    def fresh():
+        return np.ones(40 << 20, np.uint8)
+""")
+
+# One array made inside huge_page_hint_off, one outside; then whether NumPy's setting is back.
+PROBE = MARKED + textwrap.dedent("""
+    from depth3d.memory import _SET_HINT, huge_page_hint_off
+
+    before = _SET_HINT(True); _SET_HINT(before)
     with huge_page_hint_off():
-        inside = np.ones(40 << 20, np.uint8)
-    outside = np.ones(40 << 20, np.uint8)
-    after = _hint_setter()(before)
+        inside = fresh()
+    outside = fresh()
+    after = _SET_HINT(before)
     print(marked(inside), marked(outside), after == before)
+""")
+
+# Two threads inside at once, the first to enter leaving first (an operator's worker and the
+# main thread do that): the hint stays off until the last leaves, and is back on after.
+THREADS = MARKED + textwrap.dedent("""
+    import threading
+    from depth3d.memory import huge_page_hint_off
+
+    entered, leave, seen = threading.Event(), threading.Event(), []
+
+    def worker():
+        with huge_page_hint_off():
+            entered.set()
+            leave.wait()
+            seen.append(marked(fresh()))
+
+    first = huge_page_hint_off()
+    first.__enter__()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    entered.wait()
+    first.__exit__(None, None, None)
+    leave.set()
+    thread.join()
+    print(seen[0], marked(fresh()))
 """)
 
 # A whole `depth3d convert` of a bundled sample at full resolution in this interpreter, then
@@ -70,6 +103,10 @@ def run(code: str, *args: str, hint: str | None = None) -> str:
 def test_arrays_made_inside_are_not_marked_and_the_setting_is_restored():
     inside, outside, restored = run(PROBE)
     assert (inside, outside, restored) == ("False", "True", "True")
+
+
+def test_the_hint_stays_off_until_the_last_thread_leaves():
+    assert run(THREADS) == ["False", "True"]
 
 
 def test_the_users_numpy_madvise_hugepage_wins():

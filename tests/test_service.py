@@ -233,12 +233,51 @@ def test_size_gives_the_depth_at_that_size_from_a_reduced_decode(server, local):
     ("size=96", "WIDTHxHEIGHT"),
     ("size=0x72", "WIDTHxHEIGHT"),
     ("size=96x72&size=48x36", "once"),
+    ("size=", "WIDTHxHEIGHT"),
     ("size=641x480", "larger than the image (640x480)"),
+    ("size=640x1", "not the image's aspect"),
 ])
 def test_bad_size_400(server, query, message):
     status, _, answer = request(server.url, "POST", f"{protocol.DEPTH_PATH}?{query}", photo_bytes(6, (640, 480)),
                                 {"Content-Type": "image/jpeg"})
     assert status == 400 and message in json.loads(answer)["error"]
+
+
+def test_a_server_that_ignores_size_is_taken_at_the_photos_size(tmp_path):
+    """A server from before ``?size=`` (or one whose model cannot resample) answers at the
+    photo's size: the client takes it — and refuses any other shape in one line."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    shapes, asked = [(120, 160), (72, 95)], []
+
+    class Older(BaseHTTPRequestHandler):
+        def do_POST(self):
+            asked.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = protocol.encode_npy(np.linspace(1, 2, int(np.prod(shapes[0])), dtype=np.float32).reshape(shapes[0]))
+            self.send_response(200)
+            self.send_header("Content-Type", protocol.NPY_TYPE)
+            self.send_header(protocol.KIND_HEADER, "disparity")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Older)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = RemoteBackend(f"127.0.0.1:{server.server_address[1]}")
+        photo = read_photo_bytes(photo_bytes(7, (160, 120)))
+        result = remote.estimate(photo, (96, 72))
+        assert asked == [f"{protocol.DEPTH_PATH}?size=96x72"] and result.depth.shape == (120, 160)
+        shapes.reverse()  # now an answer of neither size
+        with pytest.raises(BackendError, match=r"depth of shape \(72, 95\) for a 160x120 photo at 96x72"):
+            remote.estimate(photo, (96, 72))
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_pixels_without_file_bytes_are_sent_as_png(server, local):

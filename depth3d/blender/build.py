@@ -97,8 +97,9 @@ def _fill_directly(mesh: bpy.types.Mesh, geometry: Geometry) -> bpy.types.Mesh:
 
     def into(counts: MeshCounts) -> dict[str, np.ndarray] | None:
         allocate_mesh(mesh, counts, len(geometry.vertices))
-        reported.append((counts, mesh_buffers(mesh)))
-        return reported[0][1]
+        buffers = mesh_buffers(mesh)
+        reported.append((counts, buffers))
+        return buffers
 
     made = mesh_arrays(geometry, counts=into)
     counts, buffers = reported.pop()
@@ -124,10 +125,11 @@ def _write_positions(mesh: bpy.types.Mesh, geometry: Geometry) -> None:
 
 def allocate_mesh(mesh: bpy.types.Mesh, counts: MeshCounts, n_vertices: int) -> bpy.types.Mesh:
     """Room in an empty ``mesh`` for ``n_vertices`` vertices and what :func:`mesh_arrays` writes
-    — polygons, corners, edges and the UV map — from its ``counts`` alone, which it reports
-    before it writes them: on the main thread while a worker makes the arrays, and the worker
-    can write straight into them (:func:`mesh_buffers`, :func:`write_positions`; else
-    :func:`set_vertices_and_polygons` and :func:`write_mesh_arrays` copy them in)."""
+    — polygons, corners, edges and the UV map — from the ``counts`` it reports before writing
+    them.  The operator calls this on the main thread while a worker makes the arrays; the
+    worker then writes straight into the room (:func:`mesh_buffers`, :func:`write_positions`),
+    or, where Blender cannot show it as arrays, :func:`set_vertices_and_polygons` and
+    :func:`write_mesh_arrays` copy them in."""
     mesh.vertices.add(n_vertices)
     mesh.loops.add(counts.n_corners)  # before the polygons: their end offset is the corner count
     mesh.polygons.add(counts.n_polygons)

@@ -38,7 +38,6 @@ from .props import COMPRESSION_ITEMS, KIND_ITEMS, MATERIAL_ITEMS, SCENE_OPTIONS,
 USER_ERRORS = (Depth3DError, BackendError, OSError, ValueError, MemoryError)
 
 
-
 def without_huge_page_hint(method: Callable) -> Callable:
     """An operator's ``method(self, context)`` run inside
     :func:`~depth3d.memory.huge_page_hint_off` (Blender refuses a ``*args`` wrapper: it counts
@@ -134,7 +133,7 @@ class Job:
             self.done.set()
             self.counted.set()
 
-    def _counted(self, counts):
+    def _counted(self, counts) -> Callable[[], dict | None] | None:
         """:func:`~depth3d.geometry.polygons.mesh_arrays`' report: where the main thread makes the
         mesh ready (:attr:`prepared`), a function giving its arrays to write into
         (:meth:`_buffers`), else ``None``."""
@@ -418,7 +417,8 @@ class DEPTH3D_OT_generate_mesh(bpy.types.Operator):
         if bpy.app.background:
             return self.execute(context)
         try:
-            job = self._prepare(context)
+            with huge_page_hint_off():  # invoke has 3 arguments: without_huge_page_hint fits 2
+                job = self._prepare(context)
         except Exception as exc:
             self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}

@@ -49,6 +49,12 @@ ASPECT_TOLERANCE = 0.01
 """Largest relative difference between a depth map's and its photo's width/height ratio."""
 
 
+def same_aspect(w: int, h: int, width: int, height: int) -> bool:
+    """Whether a ``w`` × ``h`` map has the ``width`` × ``height`` photo's aspect, within
+    :data:`ASPECT_TOLERANCE`."""
+    return abs((w / h) / (width / height) - 1.0) <= ASPECT_TOLERANCE
+
+
 def check_aspect(depth: np.ndarray, width: int, height: int, label: str) -> None:
     """Raise InputError unless the (h, w) ``depth`` has the ``width`` × ``height`` photo's aspect.
 
@@ -56,7 +62,7 @@ def check_aspect(depth: np.ndarray, width: int, height: int, label: str) -> None
     of the picture must agree, within :data:`ASPECT_TOLERANCE`.
     """
     h, w = depth.shape[:2]
-    if abs((w / h) / (width / height) - 1.0) > ASPECT_TOLERANCE:
+    if not same_aspect(w, h, width, height):
         raise InputError(f"{label}: depth is {w}x{h} but photo is {width}x{height}")
 
 

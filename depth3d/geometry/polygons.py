@@ -79,9 +79,11 @@ def loop_starts(n_quads: int, n_triangles: int, out: np.ndarray | None = None) -
     """(P,) int32 first corner of each polygon, quads first: 4·p, then 4·n_quads + 3·(p − n_quads);
     written into ``out`` ((P,) int32) when given, a block at a time (no polygon-sized temporary)."""
     loop_start = np.empty(n_quads + n_triangles, dtype=np.int32) if out is None else out
-    counts = np.arange(min(_STARTS_BLOCK, len(loop_start)), dtype=np.int32)
+    if len(loop_start) != n_quads + n_triangles:
+        raise ValueError(f"out holds {len(loop_start)} starts, not {n_quads + n_triangles}")
+    ranks = np.arange(min(_STARTS_BLOCK, len(loop_start)), dtype=np.int32)
     for starts, first, size in ((loop_start[:n_quads], 0, 4), (loop_start[n_quads:], 4 * n_quads, 3)):
-        steps = counts * np.int32(size)
+        steps = ranks * np.int32(size)
         for b0 in range(0, len(starts), _STARTS_BLOCK):
             block = starts[b0:b0 + _STARTS_BLOCK]
             np.add(steps[:len(block)], np.int32(first + size * b0), out=block)
@@ -91,7 +93,8 @@ def loop_starts(n_quads: int, n_triangles: int, out: np.ndarray | None = None) -
 Destinations = Callable[[MeshCounts], "dict[str, np.ndarray] | Callable[[], dict[str, np.ndarray] | None] | None"]
 
 
-def _destinations(reported) -> dict[str, np.ndarray] | None:
+def _destinations(reported: dict[str, np.ndarray] | Callable[[], dict[str, np.ndarray] | None] | None,
+                  ) -> dict[str, np.ndarray] | None:
     """What a :data:`Destinations` callback returned: the arrays to write into (or ``None``),
     asked for now when it returned a function that gives them."""
     return reported() if callable(reported) else reported

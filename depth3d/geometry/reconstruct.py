@@ -325,7 +325,7 @@ def reconstruct(
 
     # grid vertices and UVs (as perspective_points / relief_points and grid_uv), row band by
     # row band straight into the kept rows: no full-size intermediate
-    z_band = np.empty((min(ny, max(1, BAND_VERTICES // nx)), nx), np.float32)  # as _kept's bands
+    z_band = np.empty((min(ny, _band_rows(nx)), nx), np.float32)  # one of _kept's bands
 
     def points_rows(a, b, out=None):
         z = np.divide(np.float32(1.0), q[a:b], out=z_band[:b - a])
@@ -353,6 +353,11 @@ def reconstruct(
     return geometry
 
 
+def _band_rows(nx: int) -> int:
+    """Rows of an ``nx``-wide grid that :func:`_kept` fills at a time (about BAND_VERTICES)."""
+    return max(1, BAND_VERTICES // nx)
+
+
 def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray) -> np.ndarray:
     """``np.concatenate([grid, extra])[used]``, where ``grid_rows(a, b, out=None)`` gives rows
     a … b of an (ny, nx, C) grid (into ``out``, (b − a, nx, C), when given): filled band by band,
@@ -362,7 +367,7 @@ def _kept(grid_rows, shape: tuple[int, int], extra: np.ndarray, used: np.ndarray
     keep_grid, keep_extra = used[:ny * nx].reshape(ny, nx), used[ny * nx:]
     n = int(np.count_nonzero(keep_grid))
     out = np.empty((n + int(np.count_nonzero(keep_extra)), extra.shape[1]), extra.dtype)
-    rows, at = max(1, BAND_VERTICES // nx), 0
+    rows, at = _band_rows(nx), 0
     scratch = None  # one band, for the bands that lose vertices
     for a in range(0, ny, rows):
         b = min(ny, a + rows)

@@ -26,6 +26,7 @@ import numpy as np
 from .. import __version__
 from ..backends import BackendError, DepthBackend, DepthResult, get_backend, protocol
 from ..errors import Depth3DError, InputError, user_message
+from ..geometry.depth import same_aspect
 from ..io.image import ImageTooLarge, Photo
 from ..memory import huge_page_hint_off
 from ..overlap import decode_small, prepare_imports
@@ -143,11 +144,15 @@ class DepthServer(ThreadingHTTPServer):
         except InputError as exc:
             raise HTTPError(400, user_message(exc)) from None
         if size is not None:
-            if size[0] > photo.width or size[1] > photo.height:
+            width, height = size
+            if width > photo.width or height > photo.height:
                 raise HTTPError(400, f"size {protocol.format_size(size)} is larger than the image "
                                      f"({photo.width}x{photo.height})")
+            if not same_aspect(width, height, photo.width, photo.height):
+                raise HTTPError(400, f"size {protocol.format_size(size)} has not the image's aspect "
+                                     f"({photo.width}x{photo.height})")
             side = getattr(self.backend, "small_side", lambda: None)()
-            if side is not None:
+            if side is not None and width < photo.width and height < photo.height:  # as depth_size
                 photo.small = decode_small(photo, side)
         steps = {"decode": lap()}
         try:
@@ -200,7 +205,7 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
             scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.server.token):
                 raise HTTPError(401, "missing or wrong token (send 'Authorization: Bearer <token>')")
-        return urllib.parse.parse_qs(url.query)
+        return urllib.parse.parse_qs(url.query, keep_blank_values=True)  # ?size= is a bad size, not none
 
     def _health(self) -> None:
         self._route(protocol.HEALTH_PATH)
@@ -241,7 +246,7 @@ class DepthRequestHandler(BaseHTTPRequestHandler):
         length = self._content_length()
         if server.backend is None:
             raise HTTPError(503, "the model is still loading")
-        for wanted in query.get("model", []):
+        for wanted in filter(None, query.get("model", [])):  # an empty ?model= asks for none
             if wanted not in (server.model, server.requested_model):
                 raise HTTPError(503, f"model {wanted!r} is not available; this server has {server.model!r}")
         sizes = query.get(protocol.SIZE_PARAM, [])
