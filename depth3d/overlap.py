@@ -29,7 +29,7 @@ from .geometry.reconstruct import FINE_BELOW, FINE_FACTOR, Geometry, Options
 from .io.image import Photo, _register_heif, apply_orientation
 from .pipeline import depth_to_geometry, estimate_depth, read_input
 
-__all__ = ["Ahead", "convert_work", "decode_small", "depth_size", "prepare_imports"]
+__all__ = ["Ahead", "add_small", "convert_work", "decode_small", "depth_size", "prepare_imports"]
 
 LOOKAHEAD = 2  # photos whose early stages may run ahead of the current one
 DECODE_AHEAD = 4
@@ -91,6 +91,17 @@ def decode_small(photo: Photo, short_side: int) -> np.ndarray | None:
     except (OSError, ValueError, SyntaxError):  # it decoded in full before: keep that one
         return None
     return apply_orientation(rgb, photo.orientation)
+
+
+def add_small(photo: Photo, backend: DepthBackend, size: tuple[int, int] | None) -> None:
+    """Set ``photo.small`` to the reduced decode a model (``backend.small_side``) takes when
+    its depth is wanted at ``size`` (width, height), below the photo's size both ways; else
+    leave it as it is."""
+    if size is None or size[0] >= photo.width or size[1] >= photo.height:
+        return
+    side = getattr(backend, "small_side", lambda: None)()
+    if side:
+        photo.small = decode_small(photo, side)
 
 
 class Ahead:
@@ -174,21 +185,15 @@ def convert_work(inputs: Sequence[Path], make_backends: Callable[[], Callable[[P
     def decode(path: Path) -> Photo:
         photo = read_input(path)
         if backend_for is not None:  # the model is there: its input too, off the model's thread
-            add_small(photo, backend_for(path))
+            add_small(photo, backend_for(path), depth_size(photo.width, photo.height, options))
         return photo
-
-    def add_small(photo: Photo, backend: DepthBackend) -> None:
-        """The reduced decode a model takes when its depth is wanted below the photo's size."""
-        side = getattr(backend, "small_side", lambda: None)()
-        if side and depth_size(photo.width, photo.height, options) is not None:
-            photo.small = decode_small(photo, side)
 
     def depth(photo: Photo) -> tuple[Photo, DepthResult]:
         assert backend_for is not None and photo.path is not None  # made before the first call
         backend = backend_for(photo.path)
         size = depth_size(photo.width, photo.height, options)
         if photo.small is None:  # decoded before the model was there
-            add_small(photo, backend)
+            add_small(photo, backend, size)
         if hasattr(backend, "spare_cores"):  # a model on the CPU: all cores unless it shares them
             backend.spare_cores = spare_cores()
         result = estimate_depth(photo, backend, size)

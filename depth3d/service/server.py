@@ -29,7 +29,7 @@ from ..errors import Depth3DError, InputError, user_message
 from ..geometry.depth import same_aspect
 from ..io.image import ImageTooLarge, Photo
 from ..memory import huge_page_hint_off
-from ..overlap import decode_small, prepare_imports
+from ..overlap import add_small, prepare_imports
 from ..pipeline import read_input, run_backend
 from .protocol import add_serve_arguments
 
@@ -151,9 +151,7 @@ class DepthServer(ThreadingHTTPServer):
             if not same_aspect(width, height, photo.width, photo.height):
                 raise HTTPError(400, f"size {protocol.format_size(size)} has not the image's aspect "
                                      f"({photo.width}x{photo.height})")
-            side = getattr(self.backend, "small_side", lambda: None)()
-            if side is not None and width < photo.width and height < photo.height:  # as depth_size
-                photo.small = decode_small(photo, side)
+            add_small(photo, self.backend, size)  # as depth3d convert does in-process
         steps = {"decode": lap()}
         try:
             with self.model_lock:
